@@ -1,0 +1,51 @@
+// Command-line and environment configuration of a ketcd member, with etcd's
+// flag names, defaults and ETCD_* environment variables (a flag wins over its
+// variable). Go-style single-dash long flags (-name x) are accepted too,
+// because scripts written for etcd use them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace server {
+
+struct Url {
+  std::string scheme;  // "http"
+  std::string host;
+  int port = 0;
+  std::string raw;     // as given, e.g. "http://127.0.0.1:2379"
+  std::string HostPort() const;
+};
+
+// Parses one URL of the kind etcd accepts in its *-urls flags.
+[[nodiscard]] absl::StatusOr<Url> ParseUrl(const std::string& raw);
+[[nodiscard]] absl::StatusOr<std::vector<Url>> ParseUrlList(const std::string& csv);
+
+struct ClusterMember {
+  std::string name;
+  std::vector<std::string> peer_urls;
+};
+
+struct Config {
+  std::string name = "default";
+  std::string data_dir;  // default: <name>.ketcd
+  std::vector<Url> listen_client_urls;
+  std::vector<Url> advertise_client_urls;
+  std::vector<Url> listen_peer_urls;
+  std::vector<Url> initial_advertise_peer_urls;
+  std::vector<ClusterMember> initial_cluster;
+  std::string initial_cluster_state = "new";
+  std::string initial_cluster_token = "etcd-cluster";
+  int64_t max_request_bytes = 1572864;  // 1.5 MiB, etcd's default
+  int max_txn_ops = 128;
+};
+
+// Either a Config, or the exit code to stop with after --help/--version (0)
+// or a usage error (2; the message is already printed to stderr).
+std::variant<Config, int> ParseConfig(int argc, char** argv);
+
+}  // namespace server

@@ -1,0 +1,57 @@
+// KvService: etcd's KV gRPC service. Validates requests as etcd's API layer
+// does, sends writes through the Proposer and serves reads from the store,
+// and fills response headers (cluster_id, member_id, revision, raft_term).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "etcdserverpb/rpc.grpc.pb.h"
+#include "server/applier.h"
+#include "server/proposer.h"
+#include "storage/mvcc_store.h"
+
+namespace server {
+
+struct MemberInfo {
+  uint64_t cluster_id = 0;
+  uint64_t member_id = 0;
+};
+
+struct KvLimits {
+  int64_t max_request_bytes = 1572864;
+  int max_txn_ops = 128;
+};
+
+class KvService final : public etcdserverpb::KV::Service {
+ public:
+  KvService(storage::MvccStore* store, const Applier* applier, Proposer* proposer,
+            MemberInfo info, KvLimits limits)
+      : store_(store), applier_(applier), proposer_(proposer), info_(info), limits_(limits) {}
+
+  grpc::Status Range(grpc::ServerContext* ctx, const etcdserverpb::RangeRequest* req,
+                     etcdserverpb::RangeResponse* resp) override;
+  grpc::Status Put(grpc::ServerContext* ctx, const etcdserverpb::PutRequest* req,
+                   etcdserverpb::PutResponse* resp) override;
+  grpc::Status DeleteRange(grpc::ServerContext* ctx, const etcdserverpb::DeleteRangeRequest* req,
+                           etcdserverpb::DeleteRangeResponse* resp) override;
+  grpc::Status Txn(grpc::ServerContext* ctx, const etcdserverpb::TxnRequest* req,
+                   etcdserverpb::TxnResponse* resp) override;
+  grpc::Status Compact(grpc::ServerContext* ctx, const etcdserverpb::CompactionRequest* req,
+                       etcdserverpb::CompactionResponse* resp) override;
+
+ private:
+  // Proposes and waits; fills `out` with the applied response.
+  absl::StatusOr<serverpb::InternalResponse> Write(grpc::ServerContext* ctx,
+                                                   serverpb::InternalRequest req);
+  void FillHeader(etcdserverpb::ResponseHeader* h) const;
+
+  storage::MvccStore* store_;
+  const Applier* applier_;
+  Proposer* proposer_;
+  MemberInfo info_;
+  KvLimits limits_;
+  std::atomic<uint64_t> next_request_id_{1};
+};
+
+}  // namespace server

@@ -1,0 +1,427 @@
+#include "storage/mvcc_store.h"
+
+#include <limits>
+#include <unordered_map>
+
+#include "rocksdb/db.h"
+#include "rocksdb/options.h"
+#include "rocksdb/utilities/write_batch_with_index.h"
+#include "storage/errors.h"
+#include "storage/key_codec.h"
+#include "storage/rocks_status.h"
+
+namespace storage {
+namespace {
+
+constexpr char kMetaRev[] = "rev";
+constexpr char kMetaCompactRev[] = "compact_rev";
+constexpr char kMetaCompactFinished[] = "compact_finished";
+constexpr char kMetaAppliedIndex[] = "applied_index";
+
+// A kv column-family value: a serialized mvccpb.KeyValue, or empty for a
+// tombstone (etcd keys are never empty, so a live record is never empty).
+bool IsTombstone(const rocksdb::Slice& v) { return v.empty(); }
+
+// rev column-family value: one type byte then the user key.
+constexpr char kRevPut = 'p';
+constexpr char kRevDelete = 'd';
+
+std::string EncodeInt(int64_t v) {
+  std::string out(8, '\0');
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((static_cast<uint64_t>(v) >> (56 - 8 * i)) & 0xff);
+  return out;
+}
+
+int64_t DecodeInt(std::string_view s) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8 && i < s.size(); ++i) v = (v << 8) | static_cast<uint8_t>(s[i]);
+  return static_cast<int64_t>(v);
+}
+
+std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+
+// Walks the kv column family and applies etcd's range rules at revision
+// `at_rev`. `it` must iterate the kv column family (with or without a batch).
+absl::StatusOr<RangeResult> RangeOver(rocksdb::Iterator* it, const KeyRange& range,
+                                      const RangeOptions& opts, int64_t cur_rev,
+                                      int64_t compact_rev) {
+  RangeResult result;
+  int64_t at_rev = opts.rev;
+  if (at_rev > cur_rev) {
+    return FutureRevError();
+  }
+  if (at_rev <= 0) at_rev = cur_rev;
+  if (at_rev < compact_rev) {
+    return CompactedError();
+  }
+  result.rev = cur_rev;
+  if (!range.single && !range.to_end && range.end <= range.key) return result;
+
+  std::string upper;
+  if (range.single) {
+    upper = EncodeUserKeySuccessor(range.key);
+  } else if (!range.to_end) {
+    upper = EncodeUserKey(range.end);
+  }
+  const rocksdb::Slice upper_slice(upper);
+  it->Seek(EncodeUserKey(range.key));
+  while (it->Valid()) {
+    if (!upper.empty() && it->key().compare(upper_slice) >= 0) break;
+    auto decoded = DecodeKvKey(View(it->key()));
+    if (!decoded) return absl::DataLossError("mvcc: undecodable key in kv column family");
+    if (decoded->rev.main > at_rev) {
+      // Skip the versions newer than the read revision in one seek.
+      it->Seek(EncodeKvKey(decoded->user_key, {at_rev, std::numeric_limits<int64_t>::max()}));
+      if (!it->Valid()) break;
+      auto again = DecodeKvKey(View(it->key()));
+      if (!again) return absl::DataLossError("mvcc: undecodable key in kv column family");
+      if (again->user_key != decoded->user_key) continue;  // no version <= at_rev
+      decoded = std::move(again);
+    }
+    if (!IsTombstone(it->value())) {
+      ++result.count;
+      if (!opts.count_only &&
+          (opts.limit <= 0 || static_cast<int64_t>(result.kvs.size()) < opts.limit)) {
+        mvccpb::KeyValue kv;
+        if (!kv.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+          return absl::DataLossError("mvcc: undecodable key-value record");
+        }
+        result.kvs.push_back(std::move(kv));
+      }
+    }
+    if (range.single) break;
+    it->Seek(EncodeUserKeySuccessor(decoded->user_key));
+  }
+  if (!it->status().ok()) return FromRocks(it->status());
+  return result;
+}
+
+}  // namespace
+
+KeyRange KeyRange::FromEtcd(std::string_view key, std::string_view range_end) {
+  KeyRange r;
+  r.key = std::string(key);
+  if (range_end.empty()) {
+    r.single = true;
+  } else if (range_end.size() == 1 && range_end[0] == '\0') {
+    r.single = false;
+    r.to_end = true;
+  } else {
+    r.single = false;
+    r.end = std::string(range_end);
+  }
+  return r;
+}
+
+// ---------------------------------------------------------------- ReadView
+
+ReadView::ReadView(const MvccStore* store, const rocksdb::Snapshot* snap)
+    : store_(store), snap_(snap) {
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap_;
+  std::string v;
+  if (store_->db_->Get(ro, store_->meta_cf_, kMetaRev, &v).ok()) rev_ = DecodeInt(v);
+  if (store_->db_->Get(ro, store_->meta_cf_, kMetaCompactRev, &v).ok()) compact_rev_ = DecodeInt(v);
+}
+
+ReadView::~ReadView() { store_->db_->ReleaseSnapshot(snap_); }
+
+absl::StatusOr<RangeResult> ReadView::Range(const KeyRange& range,
+                                            const RangeOptions& opts) const {
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap_;
+  std::unique_ptr<rocksdb::Iterator> it(store_->db_->NewIterator(ro, store_->kv_cf_));
+  return RangeOver(it.get(), range, opts, rev_, compact_rev_);
+}
+
+// ---------------------------------------------------------------- WriteTxn
+
+absl::StatusOr<RangeResult> WriteTxn::Range(const KeyRange& range, const RangeOptions& opts) {
+  MvccStore* store = batch_->store_;
+  std::unique_ptr<rocksdb::Iterator> base(store->db_->NewIterator(rocksdb::ReadOptions(), store->kv_cf_));
+  std::unique_ptr<rocksdb::Iterator> it(batch_->wb_->NewIteratorWithBase(store->kv_cf_, base.release()));
+  return RangeOver(it.get(), range, opts, rev_after(), batch_->compact_rev_);
+}
+
+absl::StatusOr<mvccpb::KeyValue> WriteTxn::Put(std::string_view key, std::string_view value,
+                                               int64_t lease) {
+  MvccStore* store = batch_->store_;
+  mvccpb::KeyValue kv;
+  kv.set_key(std::string(key));
+  kv.set_value(std::string(value));
+  kv.set_lease(lease);
+  kv.set_mod_revision(write_rev_);
+  kv.set_create_revision(write_rev_);
+  kv.set_version(1);
+  {
+    std::unique_ptr<rocksdb::Iterator> base(store->db_->NewIterator(rocksdb::ReadOptions(), store->kv_cf_));
+    std::unique_ptr<rocksdb::Iterator> it(batch_->wb_->NewIteratorWithBase(store->kv_cf_, base.release()));
+    const std::string prefix = EncodeUserKey(key);
+    it->Seek(prefix);
+    if (it->Valid() && it->key().starts_with(prefix) && !IsTombstone(it->value())) {
+      mvccpb::KeyValue prev;
+      if (!prev.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+        return absl::DataLossError("mvcc: undecodable key-value record");
+      }
+      kv.set_create_revision(prev.create_revision());
+      kv.set_version(prev.version() + 1);
+    }
+    if (!it->status().ok()) return FromRocks(it->status());
+  }
+  const Revision rev{write_rev_, sub_++};
+  std::string rev_value(1, kRevPut);
+  rev_value.append(key);
+  auto s = batch_->wb_->Put(store->kv_cf_, EncodeKvKey(key, rev), kv.SerializeAsString());
+  if (s.ok()) s = batch_->wb_->Put(store->rev_cf_, EncodeRevKey(rev), rev_value);
+  if (!s.ok()) return FromRocks(s);
+  return kv;
+}
+
+absl::StatusOr<std::vector<mvccpb::KeyValue>> WriteTxn::DeleteRange(const KeyRange& range) {
+  MvccStore* store = batch_->store_;
+  auto found = Range(range, RangeOptions{});
+  if (!found.ok()) return found.status();
+  for (const auto& kv : found->kvs) {
+    const Revision rev{write_rev_, sub_++};
+    std::string rev_value(1, kRevDelete);
+    rev_value.append(kv.key());
+    auto s = batch_->wb_->Put(store->kv_cf_, EncodeKvKey(kv.key(), rev), rocksdb::Slice());
+    if (s.ok()) s = batch_->wb_->Put(store->rev_cf_, EncodeRevKey(rev), rev_value);
+    if (!s.ok()) return FromRocks(s);
+  }
+  return std::move(found->kvs);
+}
+
+// ---------------------------------------------------------------- WriteBatch
+
+WriteBatch::WriteBatch(MvccStore* store)
+    : store_(store),
+      wb_(std::make_unique<rocksdb::WriteBatchWithIndex>(rocksdb::BytewiseComparator(), 0,
+                                                        /*overwrite_key=*/true)),
+      rev_(store->Rev()),
+      compact_rev_(store->CompactRev()) {}
+
+WriteBatch::~WriteBatch() = default;
+
+WriteTxn WriteBatch::BeginTxn() { return WriteTxn(this, rev_ + 1); }
+
+void WriteBatch::EndTxn(const WriteTxn& txn) { rev_ = txn.rev_after(); }
+
+absl::Status WriteBatch::Compact(int64_t rev) {
+  if (rev <= compact_rev_) return CompactedError();
+  if (rev > rev_) return FutureRevError();
+  compact_rev_ = rev;
+  scheduled_compact_ = rev;
+  return FromRocks(wb_->Put(store_->meta_cf_, kMetaCompactRev, EncodeInt(rev)));
+}
+
+absl::Status WriteBatch::Commit(uint64_t applied_index, bool sync) {
+  auto s = wb_->Put(store_->meta_cf_, kMetaRev, EncodeInt(rev_));
+  if (s.ok()) s = wb_->Put(store_->meta_cf_, kMetaAppliedIndex, EncodeInt(static_cast<int64_t>(applied_index)));
+  if (!s.ok()) return FromRocks(s);
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  s = store_->db_->Write(wo, wb_->GetWriteBatch());
+  if (!s.ok()) return FromRocks(s);
+  store_->OnCommitted(*this, applied_index);
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------- MvccStore
+
+absl::StatusOr<std::unique_ptr<MvccStore>> MvccStore::Open(const std::string& dir) {
+  std::unique_ptr<MvccStore> store(new MvccStore());
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;
+  options.IncreaseParallelism(2);
+  options.keep_log_file_num = 4;
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
+      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions(options)},
+      {"kv", rocksdb::ColumnFamilyOptions(options)},
+      {"rev", rocksdb::ColumnFamilyOptions(options)},
+      {"meta", rocksdb::ColumnFamilyOptions(options)},
+  };
+  rocksdb::DB* raw = nullptr;
+  auto s = rocksdb::DB::Open(rocksdb::DBOptions(options), dir, cfs, &store->handles_, &raw);
+  if (!s.ok()) return FromRocks(s);
+  store->db_.reset(raw);
+  store->kv_cf_ = store->handles_[1];
+  store->rev_cf_ = store->handles_[2];
+  store->meta_cf_ = store->handles_[3];
+  if (auto st = store->Load(); !st.ok()) return st;
+  store->compactor_ = std::thread([s = store.get()] { s->CompactorLoop(); });
+  return store;
+}
+
+MvccStore::~MvccStore() {
+  {
+    std::lock_guard<std::mutex> lock(compact_mu_);
+    stopping_ = true;
+  }
+  compact_cv_.notify_all();
+  if (compactor_.joinable()) compactor_.join();
+  for (auto* h : handles_) {
+    // Closing a handle only fails for the default family, which is fine to skip.
+    (void)db_->DestroyColumnFamilyHandle(h);
+  }
+  handles_.clear();
+  if (db_) (void)db_->Close();
+}
+
+absl::Status MvccStore::Load() {
+  std::string v;
+  auto get = [&](const char* name, int64_t* out) -> absl::Status {
+    auto s = db_->Get(rocksdb::ReadOptions(), meta_cf_, name, &v);
+    if (s.IsNotFound()) return absl::OkStatus();
+    if (!s.ok()) return FromRocks(s);
+    *out = DecodeInt(v);
+    return absl::OkStatus();
+  };
+  // An empty store is at revision 1, so the first write is revision 2, as in etcd.
+  int64_t rev = 1, compact = 0, finished = 0, applied = 0;
+  for (auto [name, out] : {std::pair{kMetaRev, &rev}, {kMetaCompactRev, &compact},
+                           {kMetaCompactFinished, &finished}, {kMetaAppliedIndex, &applied}}) {
+    if (auto s = get(name, out); !s.ok()) return s;
+  }
+  rev_.store(rev);
+  compact_rev_.store(compact);
+  applied_index_.store(static_cast<uint64_t>(applied));
+  std::lock_guard<std::mutex> lock(compact_mu_);
+  compact_finished_ = finished;
+  compact_target_ = compact;
+  return absl::OkStatus();
+}
+
+std::unique_ptr<ReadView> MvccStore::Read() const {
+  return std::unique_ptr<ReadView>(new ReadView(this, db_->GetSnapshot()));
+}
+
+std::unique_ptr<WriteBatch> MvccStore::Write() {
+  return std::unique_ptr<WriteBatch>(new WriteBatch(this));
+}
+
+void MvccStore::OnCommitted(const WriteBatch& batch, uint64_t applied_index) {
+  rev_.store(batch.rev_, std::memory_order_release);
+  compact_rev_.store(batch.compact_rev_, std::memory_order_release);
+  applied_index_.store(applied_index, std::memory_order_release);
+  if (batch.scheduled_compact_ > 0) {
+    {
+      std::lock_guard<std::mutex> lock(compact_mu_);
+      compact_target_ = std::max(compact_target_, batch.scheduled_compact_);
+    }
+    compact_cv_.notify_all();
+  }
+}
+
+void MvccStore::WaitCompacted(int64_t rev) {
+  std::unique_lock<std::mutex> lock(compact_mu_);
+  compact_cv_.wait(lock, [&] { return stopping_ || compact_finished_ >= rev; });
+}
+
+int64_t MvccStore::PhysicallyCompactedRev() const {
+  std::lock_guard<std::mutex> lock(compact_mu_);
+  return compact_finished_;
+}
+
+void MvccStore::CompactorLoop() {
+  while (true) {
+    int64_t target;
+    {
+      std::unique_lock<std::mutex> lock(compact_mu_);
+      compact_cv_.wait(lock, [&] { return stopping_ || compact_target_ > compact_finished_; });
+      if (stopping_) return;
+      target = compact_target_;
+    }
+    std::string cursor;
+    bool done = false;
+    while (!done) {
+      {
+        std::lock_guard<std::mutex> lock(compact_mu_);
+        if (stopping_) return;
+      }
+      auto s = CompactStep(target, &cursor, &done);
+      if (!s.ok()) {
+        // Physical compaction only frees space; a failed step is retried from
+        // the start on the next request or restart, reads stay correct.
+        fprintf(stderr, "ketcd: compaction to %lld failed: %s\n",
+                static_cast<long long>(target), std::string(s.message()).c_str());
+        break;
+      }
+    }
+    if (!done) continue;
+    (void)db_->Put(rocksdb::WriteOptions(), meta_cf_, kMetaCompactFinished, EncodeInt(target));
+    {
+      std::lock_guard<std::mutex> lock(compact_mu_);
+      compact_finished_ = std::max(compact_finished_, target);
+    }
+    compact_cv_.notify_all();
+  }
+}
+
+// One bounded batch: examines up to compaction_batch_ revisions at or below
+// `target`, deleting each version that is not the newest live one of its key
+// at `target`. Safe beside the apply loop: it only writes revisions > target.
+absl::Status MvccStore::CompactStep(int64_t target, std::string* cursor, bool* done) {
+  rocksdb::WriteBatch wb;
+  std::unordered_map<std::string, std::optional<Revision>> keep;  // key -> version kept
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), rev_cf_));
+  std::unique_ptr<rocksdb::Iterator> kv_it(db_->NewIterator(rocksdb::ReadOptions(), kv_cf_));
+  const std::string limit = EncodeRevKey({target + 1, 0});
+  int examined = 0;
+  if (cursor->empty()) it->SeekToFirst(); else it->Seek(*cursor);
+  for (; it->Valid() && examined < compaction_batch_; it->Next(), ++examined) {
+    if (it->key().compare(limit) >= 0) break;
+    auto rev = DecodeRevKey(View(it->key()));
+    if (!rev || it->value().empty()) return absl::DataLossError("mvcc: undecodable rev record");
+    std::string key(it->value().data() + 1, it->value().size() - 1);
+    auto found = keep.find(key);
+    if (found == keep.end()) {
+      std::optional<Revision> kept;
+      kv_it->Seek(EncodeKvKey(key, {target, std::numeric_limits<int64_t>::max()}));
+      if (kv_it->Valid()) {
+        auto d = DecodeKvKey(View(kv_it->key()));
+        if (d && d->user_key == key && !IsTombstone(kv_it->value())) kept = d->rev;
+      }
+      found = keep.emplace(key, kept).first;
+    }
+    if (found->second && *found->second == *rev) continue;
+    wb.Delete(kv_cf_, EncodeKvKey(key, *rev));
+    wb.Delete(rev_cf_, it->key());
+  }
+  if (!it->status().ok()) return FromRocks(it->status());
+  *done = !it->Valid() || it->key().compare(limit) >= 0;
+  if (!*done) *cursor = it->key().ToString();
+  if (wb.Count() == 0) return absl::OkStatus();
+  return FromRocks(db_->Write(rocksdb::WriteOptions(), &wb));
+}
+
+int64_t MvccStore::DbSize() const {
+  uint64_t sst = 0, mem = 0;
+  db_->GetAggregatedIntProperty("rocksdb.total-sst-files-size", &sst);
+  db_->GetAggregatedIntProperty("rocksdb.cur-size-all-mem-tables", &mem);
+  return static_cast<int64_t>(sst + mem);
+}
+
+absl::StatusOr<std::string> MvccStore::GetMeta(std::string_view name) const {
+  std::string v;
+  auto s = db_->Get(rocksdb::ReadOptions(), meta_cf_, rocksdb::Slice(name.data(), name.size()), &v);
+  if (!s.ok()) return FromRocks(s);
+  return v;
+}
+
+absl::Status MvccStore::PutMeta(std::string_view name, std::string_view value) {
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return FromRocks(db_->Put(wo, meta_cf_, rocksdb::Slice(name.data(), name.size()),
+                            rocksdb::Slice(value.data(), value.size())));
+}
+
+int64_t MvccStore::CountVersionsForTest() const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), kv_cf_));
+  int64_t n = 0;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
+  return n;
+}
+
+}  // namespace storage

@@ -1,0 +1,214 @@
+// MvccStore: etcd's multi-version key space on RocksDB.
+//
+// Contract
+// - Every change happens inside a WriteBatch of one or more WriteTxns (one
+//   per replicated request); the batch commits as ONE RocksDB write that also
+//   records the raft applied index, so re-applying an entry at or below
+//   AppliedIndex() after a crash must be skipped by the caller and an entry
+//   is never half applied.
+// - Revisions follow etcd: an empty store is at revision 1; a txn that changes anything takes main = rev()+1
+//   and numbers its changes sub = 0, 1, ...; a txn that changes nothing
+//   leaves rev() alone. Reads inside a txn see that txn's own writes and the
+//   earlier txns of the batch.
+// - Compaction is logical at once (reads below it fail with CompactedError)
+//   and physical in bounded background batches; WaitCompacted() blocks until
+//   the physical part of a revision is done. Compaction of revision C keeps,
+//   for each key, its newest version at or below C unless that is a delete.
+// - Thread-safety: one writer at a time (the apply loop) may hold a
+//   WriteBatch; any number of threads may read through ReadViews; the
+//   compactor runs on its own thread. All public methods are thread-safe
+//   with that single-writer rule.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "mvccpb/kv.pb.h"
+#include "storage/revision.h"
+
+namespace rocksdb {
+class ColumnFamilyHandle;
+class DB;
+class Snapshot;
+class WriteBatchWithIndex;
+}  // namespace rocksdb
+
+namespace storage {
+
+struct RangeOptions {
+  // At most this many keys are returned (0 = no limit); count is unaffected.
+  int64_t limit = 0;
+  // Read the key space as of this revision; 0 = the newest.
+  int64_t rev = 0;
+  // Only count the keys; return no key-values.
+  bool count_only = false;
+};
+
+struct RangeResult {
+  std::vector<mvccpb::KeyValue> kvs;  // in ascending key order
+  int64_t count = 0;                  // keys in range at that revision
+  int64_t rev = 0;                    // the store revision the read saw
+};
+
+// Describes [key, range_end) with etcd's conventions already resolved:
+// an empty `end` with `single` = just `key`; `to_end` = every key >= key.
+struct KeyRange {
+  std::string key;
+  std::string end;
+  bool single = true;
+  bool to_end = false;
+
+  static KeyRange FromEtcd(std::string_view key, std::string_view range_end);
+};
+
+class MvccStore;
+
+// A consistent, immutable view of the store at one moment.
+class ReadView {
+ public:
+  ~ReadView();
+  ReadView(const ReadView&) = delete;
+  ReadView& operator=(const ReadView&) = delete;
+
+  int64_t rev() const { return rev_; }
+  int64_t compact_rev() const { return compact_rev_; }
+  [[nodiscard]] absl::StatusOr<RangeResult> Range(const KeyRange& range,
+                                                  const RangeOptions& opts) const;
+
+ private:
+  friend class MvccStore;
+  ReadView(const MvccStore* store, const rocksdb::Snapshot* snap);
+  const MvccStore* store_;
+  const rocksdb::Snapshot* snap_;
+  int64_t rev_ = 1;
+  int64_t compact_rev_ = 0;
+};
+
+class WriteBatch;
+
+// One replicated request's changes. Obtained from WriteBatch::BeginTxn();
+// must be ended (End()) before the next BeginTxn() or Commit().
+class WriteTxn {
+ public:
+  [[nodiscard]] absl::StatusOr<RangeResult> Range(const KeyRange& range,
+                                                  const RangeOptions& opts);
+  // Writes a new version of `key`; returns the stored KeyValue.
+  [[nodiscard]] absl::StatusOr<mvccpb::KeyValue> Put(std::string_view key,
+                                                     std::string_view value,
+                                                     int64_t lease);
+  // Deletes every live key in range; returns the deleted key-values.
+  [[nodiscard]] absl::StatusOr<std::vector<mvccpb::KeyValue>> DeleteRange(
+      const KeyRange& range);
+  // The revision this txn's changes carry (rev()+1 of the store before it).
+  int64_t write_rev() const { return write_rev_; }
+  bool changed() const { return sub_ > 0; }
+  // The revision after this txn: write_rev() if it changed anything.
+  int64_t rev_after() const { return changed() ? write_rev_ : write_rev_ - 1; }
+
+ private:
+  friend class WriteBatch;
+  WriteTxn(WriteBatch* batch, int64_t write_rev) : batch_(batch), write_rev_(write_rev) {}
+  WriteBatch* batch_;
+  int64_t write_rev_;
+  int64_t sub_ = 0;
+};
+
+class WriteBatch {
+ public:
+  ~WriteBatch();
+  WriteBatch(const WriteBatch&) = delete;
+  WriteBatch& operator=(const WriteBatch&) = delete;
+
+  WriteTxn BeginTxn();
+  void EndTxn(const WriteTxn& txn);
+  // Logical compaction to `rev` (applied with the batch); errors as etcd:
+  // CompactedError if rev <= the current compaction, FutureRevError if rev > rev().
+  [[nodiscard]] absl::Status Compact(int64_t rev);
+  int64_t rev() const { return rev_; }
+  int64_t compact_rev() const { return compact_rev_; }
+  // One RocksDB write with the applied index; `sync` makes it durable before
+  // returning (fdatasync of RocksDB's WAL).
+  [[nodiscard]] absl::Status Commit(uint64_t applied_index, bool sync);
+
+ private:
+  friend class MvccStore;
+  friend class WriteTxn;
+  explicit WriteBatch(MvccStore* store);
+  MvccStore* store_;
+  std::unique_ptr<rocksdb::WriteBatchWithIndex> wb_;
+  int64_t rev_;
+  int64_t compact_rev_;
+  int64_t scheduled_compact_ = 0;
+};
+
+class MvccStore {
+ public:
+  // Opens or creates the store under `dir` (a RocksDB directory).
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<MvccStore>> Open(const std::string& dir);
+  ~MvccStore();
+
+  int64_t Rev() const { return rev_.load(std::memory_order_acquire); }
+  int64_t CompactRev() const { return compact_rev_.load(std::memory_order_acquire); }
+  uint64_t AppliedIndex() const { return applied_index_.load(std::memory_order_acquire); }
+
+  std::unique_ptr<ReadView> Read() const;
+  // Only one batch may be open at a time.
+  std::unique_ptr<WriteBatch> Write();
+
+  // Blocks until physical compaction has reached `rev` (or the store closes).
+  void WaitCompacted(int64_t rev);
+  // Compacted revisions physically removed so far.
+  int64_t PhysicallyCompactedRev() const;
+
+  // Approximate on-disk size of the store in bytes.
+  int64_t DbSize() const;
+
+  // Small metadata values (cluster identity and the like) kept in the meta
+  // column family; written synchronously.
+  [[nodiscard]] absl::StatusOr<std::string> GetMeta(std::string_view name) const;
+  [[nodiscard]] absl::Status PutMeta(std::string_view name, std::string_view value);
+
+  // Test hook: number of physical (key, revision) versions stored.
+  int64_t CountVersionsForTest() const;
+  // Test hook: run compaction batches of this many revisions.
+  void SetCompactionBatchForTest(int n) { compaction_batch_ = n; }
+
+ private:
+  friend class ReadView;
+  friend class WriteTxn;
+  friend class WriteBatch;
+  MvccStore() = default;
+  absl::Status Load();
+  void CompactorLoop();
+  absl::Status CompactStep(int64_t target, std::string* cursor, bool* done);
+  void OnCommitted(const WriteBatch& batch, uint64_t applied_index);
+
+  std::unique_ptr<rocksdb::DB> db_;
+  rocksdb::ColumnFamilyHandle* kv_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* rev_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+
+  std::atomic<int64_t> rev_{0};
+  std::atomic<int64_t> compact_rev_{0};
+  std::atomic<uint64_t> applied_index_{0};
+
+  mutable std::mutex compact_mu_;
+  std::condition_variable compact_cv_;
+  int64_t compact_target_ = 0;    // guarded by compact_mu_
+  int64_t compact_finished_ = 0;  // guarded by compact_mu_
+  bool stopping_ = false;         // guarded by compact_mu_
+  int compaction_batch_ = 1000;
+  std::thread compactor_;
+};
+
+}  // namespace storage
