@@ -23,28 +23,35 @@ struct KvLimits {
   int max_txn_ops = 128;
 };
 
-class KvService final : public etcdserverpb::KV::Service {
+// Uses gRPC's callback API: a write holds no thread while it waits for its
+// batch to become durable; the proposer's completion finishes the call.
+class KvService final : public etcdserverpb::KV::CallbackService {
  public:
   KvService(storage::MvccStore* store, const Applier* applier, Proposer* proposer,
             MemberInfo info, KvLimits limits)
       : store_(store), applier_(applier), proposer_(proposer), info_(info), limits_(limits) {}
 
-  grpc::Status Range(grpc::ServerContext* ctx, const etcdserverpb::RangeRequest* req,
-                     etcdserverpb::RangeResponse* resp) override;
-  grpc::Status Put(grpc::ServerContext* ctx, const etcdserverpb::PutRequest* req,
-                   etcdserverpb::PutResponse* resp) override;
-  grpc::Status DeleteRange(grpc::ServerContext* ctx, const etcdserverpb::DeleteRangeRequest* req,
-                           etcdserverpb::DeleteRangeResponse* resp) override;
-  grpc::Status Txn(grpc::ServerContext* ctx, const etcdserverpb::TxnRequest* req,
-                   etcdserverpb::TxnResponse* resp) override;
-  grpc::Status Compact(grpc::ServerContext* ctx, const etcdserverpb::CompactionRequest* req,
-                       etcdserverpb::CompactionResponse* resp) override;
+  grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* ctx,
+                                  const etcdserverpb::RangeRequest* req,
+                                  etcdserverpb::RangeResponse* resp) override;
+  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx,
+                                const etcdserverpb::PutRequest* req,
+                                etcdserverpb::PutResponse* resp) override;
+  grpc::ServerUnaryReactor* DeleteRange(grpc::CallbackServerContext* ctx,
+                                        const etcdserverpb::DeleteRangeRequest* req,
+                                        etcdserverpb::DeleteRangeResponse* resp) override;
+  grpc::ServerUnaryReactor* Txn(grpc::CallbackServerContext* ctx,
+                                const etcdserverpb::TxnRequest* req,
+                                etcdserverpb::TxnResponse* resp) override;
+  grpc::ServerUnaryReactor* Compact(grpc::CallbackServerContext* ctx,
+                                    const etcdserverpb::CompactionRequest* req,
+                                    etcdserverpb::CompactionResponse* resp) override;
 
  private:
-  // Proposes and waits; fills `out` with the applied response.
-  absl::StatusOr<serverpb::InternalResponse> Write(grpc::ServerContext* ctx,
-                                                   serverpb::InternalRequest req);
+  // Proposes `req`; `done` gets the applied response or the error, once.
+  void Write(serverpb::InternalRequest req, ProposeDone done);
   void FillHeader(etcdserverpb::ResponseHeader* h) const;
+  grpc::ServerUnaryReactor* Fail(grpc::CallbackServerContext* ctx, const absl::Status& s);
 
   storage::MvccStore* store_;
   const Applier* applier_;

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -79,6 +80,10 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& cfg) {
                                std::filesystem::perm_options::replace, ec);
   auto store = storage::MvccStore::Open(db_dir.string());
   if (!store.ok()) {
+    if (absl::StrContains(store.status().message(), "/LOCK")) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the data dir ", cfg.data_dir, " is in use by another process (its lock is held)"));
+    }
     return absl::Status(store.status().code(),
                         absl::StrCat("cannot open the store in ", db_dir.string(), ": ",
                                      store.status().message()));

@@ -261,6 +261,7 @@ MvccStore::~MvccStore() {
   }
   compact_cv_.notify_all();
   if (compactor_.joinable()) compactor_.join();
+  RunCompactWaiters(/*all=*/true);
   for (auto* h : handles_) {
     // Closing a handle only fails for the default family, which is fine to skip.
     (void)db_->DestroyColumnFamilyHandle(h);
@@ -319,6 +320,28 @@ void MvccStore::WaitCompacted(int64_t rev) {
   compact_cv_.wait(lock, [&] { return stopping_ || compact_finished_ >= rev; });
 }
 
+void MvccStore::NotifyWhenCompacted(int64_t rev, std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(compact_mu_);
+    if (compact_finished_ < rev && !stopping_) {
+      compact_waiters_.emplace(rev, std::move(fn));
+      return;
+    }
+  }
+  fn();
+}
+
+void MvccStore::RunCompactWaiters(bool all) {
+  std::vector<std::function<void()>> ready;
+  {
+    std::lock_guard<std::mutex> lock(compact_mu_);
+    auto end = all ? compact_waiters_.end() : compact_waiters_.upper_bound(compact_finished_);
+    for (auto it = compact_waiters_.begin(); it != end; ++it) ready.push_back(std::move(it->second));
+    compact_waiters_.erase(compact_waiters_.begin(), end);
+  }
+  for (auto& fn : ready) fn();
+}
+
 int64_t MvccStore::PhysicallyCompactedRev() const {
   std::lock_guard<std::mutex> lock(compact_mu_);
   return compact_finished_;
@@ -356,6 +379,7 @@ void MvccStore::CompactorLoop() {
       compact_finished_ = std::max(compact_finished_, target);
     }
     compact_cv_.notify_all();
+    RunCompactWaiters(/*all=*/false);
   }
 }
 

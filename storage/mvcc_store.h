@@ -23,6 +23,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -166,6 +168,10 @@ class MvccStore {
 
   // Blocks until physical compaction has reached `rev` (or the store closes).
   void WaitCompacted(int64_t rev);
+  // Runs `fn` once physical compaction has reached `rev` (at once if it has),
+  // on the compactor thread or the caller's; when the store closes first,
+  // `fn` runs from the destructor.
+  void NotifyWhenCompacted(int64_t rev, std::function<void()> fn);
   // Compacted revisions physically removed so far.
   int64_t PhysicallyCompactedRev() const;
 
@@ -189,6 +195,7 @@ class MvccStore {
   MvccStore() = default;
   absl::Status Load();
   void CompactorLoop();
+  void RunCompactWaiters(bool all);
   absl::Status CompactStep(int64_t target, std::string* cursor, bool* done);
   void OnCommitted(const WriteBatch& batch, uint64_t applied_index);
 
@@ -207,6 +214,7 @@ class MvccStore {
   int64_t compact_target_ = 0;    // guarded by compact_mu_
   int64_t compact_finished_ = 0;  // guarded by compact_mu_
   bool stopping_ = false;         // guarded by compact_mu_
+  std::multimap<int64_t, std::function<void()>> compact_waiters_;  // guarded by compact_mu_
   int compaction_batch_ = 1000;
   std::thread compactor_;
 };
