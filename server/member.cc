@@ -11,6 +11,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "server/identity.h"
 #include "server/kv_service.h"
+#include "server/member_services.h"
 #include "server/single_member_log.h"
 
 namespace server {
@@ -55,6 +56,8 @@ struct Member::Parts {
   std::unique_ptr<Applier> applier;
   std::unique_ptr<SingleMemberLog> log;
   std::unique_ptr<KvService> kv;
+  std::unique_ptr<ClusterService> cluster;
+  std::unique_ptr<MaintenanceService> maintenance;
   std::unique_ptr<grpc::Server> grpc_server;
   MemberInfo info;
   bool stopped = false;
@@ -102,6 +105,12 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& cfg) {
                                           parts->info,
                                           KvLimits{cfg.max_request_bytes, cfg.max_txn_ops});
 
+  MemberSelf self{parts->info, cfg.name, {}, {}};
+  for (const auto& u : cfg.initial_advertise_peer_urls) self.peer_urls.push_back(u.raw);
+  for (const auto& u : cfg.advertise_client_urls) self.client_urls.push_back(u.raw);
+  parts->cluster = std::make_unique<ClusterService>(self, parts->log.get(), parts->store.get());
+  parts->maintenance = std::make_unique<MaintenanceService>(self, parts->log.get(), parts->store.get());
+
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   std::vector<int> bound(cfg.listen_client_urls.size(), 0);
@@ -113,6 +122,8 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& cfg) {
       static_cast<int>(std::min<int64_t>(INT_MAX, cfg.max_request_bytes + kGrpcOverheadBytes)));
   builder.SetMaxSendMessageSize(INT_MAX);
   builder.RegisterService(parts->kv.get());
+  builder.RegisterService(parts->cluster.get());
+  builder.RegisterService(parts->maintenance.get());
   parts->grpc_server = builder.BuildAndStart();
   if (!parts->grpc_server) {
     parts->log->Stop();
@@ -136,6 +147,8 @@ void Member::Shutdown() {
   parts_->grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   parts_->log->Stop();
   parts_->kv.reset();
+  parts_->cluster.reset();
+  parts_->maintenance.reset();
   parts_->grpc_server.reset();
   parts_->store.reset();
 }

@@ -1,0 +1,57 @@
+// The member-facing parts of etcd's Cluster and Maintenance services that a
+// single member can answer truthfully: Cluster.MemberList and
+// Maintenance.Status (what `etcdctl member list` and `etcdctl endpoint
+// status` call). The rest answer UNIMPLEMENTED until the replicated member
+// provides them.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "etcdserverpb/rpc.grpc.pb.h"
+#include "server/kv_service.h"
+#include "server/proposer.h"
+#include "storage/mvcc_store.h"
+
+namespace server {
+
+// What this member announces about itself.
+struct MemberSelf {
+  MemberInfo ids;
+  std::string name;
+  std::vector<std::string> peer_urls;
+  std::vector<std::string> client_urls;
+};
+
+// The etcd release whose API and behaviour ketcd implements; Status reports it.
+inline constexpr char kEtcdApiVersion[] = "3.5.0";
+
+class ClusterService final : public etcdserverpb::Cluster::CallbackService {
+ public:
+  ClusterService(MemberSelf self, const Proposer* proposer, const storage::MvccStore* store)
+      : self_(std::move(self)), proposer_(proposer), store_(store) {}
+  grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext* ctx,
+                                       const etcdserverpb::MemberListRequest* req,
+                                       etcdserverpb::MemberListResponse* resp) override;
+
+ private:
+  MemberSelf self_;
+  const Proposer* proposer_;
+  const storage::MvccStore* store_;
+};
+
+class MaintenanceService final : public etcdserverpb::Maintenance::CallbackService {
+ public:
+  MaintenanceService(MemberSelf self, const Proposer* proposer, const storage::MvccStore* store)
+      : self_(std::move(self)), proposer_(proposer), store_(store) {}
+  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx,
+                                   const etcdserverpb::StatusRequest* req,
+                                   etcdserverpb::StatusResponse* resp) override;
+
+ private:
+  MemberSelf self_;
+  const Proposer* proposer_;
+  const storage::MvccStore* store_;
+};
+
+}  // namespace server
