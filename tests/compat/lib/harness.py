@@ -1,0 +1,255 @@
+"""Shared process-management helpers for ketcd's process-level tests.
+
+Stdlib only; used by tests/compat/compat_runner.py and tests/cluster/durability.py
+(both run with /usr/bin/python3).
+
+Rules enforced here:
+  * servers only ever bind 127.0.0.1, on ports chosen at run time;
+  * every data dir is a fresh temp dir that is removed in all cases;
+  * every server is stopped by PID: SIGTERM, then SIGKILL after a bound;
+  * every wait is bounded.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+try:
+    import ctypes
+    _libc = ctypes.CDLL(None, use_errno=True)
+except OSError:  # pragma: no cover
+    _libc = None
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """preexec_fn: the child gets SIGKILL if the harness dies (e.g. CTest timeout)."""
+    if _libc is not None:
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+HOST = "127.0.0.1"
+ETCDCTL = "/usr/bin/etcdctl"
+PYTHON = "/usr/bin/python3"
+
+
+TMP_PREFIX = "ketcd-test-"
+
+
+class HarnessError(Exception):
+    pass
+
+
+def sweep_stale_tmpdirs(min_age=60.0):
+    """Remove temp dirs left by a harness that was SIGKILLed (its owner.pid is dead).
+
+    Only dirs named ketcd-test-* holding an owner.pid of a process that no
+    longer exists, and older than min_age seconds, are removed."""
+    base = tempfile.gettempdir()
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith(TMP_PREFIX):
+            continue
+        path = os.path.join(base, name)
+        try:
+            if time.time() - os.path.getmtime(path) < min_age:
+                continue
+            with open(os.path.join(path, "owner.pid")) as f:
+                pid = int(f.read().strip())
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (OSError, ValueError):
+            continue
+
+
+def free_ports(n):
+    """Return n distinct free TCP ports on 127.0.0.1 (bind to :0, then release)."""
+    socks, ports = [], []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((HOST, 0))
+            socks.append(s)
+            ports.append(s.getsockname()[1])
+    finally:
+        for s in socks:
+            s.close()
+    return ports
+
+
+def clean_env(extra=None):
+    """An environment without any ETCD_* / ETCDCTL_* variable (etcd reads ETCD_* as flags)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("ETCD_") and not k.startswith("ETCDCTL_")}
+    if extra:
+        env.update(extra)
+    return env
+
+
+def etcdctl_env():
+    return clean_env({"ETCDCTL_API": "3"})
+
+
+class Server:
+    """One single-member server process (etcd or ketcd) on 127.0.0.1.
+
+    Use as a context manager, or call start()/stop()/cleanup() yourself;
+    cleanup() stops the process and removes the temp dir and is idempotent.
+    """
+
+    def __init__(self, binary, name="compat", extra_flags=(), tmpdir=None, label="server"):
+        self.binary = binary
+        self.name = name
+        self.extra_flags = list(extra_flags)
+        self.label = label
+        self.client_port, self.peer_port = free_ports(2)
+        self.own_tmp = tmpdir is None
+        if self.own_tmp:
+            sweep_stale_tmpdirs()
+        self.tmpdir = tmpdir or tempfile.mkdtemp(prefix=TMP_PREFIX)
+        if self.own_tmp:
+            with open(os.path.join(self.tmpdir, "owner.pid"), "w") as f:
+                f.write("%d\n" % os.getpid())
+        self.data_dir = os.path.join(self.tmpdir, "data")
+        self.proc = None
+        self.log_path = None
+        self.log_file = None
+        self.starts = 0
+
+    # --- flags -----------------------------------------------------------
+    @property
+    def client_url(self):
+        return "http://%s:%d" % (HOST, self.client_port)
+
+    @property
+    def peer_url(self):
+        return "http://%s:%d" % (HOST, self.peer_port)
+
+    @property
+    def endpoint(self):
+        return "%s:%d" % (HOST, self.client_port)
+
+    def argv(self):
+        return [
+            self.binary,
+            "--name", self.name,
+            "--data-dir", self.data_dir,
+            "--listen-client-urls", self.client_url,
+            "--advertise-client-urls", self.client_url,
+            "--listen-peer-urls", self.peer_url,
+            "--initial-advertise-peer-urls", self.peer_url,
+            "--initial-cluster", "%s=%s" % (self.name, self.peer_url),
+        ] + self.extra_flags
+
+    # --- lifecycle -------------------------------------------------------
+    def start(self, health_timeout=20.0):
+        if self.proc is not None and self.proc.poll() is None:
+            raise HarnessError("server already running")
+        self.starts += 1
+        self.log_path = os.path.join(self.tmpdir, "server-%d.log" % self.starts)
+        self.log_file = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            self.argv(), stdin=subprocess.DEVNULL, stdout=self.log_file,
+            stderr=subprocess.STDOUT, env=clean_env(), cwd=self.tmpdir,
+            preexec_fn=_die_with_parent)
+        self.wait_healthy(health_timeout)
+
+    def wait_healthy(self, timeout):
+        """Bounded wait until a linearizable read succeeds (KV service answers)."""
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise HarnessError("%s exited with %s during start-up\n%s"
+                                   % (self.label, self.proc.returncode, self.log_tail()))
+            try:
+                r = subprocess.run(
+                    [ETCDCTL, "--endpoints=" + self.endpoint, "--dial-timeout=1s",
+                     "--command-timeout=2s", "get",
+                     "__ketcd_health_probe__"],
+                    env=etcdctl_env(), stdin=subprocess.DEVNULL,
+                    capture_output=True, timeout=5, preexec_fn=_die_with_parent)
+                if r.returncode == 0:
+                    return
+                last = (r.stderr or b"").decode("utf-8", "replace")[-500:]
+            except subprocess.TimeoutExpired:
+                last = "probe timed out"
+            time.sleep(0.2)
+        raise HarnessError("%s not healthy within %.0fs (last probe: %s)\n%s"
+                           % (self.label, timeout, last.strip(), self.log_tail()))
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill9(self):
+        """SIGKILL the server (crash), wait for it to be reaped (bounded)."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                raise HarnessError("pid %d survived SIGKILL for 10s" % self.proc.pid)
+        self._close_log()
+
+    def stop(self, term_timeout=10.0):
+        """SIGTERM by PID, SIGKILL after term_timeout. Returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=term_timeout)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.kill(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(timeout=10)
+        self._close_log()
+        return self.proc.returncode
+
+    def _close_log(self):
+        if self.log_file is not None:
+            self.log_file.close()
+            self.log_file = None
+
+    def log_tail(self, n=40):
+        try:
+            if self.log_file is not None:
+                self.log_file.flush()
+            with open(self.log_path, "rb") as f:
+                lines = f.read().decode("utf-8", "replace").splitlines()
+            return "---- %s log tail (%s) ----\n%s" % (self.label, self.log_path,
+                                                       "\n".join(lines[-n:]))
+        except (OSError, TypeError):
+            return "(no server log)"
+
+    def cleanup(self):
+        try:
+            self.stop()
+        finally:
+            if self.own_tmp and self.tmpdir and os.path.isdir(self.tmpdir):
+                shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.cleanup()
+        return False
