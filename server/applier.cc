@@ -1,6 +1,7 @@
 #include "server/applier.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "server/errors.h"
 #include "storage/errors.h"
@@ -127,6 +128,12 @@ void CompareToPath(KvAccess& kv, const etcdserverpb::TxnRequest& r, std::vector<
 }
 
 }  // namespace
+
+std::string MemberMetaKey(uint64_t member_id) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "member/%016llx", static_cast<unsigned long long>(member_id));
+  return buf;
+}
 
 absl::StatusOr<etcdserverpb::RangeResponse> Applier::Range(KvAccess& kv,
                                                            const RangeRequest& r) const {
@@ -320,6 +327,14 @@ absl::StatusOr<serverpb::InternalResponse> Applier::ApplyEntry(
   if (req.has_compaction()) {
     if (auto s = batch.Compact(req.compaction().revision()); !s.ok()) return s;
     out.mutable_compaction()->mutable_header()->set_revision(batch.rev());
+    return out;
+  }
+  if (req.has_member_attributes()) {
+    const auto& m = req.member_attributes();
+    if (auto s = batch.PutMeta(MemberMetaKey(m.member_id()), m.SerializeAsString()); !s.ok()) {
+      return absl::InternalError(s.message());
+    }
+    *out.mutable_member_attributes() = m;
     return out;
   }
   storage::WriteTxn txn = batch.BeginTxn();

@@ -34,6 +34,10 @@ class KvAccess {
   virtual int64_t CompactRev() const = 0;
 };
 
+// Where a member's announced attributes live in the store's meta table.
+std::string MemberMetaKey(uint64_t member_id);
+inline constexpr char kMemberMetaPrefix[] = "member/";
+
 // Answers whether a lease id is currently granted (the lessor's view).
 using LeaseLookup = std::function<bool(int64_t lease_id)>;
 

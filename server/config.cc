@@ -134,6 +134,9 @@ std::variant<Config, int> ParseConfig(int argc, char** argv) {
   add("--initial-cluster-token", cfg.initial_cluster_token, "Initial cluster token for bootstrapping.");
   add("--max-request-bytes", cfg.max_request_bytes, "Maximum client request size in bytes the server will accept.");
   add("--max-txn-ops", cfg.max_txn_ops, "Maximum number of operations permitted in a transaction.");
+  add("--heartbeat-interval", cfg.heartbeat_interval_ms, "Time (in milliseconds) of a heartbeat interval.");
+  add("--election-timeout", cfg.election_timeout_ms, "Time (in milliseconds) for an election to timeout.");
+  add("--snapshot-count", cfg.snapshot_count, "Number of committed transactions to trigger a snapshot to disk.");
 
   std::vector<std::string> args = NormalizeArgs(argc, argv);
   std::reverse(args.begin(), args.end());  // CLI11 takes them reversed
@@ -180,16 +183,18 @@ std::variant<Config, int> ParseConfig(int argc, char** argv) {
     return UsageError(absl::StrCat("couldn't find local name \"", cfg.name,
                                    "\" in the initial cluster configuration"));
   }
-  if (cfg.initial_cluster.size() > 1) {
-    return UsageError("a multi-member --initial-cluster needs the replicated member, "
-                      "which this build does not have yet; start a single member");
-  }
   if (cfg.initial_cluster_state != "new" && cfg.initial_cluster_state != "existing") {
     return UsageError(absl::StrCat("invalid value \"", cfg.initial_cluster_state,
                                    "\" for flag --initial-cluster-state: must be new or existing"));
   }
   if (cfg.max_request_bytes <= 0) return UsageError("--max-request-bytes must be positive");
   if (cfg.max_txn_ops <= 0) return UsageError("--max-txn-ops must be positive");
+  if (cfg.heartbeat_interval_ms <= 0) return UsageError("--heartbeat-interval must be positive");
+  if (cfg.election_timeout_ms < 5 * cfg.heartbeat_interval_ms) {
+    // etcd's own rule, so that a few lost heartbeats do not start elections.
+    return UsageError("--election-timeout should be at least 5 times --heartbeat-interval");
+  }
+  if (cfg.snapshot_count == 0) return UsageError("--snapshot-count must be positive");
   if (cfg.data_dir.empty()) cfg.data_dir = cfg.name + ".ketcd";
   return cfg;
 }

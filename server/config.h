@@ -42,6 +42,9 @@ struct Config {
   std::string initial_cluster_token = "etcd-cluster";
   int64_t max_request_bytes = 1572864;  // 1.5 MiB, etcd's default
   int max_txn_ops = 128;
+  int heartbeat_interval_ms = 100;
+  int election_timeout_ms = 1000;
+  uint64_t snapshot_count = 100000;
 };
 
 // Either a Config, or the exit code to stop with after --help/--version (0)

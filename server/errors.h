@@ -18,6 +18,9 @@ inline constexpr absl::string_view kErrLeaseNotFound = "requested lease not foun
 inline constexpr absl::string_view kErrRequestTooLarge = "request is too large";
 inline constexpr absl::string_view kErrStopped = "server stopped";
 inline constexpr absl::string_view kErrTimeout = "request timed out";
+inline constexpr absl::string_view kErrNoLeader = "no leader";
+inline constexpr absl::string_view kErrInvalidSortOption = "invalid sort option";
+inline constexpr absl::string_view kErrLeaderChanged = "leader changed";
 
 [[nodiscard]] inline absl::Status RequestError(absl::string_view etcd_message) {
   return absl::InvalidArgumentError(etcd_message);
@@ -26,5 +29,7 @@ inline constexpr absl::string_view kErrTimeout = "request timed out";
   return absl::NotFoundError(kErrLeaseNotFound);
 }
 [[nodiscard]] inline absl::Status StoppedError() { return absl::UnavailableError(kErrStopped); }
+[[nodiscard]] inline absl::Status TimeoutError() { return absl::UnavailableError(kErrTimeout); }
+[[nodiscard]] inline absl::Status NoLeaderError() { return absl::UnavailableError(kErrNoLeader); }
 
 }  // namespace server

@@ -22,9 +22,12 @@ constexpr KnownError kKnown[] = {
     {kErrTooManyOps, grpc::StatusCode::INVALID_ARGUMENT},
     {kErrDuplicateKey, grpc::StatusCode::INVALID_ARGUMENT},
     {kErrRequestTooLarge, grpc::StatusCode::INVALID_ARGUMENT},
+    {kErrInvalidSortOption, grpc::StatusCode::INVALID_ARGUMENT},
     {kErrLeaseNotFound, grpc::StatusCode::NOT_FOUND},
     {kErrStopped, grpc::StatusCode::UNAVAILABLE},
     {kErrTimeout, grpc::StatusCode::UNAVAILABLE},
+    {kErrNoLeader, grpc::StatusCode::UNAVAILABLE},
+    {kErrLeaderChanged, grpc::StatusCode::UNAVAILABLE},
     {storage::kErrCompacted, grpc::StatusCode::OUT_OF_RANGE},
     {storage::kErrFutureRev, grpc::StatusCode::OUT_OF_RANGE},
 };

@@ -32,14 +32,20 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
                                            const etcdserverpb::RangeRequest* req,
                                            etcdserverpb::RangeResponse* resp) {
   if (auto s = CheckRange(*req); !s.ok()) return Fail(ctx, s);
-  // Every write is applied before it is acknowledged, so on a single member
-  // the newest snapshot is a linearizable read.
-  auto got = applier_->ReadRange(*store_, *req);
-  if (!got.ok()) return Fail(ctx, got.status());
-  *resp = std::move(*got);
-  FillHeader(resp->mutable_header());
   auto* reactor = ctx->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
+  auto serve = [this, reactor, req, resp](absl::Status barrier) {
+    if (!barrier.ok()) return reactor->Finish(ToGrpcStatus(barrier));
+    auto got = applier_->ReadRange(*store_, *req);
+    if (!got.ok()) return reactor->Finish(ToGrpcStatus(got.status()));
+    *resp = std::move(*got);
+    FillHeader(resp->mutable_header());
+    reactor->Finish(grpc::Status::OK);
+  };
+  if (req->serializable()) {
+    serve(absl::OkStatus());
+  } else {
+    proposer_->ReadBarrier(std::move(serve));
+  }
   return reactor;
 }
 
@@ -81,11 +87,15 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
   if (auto s = CheckTxn(*req, limits_.max_txn_ops); !s.ok()) return Fail(ctx, s);
   auto* reactor = ctx->DefaultReactor();
   if (IsTxnReadOnly(*req)) {
-    auto got = applier_->ReadTxn(*store_, *req);
-    if (!got.ok()) return Fail(ctx, got.status());
-    *resp = std::move(*got);
-    FillHeader(resp->mutable_header());
-    reactor->Finish(grpc::Status::OK);
+    // etcd serves a read-only txn without raft, after a linearizable barrier.
+    proposer_->ReadBarrier([this, reactor, req, resp](absl::Status barrier) {
+      if (!barrier.ok()) return reactor->Finish(ToGrpcStatus(barrier));
+      auto got = applier_->ReadTxn(*store_, *req);
+      if (!got.ok()) return reactor->Finish(ToGrpcStatus(got.status()));
+      *resp = std::move(*got);
+      FillHeader(resp->mutable_header());
+      reactor->Finish(grpc::Status::OK);
+    });
     return reactor;
   }
   serverpb::InternalRequest ir;

@@ -2,6 +2,8 @@
 // and shuts it down cleanly on SIGTERM or SIGINT.
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "server/config.h"
@@ -18,6 +20,14 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  // Test-only failpoints, off unless the environment asks: SIGUSR1 cuts this
+  // member off from its peers (a network partition), SIGUSR2 heals it.
+  const char* failpoints = std::getenv("KETCD_TEST_FAILPOINTS");
+  const bool partition_failpoint = failpoints && std::string(failpoints) == "1";
+  if (partition_failpoint) {
+    sigaddset(&stop_signals, SIGUSR1);
+    sigaddset(&stop_signals, SIGUSR2);
+  }
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
@@ -35,7 +45,13 @@ int main(int argc, char** argv) {
                cfg.data_dir.c_str());
 
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  while (true) {
+    sigwait(&stop_signals, &sig);
+    if (sig != SIGUSR1 && sig != SIGUSR2) break;
+    std::fprintf(stderr, "ketcd: test failpoint: %s\n",
+                 sig == SIGUSR1 ? "isolated from peers" : "rejoined peers");
+    (*member)->IsolateForTest(sig == SIGUSR1);
+  }
   std::fprintf(stderr, "ketcd: received %s, shutting down\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   (*member)->Shutdown();
   std::fprintf(stderr, "ketcd: stopped\n");

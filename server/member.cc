@@ -1,18 +1,24 @@
 #include "server/member.h"
 
 #include <climits>
+#include <cstdlib>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
+#include <mutex>
+#include <thread>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "server/identity.h"
 #include "server/kv_service.h"
 #include "server/member_services.h"
-#include "server/single_member_log.h"
+#include "server/peer_transport.h"
+#include "server/raft_member.h"
+#include "server/raft_log.h"
 
 namespace server {
 namespace {
@@ -52,27 +58,52 @@ absl::StatusOr<MemberInfo> LoadOrCreateIdentity(storage::MvccStore* store, const
 }  // namespace
 
 struct Member::Parts {
+  Config cfg;
   std::unique_ptr<storage::MvccStore> store;
   std::unique_ptr<Applier> applier;
-  std::unique_ptr<SingleMemberLog> log;
+  std::unique_ptr<raft::MemoryStorage> log_cache;
+  std::unique_ptr<RaftPersistence> wal;
+  std::unique_ptr<PeerTransport> transport;
+  std::unique_ptr<RaftMember> raft;
+  Proposer* proposer = nullptr;
   std::unique_ptr<KvService> kv;
   std::unique_ptr<ClusterService> cluster;
   std::unique_ptr<MaintenanceService> maintenance;
-  std::unique_ptr<grpc::Server> grpc_server;
+  std::unique_ptr<grpc::Server> client_server;
+  std::unique_ptr<grpc::Server> peer_server;
   MemberInfo info;
-  bool stopped = false;
+  std::thread publisher;
+  std::mutex publish_mu;
+  std::condition_variable publish_cv;
+  bool stopped = false;  // guarded by publish_mu for the publisher
 };
 
 Member::Member(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
 
 Member::~Member() { Shutdown(); }
 
+void Member::IsolateForTest(bool isolated) {
+  if (!parts_->transport) return;
+  for (const auto& m : parts_->cfg.initial_cluster) {
+    parts_->transport->CutForTest(ComputeMemberId(m.peer_urls, parts_->cfg.initial_cluster_token),
+                                  isolated);
+  }
+}
+
 uint64_t Member::member_id() const { return parts_->info.member_id; }
 uint64_t Member::cluster_id() const { return parts_->info.cluster_id; }
 
+namespace {
+
+absl::Status StartRaft(Member::Parts* p);
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& cfg) {
   auto parts = std::make_unique<Parts>();
-  const std::filesystem::path db_dir = std::filesystem::path(cfg.data_dir) / "member" / "db";
+  parts->cfg = cfg;
+  const std::filesystem::path member_dir = std::filesystem::path(cfg.data_dir) / "member";
+  const std::filesystem::path db_dir = member_dir / "db";
   std::error_code ec;
   std::filesystem::create_directories(db_dir, ec);
   if (ec) {
@@ -99,17 +130,27 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& cfg) {
   // No lessor yet: every lease id is unknown, so puts with a lease get
   // etcd's "requested lease not found".
   parts->applier = std::make_unique<Applier>([](int64_t) { return false; });
-  parts->log = std::make_unique<SingleMemberLog>(parts->store.get(), parts->applier.get());
-  parts->log->Start();
-  parts->kv = std::make_unique<KvService>(parts->store.get(), parts->applier.get(), parts->log.get(),
+
+  // Every member, even a lone one, runs raft over its WAL: one write path.
+  if (auto s = StartRaft(parts.get()); !s.ok()) return s;
+  parts->proposer = parts->raft.get();
+  parts->kv = std::make_unique<KvService>(parts->store.get(), parts->applier.get(), parts->proposer,
                                           parts->info,
                                           KvLimits{cfg.max_request_bytes, cfg.max_txn_ops});
-
   MemberSelf self{parts->info, cfg.name, {}, {}};
   for (const auto& u : cfg.initial_advertise_peer_urls) self.peer_urls.push_back(u.raw);
   for (const auto& u : cfg.advertise_client_urls) self.client_urls.push_back(u.raw);
-  parts->cluster = std::make_unique<ClusterService>(self, parts->log.get(), parts->store.get());
-  parts->maintenance = std::make_unique<MaintenanceService>(self, parts->log.get(), parts->store.get());
+  std::vector<etcdserverpb::Member> bootstrap;
+  for (const auto& m : cfg.initial_cluster) {
+    etcdserverpb::Member em;
+    em.set_id(ComputeMemberId(m.peer_urls, cfg.initial_cluster_token));
+    em.set_name(m.name);
+    for (const auto& u : m.peer_urls) em.add_peerurls(u);
+    bootstrap.push_back(std::move(em));
+  }
+  parts->cluster = std::make_unique<ClusterService>(self, std::move(bootstrap), parts->proposer,
+                                                    parts->store.get());
+  parts->maintenance = std::make_unique<MaintenanceService>(self, parts->proposer, parts->store.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
@@ -124,32 +165,120 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& cfg) {
   builder.RegisterService(parts->kv.get());
   builder.RegisterService(parts->cluster.get());
   builder.RegisterService(parts->maintenance.get());
-  parts->grpc_server = builder.BuildAndStart();
-  if (!parts->grpc_server) {
-    parts->log->Stop();
-    return absl::UnavailableError("cannot listen on the client URLs (address in use or not local?)");
+  parts->client_server = builder.BuildAndStart();
+  std::unique_ptr<Member> member(new Member(std::move(parts)));
+  Parts* p = member->parts_.get();
+  if (!p->client_server) {
+    return absl::UnavailableError("cannot listen on the client URLs (address in use?)");
   }
   for (size_t i = 0; i < bound.size(); ++i) {
     if (bound[i] == 0) {
-      parts->grpc_server->Shutdown();
-      parts->log->Stop();
-      return absl::UnavailableError(
-          absl::StrCat("cannot listen on ", cfg.listen_client_urls[i].raw));
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", cfg.listen_client_urls[i].raw));
     }
   }
-  return std::unique_ptr<Member>(new Member(std::move(parts)));
+  if (p->raft) {
+    // Announce this member's client URLs through the log once a leader can
+    // take the proposal, as etcd publishes its attributes.
+    p->publisher = std::thread([p] {
+      serverpb::MemberAttributes attrs;
+      attrs.set_member_id(p->info.member_id);
+      attrs.set_name(p->cfg.name);
+      for (const auto& u : p->cfg.initial_advertise_peer_urls) attrs.add_peer_urls(u.raw);
+      for (const auto& u : p->cfg.advertise_client_urls) attrs.add_client_urls(u.raw);
+      while (true) {
+        serverpb::InternalRequest req;
+        *req.mutable_member_attributes() = attrs;
+        auto r = p->raft->ProposeAndWait(req, absl::Seconds(5));
+        std::unique_lock<std::mutex> lock(p->publish_mu);
+        if (r.ok() || p->stopped) return;
+        p->publish_cv.wait_for(lock, std::chrono::milliseconds(500), [p] { return p->stopped; });
+        if (p->stopped) return;
+      }
+    });
+  }
+  return member;
 }
 
+namespace {
+
+absl::Status StartRaft(Member::Parts* p) {
+  const Config& cfg = p->cfg;
+  RaftLogOptions lo;
+  lo.wal_dir = (std::filesystem::path(cfg.data_dir) / "member" / "wal").string();
+  lo.cluster_id = p->info.cluster_id;
+  lo.member_id = p->info.member_id;
+  for (const auto& m : cfg.initial_cluster) {
+    lo.initial_members.emplace_back(ComputeMemberId(m.peer_urls, cfg.initial_cluster_token),
+                                    m.peer_urls.front());
+  }
+  lo.election_tick = std::max(2, cfg.election_timeout_ms / cfg.heartbeat_interval_ms);
+  lo.random_seed = p->info.member_id ^ static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+  auto log = OpenRaftLog(lo, *p->store);
+  if (!log.ok()) return log.status();
+  p->log_cache = std::move(log->cache);
+  p->wal = std::move(log->persistence);
+
+  RaftMemberOptions opts;
+  opts.id = p->info.member_id;
+  opts.tick = absl::Milliseconds(cfg.heartbeat_interval_ms);
+  opts.election_ticks = lo.election_tick;
+  opts.snapshot_count = cfg.snapshot_count;
+  p->transport = std::make_unique<PeerTransport>(
+      PeerTransport::Options{p->info.cluster_id, p->info.member_id, 4096},
+      [p](raftpb::Message m) { if (p->raft) p->raft->Deliver(std::move(m)); },
+      [p](uint64_t id) { if (p->raft) p->raft->ReportUnreachable(id); });
+  // Peer addresses: the bootstrap list (later changes come through the log).
+  for (const auto& m : cfg.initial_cluster) {
+    p->transport->AddPeer(ComputeMemberId(m.peer_urls, cfg.initial_cluster_token), m.peer_urls.front());
+  }
+  p->raft = std::make_unique<RaftMember>(opts, std::move(log->node), p->log_cache.get(), p->wal.get(),
+                                         p->store.get(), p->applier.get(), p->transport.get());
+
+  grpc::ServerBuilder builder;
+  std::vector<int> bound(cfg.listen_peer_urls.size(), 0);
+  for (size_t i = 0; i < cfg.listen_peer_urls.size(); ++i) {
+    builder.AddListeningPort(cfg.listen_peer_urls[i].HostPort(), grpc::InsecureServerCredentials(),
+                             &bound[i]);
+  }
+  builder.SetMaxReceiveMessageSize(INT_MAX);
+  builder.RegisterService(p->transport->service());
+  p->peer_server = builder.BuildAndStart();
+  if (!p->peer_server) return absl::UnavailableError("cannot listen on the peer URLs (address in use?)");
+  for (size_t i = 0; i < bound.size(); ++i) {
+    if (bound[i] == 0) {
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", cfg.listen_peer_urls[i].raw));
+    }
+  }
+  p->raft->Start();
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 void Member::Shutdown() {
-  if (!parts_ || parts_->stopped) return;
-  parts_->stopped = true;
+  if (!parts_) return;
+  {
+    std::lock_guard<std::mutex> lock(parts_->publish_mu);
+    if (parts_->stopped) return;
+    parts_->stopped = true;
+  }
+  parts_->publish_cv.notify_all();
   // In-flight requests get a short grace period, then are cancelled.
-  parts_->grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  parts_->log->Stop();
+  const auto grace = std::chrono::system_clock::now() + std::chrono::seconds(2);
+  if (parts_->client_server) parts_->client_server->Shutdown(grace);
+  if (parts_->raft) parts_->raft->Stop();
+  if (parts_->publisher.joinable()) parts_->publisher.join();
+  // Peer streams never end by themselves: cut them at once.
+  if (parts_->peer_server) parts_->peer_server->Shutdown(std::chrono::system_clock::now());
+  if (parts_->transport) parts_->transport->Stop();
+  parts_->client_server.reset();
+  parts_->peer_server.reset();
   parts_->kv.reset();
   parts_->cluster.reset();
   parts_->maintenance.reset();
-  parts_->grpc_server.reset();
+  parts_->raft.reset();
+  parts_->transport.reset();
+  parts_->wal.reset();
   parts_->store.reset();
 }
 

@@ -17,11 +17,17 @@ class Member {
   ~Member();
   void Shutdown();
 
+  // Test-only failpoint: drop all raft traffic to and from every peer
+  // (as a network partition would) until called again with false.
+  void IsolateForTest(bool isolated);
+
   uint64_t member_id() const;
   uint64_t cluster_id() const;
 
+ public:
+  struct Parts;  // defined in member.cc
+
  private:
-  struct Parts;
   explicit Member(std::unique_ptr<Parts> parts);
   std::unique_ptr<Parts> parts_;
 };

@@ -1,5 +1,9 @@
 #include "server/member_services.h"
 
+#include <map>
+
+#include "server/applier.h"
+
 namespace server {
 namespace {
 
@@ -17,11 +21,28 @@ grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext
                                                      const etcdserverpb::MemberListRequest*,
                                                      etcdserverpb::MemberListResponse* resp) {
   Fill(resp->mutable_header(), self_, proposer_, store_);
-  auto* m = resp->add_members();
-  m->set_id(self_.ids.member_id);
-  m->set_name(self_.name);
-  for (const auto& u : self_.peer_urls) m->add_peerurls(u);
-  for (const auto& u : self_.client_urls) m->add_clienturls(u);
+  std::map<uint64_t, etcdserverpb::Member> members;
+  for (const auto& m : bootstrap_) members[m.id()] = m;
+  for (const auto& [key, value] : store_->ListMeta(kMemberMetaPrefix)) {
+    serverpb::MemberAttributes a;
+    if (!a.ParseFromString(value)) continue;
+    auto& m = members[a.member_id()];
+    m.set_id(a.member_id());
+    m.set_name(a.name());
+    if (a.peer_urls_size() > 0) m.clear_peerurls();
+    for (const auto& u : a.peer_urls()) m.add_peerurls(u);
+    m.clear_clienturls();
+    for (const auto& u : a.client_urls()) m.add_clienturls(u);
+  }
+  // This member always knows its own addresses, published or not.
+  auto& me = members[self_.ids.member_id];
+  me.set_id(self_.ids.member_id);
+  me.set_name(self_.name);
+  me.clear_peerurls();
+  for (const auto& u : self_.peer_urls) me.add_peerurls(u);
+  me.clear_clienturls();
+  for (const auto& u : self_.client_urls) me.add_clienturls(u);
+  for (auto& [id, m] : members) *resp->add_members() = std::move(m);
   auto* reactor = ctx->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;
@@ -35,12 +56,13 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext
   const int64_t size = store_->DbSize();
   resp->set_dbsize(size);
   resp->set_dbsizeinuse(size);
-  // A single member is its own leader, and its log index is its applied index.
-  resp->set_leader(self_.ids.member_id);
-  resp->set_raftindex(store_->AppliedIndex());
-  resp->set_raftappliedindex(store_->AppliedIndex());
-  resp->set_raftterm(proposer_->Term());
-  resp->set_islearner(false);
+  const RaftStatus rs = proposer_->Status();
+  resp->set_leader(rs.leader);
+  resp->set_raftindex(rs.commit_index);
+  resp->set_raftappliedindex(rs.applied_index);
+  resp->set_raftterm(rs.term);
+  resp->set_islearner(rs.is_learner);
+  if (rs.leader == 0) resp->add_errors("etcdserver: no leader");
   auto* reactor = ctx->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;

@@ -26,16 +26,20 @@ struct MemberSelf {
 // The etcd release whose API and behaviour ketcd implements; Status reports it.
 inline constexpr char kEtcdApiVersion[] = "3.5.0";
 
+// The members a member knows: the bootstrap list, overlaid by the
+// attributes each member announced through the log (applier.h).
 class ClusterService final : public etcdserverpb::Cluster::CallbackService {
  public:
-  ClusterService(MemberSelf self, const Proposer* proposer, const storage::MvccStore* store)
-      : self_(std::move(self)), proposer_(proposer), store_(store) {}
+  ClusterService(MemberSelf self, std::vector<etcdserverpb::Member> bootstrap,
+                 const Proposer* proposer, const storage::MvccStore* store)
+      : self_(std::move(self)), bootstrap_(std::move(bootstrap)), proposer_(proposer), store_(store) {}
   grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext* ctx,
                                        const etcdserverpb::MemberListRequest* req,
                                        etcdserverpb::MemberListResponse* resp) override;
 
  private:
   MemberSelf self_;
+  std::vector<etcdserverpb::Member> bootstrap_;
   const Proposer* proposer_;
   const storage::MvccStore* store_;
 };

@@ -13,7 +13,7 @@ ProposeResult Proposer::ProposeAndWait(serverpb::InternalRequest req, absl::Dura
   Propose(std::move(req), [promise](ProposeResult r) { promise->set_value(std::move(r)); });
   if (future.wait_for(absl::ToChronoMilliseconds(timeout)) != std::future_status::ready) {
     // The request may still apply later; like etcd we only stop waiting.
-    return absl::UnavailableError(kErrTimeout);
+    return TimeoutError();
   }
   return future.get();
 }

@@ -3,8 +3,8 @@
 // Propose() hands a request to the replicated log; `done` runs exactly once,
 // after the request is durable in the log and applied to the store (with its
 // response), or with an error if it never will be (stopped, timed out, too
-// large, not leader). Implementations: SingleMemberLog (one member, group
-// commit) now; the raft-backed member later. Thread-safe.
+// large, not leader). Implementation: RaftMember (raft_member.h), for a
+// lone member as for a cluster. Thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -19,12 +19,26 @@ namespace server {
 using ProposeResult = absl::StatusOr<serverpb::InternalResponse>;
 using ProposeDone = std::function<void(ProposeResult)>;
 
+// What Maintenance.Status reports about the member's raft state.
+struct RaftStatus {
+  uint64_t term = 0;
+  uint64_t leader = 0;  // 0: no leader known
+  uint64_t commit_index = 0;
+  uint64_t applied_index = 0;
+  bool is_learner = false;
+};
+
 class Proposer {
  public:
   virtual ~Proposer() = default;
   virtual void Propose(serverpb::InternalRequest req, ProposeDone done) = 0;
+  // Runs `done` (OK) once every write acknowledged anywhere in the cluster
+  // before this call is applied locally, so that a read of the local store
+  // afterwards is linearizable; or with an error ("no leader", timeout).
+  virtual void ReadBarrier(std::function<void(absl::Status)> done) = 0;
   // The raft term reported in response headers.
   virtual uint64_t Term() const = 0;
+  virtual RaftStatus Status() const = 0;
   // Blocking convenience for synchronous callers: waits at most `timeout`.
   [[nodiscard]] ProposeResult ProposeAndWait(serverpb::InternalRequest req, absl::Duration timeout);
 };

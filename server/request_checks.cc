@@ -116,6 +116,11 @@ bool OpsReadOnly(const google::protobuf::RepeatedPtrField<RequestOp>& ops) {
 
 absl::Status CheckRange(const etcdserverpb::RangeRequest& r) {
   if (r.key().empty()) return RequestError(kErrEmptyKey);
+  // etcd 3.5 refuses enum values it does not know.
+  if (!etcdserverpb::RangeRequest::SortOrder_IsValid(r.sort_order()) ||
+      !etcdserverpb::RangeRequest::SortTarget_IsValid(r.sort_target())) {
+    return RequestError(kErrInvalidSortOption);
+  }
   return absl::OkStatus();
 }
 

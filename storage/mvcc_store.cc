@@ -215,6 +215,11 @@ absl::Status WriteBatch::Compact(int64_t rev) {
   return FromRocks(wb_->Put(store_->meta_cf_, kMetaCompactRev, EncodeInt(rev)));
 }
 
+absl::Status WriteBatch::PutMeta(std::string_view name, std::string_view value) {
+  return FromRocks(wb_->Put(store_->meta_cf_, rocksdb::Slice(name.data(), name.size()),
+                            rocksdb::Slice(value.data(), value.size())));
+}
+
 absl::Status WriteBatch::Commit(uint64_t applied_index, bool sync) {
   auto s = wb_->Put(store_->meta_cf_, kMetaRev, EncodeInt(rev_));
   if (s.ok()) s = wb_->Put(store_->meta_cf_, kMetaAppliedIndex, EncodeInt(static_cast<int64_t>(applied_index)));
@@ -280,7 +285,8 @@ absl::Status MvccStore::Load() {
     return absl::OkStatus();
   };
   // An empty store is at revision 1, so the first write is revision 2, as in etcd.
-  int64_t rev = 1, compact = 0, finished = 0, applied = 0;
+  // Nothing is compacted yet: -1 lets a first compaction at revision 0 succeed, as in etcd.
+  int64_t rev = 1, compact = -1, finished = 0, applied = 0;
   for (auto [name, out] : {std::pair{kMetaRev, &rev}, {kMetaCompactRev, &compact},
                            {kMetaCompactFinished, &finished}, {kMetaAppliedIndex, &applied}}) {
     if (auto s = get(name, out); !s.ok()) return s;
@@ -420,6 +426,8 @@ absl::Status MvccStore::CompactStep(int64_t target, std::string* cursor, bool* d
   return FromRocks(db_->Write(rocksdb::WriteOptions(), &wb));
 }
 
+absl::Status MvccStore::Sync() { return FromRocks(db_->FlushWAL(/*sync=*/true)); }
+
 int64_t MvccStore::DbSize() const {
   uint64_t sst = 0, mem = 0;
   db_->GetAggregatedIntProperty("rocksdb.total-sst-files-size", &sst);
@@ -439,6 +447,16 @@ absl::Status MvccStore::PutMeta(std::string_view name, std::string_view value) {
   wo.sync = true;
   return FromRocks(db_->Put(wo, meta_cf_, rocksdb::Slice(name.data(), name.size()),
                             rocksdb::Slice(value.data(), value.size())));
+}
+
+std::vector<std::pair<std::string, std::string>> MvccStore::ListMeta(std::string_view prefix) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_cf_));
+  const rocksdb::Slice p(prefix.data(), prefix.size());
+  for (it->Seek(p); it->Valid() && it->key().starts_with(p); it->Next()) {
+    out.emplace_back(it->key().ToString(), it->value().ToString());
+  }
+  return out;
 }
 
 int64_t MvccStore::CountVersionsForTest() const {

@@ -92,7 +92,7 @@ class ReadView {
   const MvccStore* store_;
   const rocksdb::Snapshot* snap_;
   int64_t rev_ = 1;
-  int64_t compact_rev_ = 0;
+  int64_t compact_rev_ = -1;
 };
 
 class WriteBatch;
@@ -137,6 +137,8 @@ class WriteBatch {
   [[nodiscard]] absl::Status Compact(int64_t rev);
   int64_t rev() const { return rev_; }
   int64_t compact_rev() const { return compact_rev_; }
+  // Replicated metadata (e.g. member attributes) written with the batch.
+  [[nodiscard]] absl::Status PutMeta(std::string_view name, std::string_view value);
   // One RocksDB write with the applied index; `sync` makes it durable before
   // returning (fdatasync of RocksDB's WAL).
   [[nodiscard]] absl::Status Commit(uint64_t applied_index, bool sync);
@@ -175,6 +177,10 @@ class MvccStore {
   // Compacted revisions physically removed so far.
   int64_t PhysicallyCompactedRev() const;
 
+  // Makes every committed batch durable (fdatasync of RocksDB's WAL); for
+  // batches that were committed with sync=false.
+  [[nodiscard]] absl::Status Sync();
+
   // Approximate on-disk size of the store in bytes.
   int64_t DbSize() const;
 
@@ -182,6 +188,8 @@ class MvccStore {
   // column family; written synchronously.
   [[nodiscard]] absl::StatusOr<std::string> GetMeta(std::string_view name) const;
   [[nodiscard]] absl::Status PutMeta(std::string_view name, std::string_view value);
+  // Every meta entry whose name starts with `prefix`, in name order.
+  std::vector<std::pair<std::string, std::string>> ListMeta(std::string_view prefix) const;
 
   // Test hook: number of physical (key, revision) versions stored.
   int64_t CountVersionsForTest() const;

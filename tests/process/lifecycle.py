@@ -68,7 +68,8 @@ def main():
         url = "http://127.0.0.1:%d" % port
         args = ["-name", "m1", "-data-dir", data, "-listen-client-urls", url,
                 "--advertise-client-urls=" + url,
-                "--initial-advertise-peer-urls", "http://127.0.0.1:%d" % peer]
+                "--initial-advertise-peer-urls", "http://127.0.0.1:%d" % peer,
+                "--listen-peer-urls", "http://127.0.0.1:%d" % peer]
         env = harness.clean_env({"ETCD_MAX_TXN_OPS": "2"})
         log = open(os.path.join(tmp, "m1.log"), "wb")
         p = subprocess.Popen([ketcd] + args, stdout=log, stderr=subprocess.STDOUT, env=env,
@@ -86,7 +87,8 @@ def main():
         # A second member on the same data dir is refused, the first unharmed.
         port2 = harness.free_ports(1)[0]
         code2, out2 = run_flags(ketcd, ["--data-dir", data, "--listen-client-urls",
-                                        "http://127.0.0.1:%d" % port2], timeout=20)
+                                        "http://127.0.0.1:%d" % port2, "--listen-peer-urls",
+                                        "http://127.0.0.1:%d" % harness.free_ports(1)[0]], timeout=20)
         check("second member on the same data dir refused", code2 != 0 and "in use" in out2,
               "exit %d: %s" % (code2, out2))
 

@@ -1,7 +1,8 @@
 """Shared process-management helpers for ketcd's process-level tests.
 
-Stdlib only; used by tests/compat/compat_runner.py and tests/cluster/durability.py
-(both run with /usr/bin/python3).
+Stdlib only; used by tests/compat/compat_runner.py, tests/cluster/durability.py
+(Server: one single-member server) and tests/cluster/cluster_test.py (Cluster:
+a static multi-member cluster of Member processes), all run with /usr/bin/python3.
 
 Rules enforced here:
   * servers only ever bind 127.0.0.1, on ports chosen at run time;
@@ -105,12 +106,16 @@ class Server:
     cleanup() stops the process and removes the temp dir and is idempotent.
     """
 
-    def __init__(self, binary, name="compat", extra_flags=(), tmpdir=None, label="server"):
+    def __init__(self, binary, name="compat", extra_flags=(), tmpdir=None, label="server",
+                 ports=None, env_extra=None):
         self.binary = binary
         self.name = name
         self.extra_flags = list(extra_flags)
         self.label = label
-        self.client_port, self.peer_port = free_ports(2)
+        # ports: (client, peer), e.g. chosen together for all members of a Cluster
+        self.client_port, self.peer_port = ports if ports else free_ports(2)
+        # env_extra: variables added to the server's (clean) environment
+        self.env_extra = dict(env_extra or {})
         self.own_tmp = tmpdir is None
         if self.own_tmp:
             sweep_stale_tmpdirs()
@@ -151,16 +156,21 @@ class Server:
 
     # --- lifecycle -------------------------------------------------------
     def start(self, health_timeout=20.0):
+        self.spawn()
+        self.wait_healthy(health_timeout)
+
+    def spawn(self):
+        """Start the process (log to a fresh server-<n>.log) without waiting for health."""
         if self.proc is not None and self.proc.poll() is None:
             raise HarnessError("server already running")
+        self._close_log()
         self.starts += 1
         self.log_path = os.path.join(self.tmpdir, "server-%d.log" % self.starts)
         self.log_file = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             self.argv(), stdin=subprocess.DEVNULL, stdout=self.log_file,
-            stderr=subprocess.STDOUT, env=clean_env(), cwd=self.tmpdir,
+            stderr=subprocess.STDOUT, env=clean_env(self.env_extra), cwd=self.tmpdir,
             preexec_fn=_die_with_parent)
-        self.wait_healthy(health_timeout)
 
     def wait_healthy(self, timeout):
         """Bounded wait until a linearizable read succeeds (KV service answers)."""
@@ -188,6 +198,16 @@ class Server:
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc is not None else None
+
+    def send_signal(self, sig):
+        """Send sig to the running server, by PID."""
+        if not self.alive():
+            raise HarnessError("%s is not running (cannot send signal %d)" % (self.label, sig))
+        os.kill(self.proc.pid, sig)
 
     def kill9(self):
         """SIGKILL the server (crash), wait for it to be reaped (bounded)."""
@@ -245,6 +265,115 @@ class Server:
             self.stop()
         finally:
             if self.own_tmp and self.tmpdir and os.path.isdir(self.tmpdir):
+                shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.cleanup()
+        return False
+
+
+class Member(Server):
+    """One member of a multi-member Cluster: etcd's static bootstrap flags.
+
+    Its tmpdir is <cluster tmpdir>/<name> (owned by the Cluster), its data dir
+    <tmpdir>/data; restarting it (spawn()/start() again) reuses data dir, ports
+    and flags (--initial-cluster-state new: a restarted member ignores it)."""
+
+    def __init__(self, binary, name, cluster, tmpdir, ports, extra_flags=(), env_extra=None):
+        os.makedirs(tmpdir, exist_ok=True)
+        super().__init__(binary, name=name, extra_flags=extra_flags, tmpdir=tmpdir,
+                         label=name, ports=ports, env_extra=env_extra)
+        self.cluster = cluster
+
+    def argv(self):
+        return [
+            self.binary,
+            "--name", self.name,
+            "--data-dir", self.data_dir,
+            "--listen-client-urls", self.client_url,
+            "--advertise-client-urls", self.client_url,
+            "--listen-peer-urls", self.peer_url,
+            "--initial-advertise-peer-urls", self.peer_url,
+            "--initial-cluster", self.cluster.initial_cluster,
+            "--initial-cluster-state", "new",
+            "--initial-cluster-token", self.cluster.token,
+        ] + self.extra_flags
+
+
+class Cluster:
+    """A static multi-member cluster on 127.0.0.1 (etcd or ketcd), one temp dir.
+
+    All 2*size ports are chosen at once (distinct). Use as a context manager or
+    call cleanup(): every member is stopped by PID and the temp dir removed."""
+
+    def __init__(self, binary, size=3, extra_flags=(), env_extra=None,
+                 token=None, name_prefix="m"):
+        sweep_stale_tmpdirs()
+        self.binary = binary
+        self.tmpdir = tempfile.mkdtemp(prefix=TMP_PREFIX)
+        with open(os.path.join(self.tmpdir, "owner.pid"), "w") as f:
+            f.write("%d\n" % os.getpid())
+        self.token = token or "ketcd-test-%d-%d" % (os.getpid(), int(time.time() * 1000))
+        ports = free_ports(2 * size)
+        self.members = [
+            Member(binary, "%s%d" % (name_prefix, i + 1), self,
+                   os.path.join(self.tmpdir, "%s%d" % (name_prefix, i + 1)),
+                   (ports[2 * i], ports[2 * i + 1]), extra_flags, env_extra)
+            for i in range(size)]
+
+    @property
+    def initial_cluster(self):
+        return ",".join("%s=%s" % (m.name, m.peer_url) for m in self.members)
+
+    @property
+    def endpoints(self):
+        return ",".join(m.endpoint for m in self.members)
+
+    def member(self, name):
+        for m in self.members:
+            if m.name == name:
+                return m
+        raise HarnessError("no member named %s" % name)
+
+    def start(self, health_timeout=30.0, members=None):
+        """Spawn the members (all by default), then wait until each serves a
+        linearizable read; one bound for all of them."""
+        members = self.members if members is None else members
+        for m in members:
+            m.spawn()
+        deadline = time.monotonic() + health_timeout
+        for m in members:
+            m.wait_healthy(max(1.0, deadline - time.monotonic()))
+
+    def log_tails(self, n=30):
+        return "\n".join(m.log_tail(n) for m in self.members if m.log_path)
+
+    def cleanup(self, term_timeout=10.0):
+        """SIGTERM every running member at once (by PID), SIGKILL those still running
+        after term_timeout, reap them all, remove the temp dir."""
+        try:
+            running = [m for m in self.members if m.proc is not None and m.proc.poll() is None]
+            for m in running:
+                try:
+                    os.kill(m.proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + term_timeout
+            for m in running:
+                try:
+                    m.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    pass
+            for m in self.members:
+                try:
+                    m.kill9()  # no-op for a reaped process; closes the log
+                except HarnessError:
+                    pass
+        finally:
+            if self.tmpdir and os.path.isdir(self.tmpdir):
                 shutil.rmtree(self.tmpdir, ignore_errors=True)
 
     def __enter__(self):

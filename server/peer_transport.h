@@ -1,0 +1,64 @@
+// PeerTransport: carries raft messages between members over ketcd's Peer
+// gRPC service (proto/peerpb/peer.proto).
+//
+// Sending never blocks the caller: each peer has a bounded queue drained by
+// its own thread over one long-lived client stream, reopened with backoff
+// after a failure. When a queue is full, or a stream breaks, the messages
+// are dropped and the peer is reported unreachable (raft retries; a slow or
+// dead peer never holds the leader back). Receiving hands every message of
+// this cluster to `deliver`, on a gRPC thread.
+// Thread-safety: all public methods are thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "peerpb/peer.grpc.pb.h"
+#include "raftpb/raft.pb.h"
+
+namespace server {
+
+class PeerTransport {
+ public:
+  struct Options {
+    uint64_t cluster_id = 0;
+    uint64_t self_id = 0;
+    size_t max_queued_messages = 4096;
+  };
+  using Deliver = std::function<void(raftpb::Message)>;
+  using Unreachable = std::function<void(uint64_t peer_id)>;
+
+  PeerTransport(Options opts, Deliver deliver, Unreachable unreachable);
+  ~PeerTransport();
+
+  // `url` like "http://127.0.0.1:2380". Replaces a known peer's address.
+  void AddPeer(uint64_t id, const std::string& url);
+  void RemovePeer(uint64_t id);
+  void Send(std::vector<raftpb::Message> msgs);
+  // The receiving side, to register on the peer listener.
+  grpc::Service* service();
+  void Stop();
+
+  // Test-only fault injection: while cut, messages to and from `peer_id`
+  // are dropped as if the network lost them.
+  void CutForTest(uint64_t peer_id, bool cut);
+
+ private:
+  class Sender;
+  class Receiver;
+  bool IsCut(uint64_t peer_id) const;
+
+  Options opts_;
+  Deliver deliver_;
+  Unreachable unreachable_;
+  std::unique_ptr<Receiver> receiver_;
+  mutable std::mutex mu_;
+  std::map<uint64_t, std::unique_ptr<Sender>> senders_;  // guarded by mu_
+  std::map<uint64_t, bool> cut_;                         // guarded by mu_
+};
+
+}  // namespace server

@@ -1,0 +1,31 @@
+// Thin POSIX file helpers for the WAL: every failure becomes an
+// absl::Status that names the call, the path and errno. Internal to storage/.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace storage::wal_file {
+
+[[nodiscard]] absl::Status ErrnoError(absl::string_view call, const std::string& path, int err);
+// pwrite until all of `data` is written (retrying EINTR and short writes).
+[[nodiscard]] absl::Status WriteAt(int fd, std::string_view data, uint64_t offset,
+                                   const std::string& path);
+// Overwrites [from, to) with zeros.
+[[nodiscard]] absl::Status ZeroRange(int fd, uint64_t from, uint64_t to, const std::string& path);
+[[nodiscard]] absl::Status SyncData(int fd, const std::string& path);  // fdatasync
+[[nodiscard]] absl::Status SyncDir(int fd, const std::string& path);   // fsync of a directory
+[[nodiscard]] absl::Status Allocate(int fd, uint64_t bytes, const std::string& path);
+[[nodiscard]] absl::StatusOr<uint64_t> FileSize(int fd, const std::string& path);
+[[nodiscard]] absl::StatusOr<std::string> ReadAll(int fd, const std::string& path);
+// Opens a directory read-only; with `lock`, takes an exclusive flock on it
+// (FailedPrecondition if another open file description holds it).
+[[nodiscard]] absl::StatusOr<int> OpenDir(const std::string& path, bool lock);
+void CloseFd(int* fd);
+
+}  // namespace storage::wal_file
