@@ -263,10 +263,25 @@ void Member::Shutdown() {
     parts_->stopped = true;
   }
   parts_->publish_cv.notify_all();
-  // In-flight requests get a short grace period, then are cancelled.
-  const auto grace = std::chrono::system_clock::now() + std::chrono::seconds(2);
-  if (parts_->client_server) parts_->client_server->Shutdown(grace);
+  // Stop taking requests at once; in-flight ones get a grace period.
+  // gRPC's Shutdown returns only when every call has finished, and a call
+  // waiting on raft finishes only when raft answers it: so if calls are
+  // still open after the grace period, raft is stopped, which answers all
+  // of them ("server stopped").
+  std::thread client_shutdown;
+  bool client_done = false;  // guarded by publish_mu
+  if (parts_->client_server) {
+    client_shutdown = std::thread([this, &client_done] {
+      parts_->client_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+      std::lock_guard<std::mutex> lock(parts_->publish_mu);
+      client_done = true;
+      parts_->publish_cv.notify_all();
+    });
+    std::unique_lock<std::mutex> lock(parts_->publish_mu);
+    parts_->publish_cv.wait_for(lock, std::chrono::seconds(1), [&] { return client_done; });
+  }
   if (parts_->raft) parts_->raft->Stop();
+  if (client_shutdown.joinable()) client_shutdown.join();
   if (parts_->publisher.joinable()) parts_->publisher.join();
   // Peer streams never end by themselves: cut them at once.
   if (parts_->peer_server) parts_->peer_server->Shutdown(std::chrono::system_clock::now());

@@ -206,16 +206,6 @@ void RaftMember::HandleReady() {
       Fatal("installing a raft snapshot",
             absl::UnimplementedError("state transfer to a lagging member is not built yet"));
     }
-    // 1. Persist: one durable write (one fdatasync when raft needs it).
-    if (auto s = persistence_->Save(rd.hard_state, rd.entries, rd.must_sync); !s.ok()) {
-      Fatal("writing the raft log", s);
-    }
-    if (!rd.entries.empty()) {
-      log_writes_.fetch_add(1, std::memory_order_relaxed);
-      if (auto s = log_cache_->Append(rd.entries); !s.ok()) Fatal("caching raft entries", s);
-    }
-    if (rd.hard_state) log_cache_->SetHardState(*rd.hard_state);
-    // 2. Send.
     std::vector<raftpb::Message> out;
     out.reserve(rd.messages.size());
     for (const auto& m : rd.messages) {
@@ -229,7 +219,23 @@ void RaftMember::HandleReady() {
       }
       out.push_back(m);
     }
-    if (!out.empty()) transport_->Send(std::move(out));
+    // A leader's messages promise nothing about its own disk (raft counts
+    // the leader's copy of an entry only after Advance), so the leader sends
+    // them before its fdatasync and the two overlap (thesis §10.2.1). Any
+    // other node's messages (votes, acknowledgements) wait for the sync.
+    const bool leading = leader_.load() == opts_.id;
+    if (leading && !out.empty()) transport_->Send(std::move(out));
+    // 1. Persist: one durable write (one fdatasync when raft needs it).
+    if (auto s = persistence_->Save(rd.hard_state, rd.entries, rd.must_sync); !s.ok()) {
+      Fatal("writing the raft log", s);
+    }
+    if (!rd.entries.empty()) {
+      log_writes_.fetch_add(1, std::memory_order_relaxed);
+      if (auto s = log_cache_->Append(rd.entries); !s.ok()) Fatal("caching raft entries", s);
+    }
+    if (rd.hard_state) log_cache_->SetHardState(*rd.hard_state);
+    // 2. Send (everything, when not leading).
+    if (!leading && !out.empty()) transport_->Send(std::move(out));
     // 3. Apply.
     Apply(rd.committed_entries);
     // 4. Reads.
@@ -329,6 +335,18 @@ void RaftMember::ExpireWaiters(absl::Time now) {
     auto done = std::move(it->done);
     it = parked_reads_.erase(it);
     done(TimeoutError());
+  }
+  for (auto it = ready_reads_.begin(); it != ready_reads_.end();) {
+    // A read whose index this member never reaches (it fell behind) must
+    // still be answered.
+    bool all_expired = true;
+    for (auto& w : it->second) all_expired &= w.deadline <= now;
+    if (!all_expired) {
+      ++it;
+      continue;
+    }
+    for (auto& w : it->second) w.done(TimeoutError());
+    it = ready_reads_.erase(it);
   }
   for (auto it = read_rounds_.begin(); it != read_rounds_.end();) {
     bool all_expired = true;

@@ -66,7 +66,8 @@ import harness  # noqa: E402
 
 HEARTBEAT_MS = 50
 ELECTION_MS = 500
-SCENARIOS = ["bootstrap", "readwrite", "leader_kill", "kill_all", "partition", "wal_corruption"]
+SCENARIOS = ["bootstrap", "readwrite", "leader_kill", "kill_all", "partition", "wal_corruption",
+             "shutdown_pending"]
 KETCD_ONLY = {"partition", "wal_corruption"}
 
 INJECT = None  # --inject: deliberately wrong expectations, to prove the checks can fail
@@ -1256,6 +1257,51 @@ def sc_wal_corruption(ctx):
         raise Failure("%d of 4 WAL sub-cases failed:\n  %s" % (len(failures), "\n  ".join(failures)))
 
 
+def sc_shutdown_pending(ctx):
+    """SIGTERM of a member with requests it cannot finish (it is cut off from
+    its peers) still exits promptly and cleanly, answering them with an error.
+    Regression: gRPC's Shutdown waited forever for a read that raft never
+    answered."""
+    require_failpoints(ctx)
+    c = ctx.cluster(env_extra={"KETCD_TEST_FAILPOINTS": "1"})
+    ctx.start(c)
+    lm, term = check_one_leader(c, c.members, "before the partition")
+    f = [m for m in c.members if m is not lm][0]
+    f.send_signal(signal.SIGUSR1)
+    time.sleep(0.3)
+    env = harness.etcdctl_env()
+    pending = []
+    for args in (["get", "s/x"], ["put", "s/y", "1"]):
+        pending.append(subprocess.Popen(
+            [harness.ETCDCTL, "--endpoints=" + f.endpoint, "--command-timeout=30s"] + args,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, stdin=subprocess.DEVNULL,
+            preexec_fn=harness._die_with_parent))
+    time.sleep(0.5)
+    t = time.monotonic()
+    f.send_signal(signal.SIGTERM)
+    rc = wait_exit(f, 10)
+    took = time.monotonic() - t
+    for p in pending:
+        try:
+            p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=5)
+    if rc is None:
+        raise Failure("%s did not exit within 10s of SIGTERM with requests pending\n%s"
+                      % (f.name, f.log_tail(15)))
+    if rc != 0:
+        raise Failure("%s exited with %d on SIGTERM\n%s" % (f.name, rc, f.log_tail(15)))
+    if took > 5:
+        raise Failure("%s took %.1fs to exit on SIGTERM (bound 5s)" % (f.name, took))
+    answered = [p.returncode for p in pending]
+    if any(code == 0 for code in answered):
+        raise Failure("a request to the cut-off member succeeded: exit codes %s" % answered)
+    log("%s exited cleanly %.2fs after SIGTERM; its pending requests got errors" % (f.name, took))
+    others = [m for m in c.members if m is not f]
+    ctl_ok(others[0], ["put", "s/after", "1"], "put on the majority")
+
+
 SCENARIO_FUNCS = {
     "bootstrap": sc_bootstrap,
     "readwrite": sc_readwrite,
@@ -1263,6 +1309,7 @@ SCENARIO_FUNCS = {
     "kill_all": sc_kill_all,
     "partition": sc_partition,
     "wal_corruption": sc_wal_corruption,
+    "shutdown_pending": sc_shutdown_pending,
 }
 
 
