@@ -308,56 +308,47 @@ void RaftMember::ServeReads() {
   }
 }
 
+namespace {
+
+// Answers "request timed out" to every waiter of `c` whose deadline has
+// passed; `deadline` and `answer` reach into one element.
+template <typename C, typename Deadline, typename Answer>
+void ExpireFrom(C& c, absl::Time now, Deadline deadline, Answer answer) {
+  for (auto it = c.begin(); it != c.end();) {
+    if (deadline(*it) > now) {
+      ++it;
+      continue;
+    }
+    auto item = std::move(*it);
+    it = c.erase(it);
+    answer(item);
+  }
+}
+
+}  // namespace
+
 void RaftMember::ExpireWaiters(absl::Time now) {
-  for (auto it = waiters_.begin(); it != waiters_.end();) {
-    if (it->second.deadline > now) {
-      ++it;
-      continue;
-    }
-    auto done = std::move(it->second.done);
-    it = waiters_.erase(it);
-    done(TimeoutError());
-  }
-  for (auto it = parked_proposals_.begin(); it != parked_proposals_.end();) {
-    if (it->deadline > now) {
-      ++it;
-      continue;
-    }
-    auto done = std::move(it->done);
-    it = parked_proposals_.erase(it);
-    done(TimeoutError());
-  }
-  for (auto it = parked_reads_.begin(); it != parked_reads_.end();) {
-    if (it->deadline > now) {
-      ++it;
-      continue;
-    }
-    auto done = std::move(it->done);
-    it = parked_reads_.erase(it);
-    done(TimeoutError());
-  }
-  for (auto it = ready_reads_.begin(); it != ready_reads_.end();) {
-    // A read whose index this member never reaches (it fell behind) must
-    // still be answered.
-    bool all_expired = true;
-    for (auto& w : it->second) all_expired &= w.deadline <= now;
-    if (!all_expired) {
-      ++it;
-      continue;
-    }
-    for (auto& w : it->second) w.done(TimeoutError());
-    it = ready_reads_.erase(it);
-  }
-  for (auto it = read_rounds_.begin(); it != read_rounds_.end();) {
-    bool all_expired = true;
-    for (auto& w : it->second) all_expired &= w.deadline <= now;
-    if (!all_expired) {
-      ++it;
-      continue;
-    }
-    for (auto& w : it->second) w.done(TimeoutError());
-    it = read_rounds_.erase(it);
-  }
+  const auto timeout = [](auto& done) { done(TimeoutError()); };
+  const auto group_deadline = [](const auto& ws) {
+    absl::Time latest = absl::InfinitePast();
+    for (const auto& w : ws) latest = std::max(latest, w.deadline);
+    return latest;
+  };
+  const auto answer_group = [&](auto& ws) {
+    for (auto& w : ws) timeout(w.done);
+  };
+  ExpireFrom(waiters_, now, [](const auto& kv) { return kv.second.deadline; },
+             [&](auto& kv) { timeout(kv.second.done); });
+  ExpireFrom(parked_proposals_, now, [](const auto& p) { return p.deadline; },
+             [&](auto& p) { timeout(p.done); });
+  ExpireFrom(parked_reads_, now, [](const auto& r) { return r.deadline; },
+             [&](auto& r) { timeout(r.done); });
+  // Reads whose index this member never reaches (it fell behind), and
+  // rounds the leader never confirmed, must still be answered.
+  ExpireFrom(ready_reads_, now, [&](const auto& p) { return group_deadline(p.second); },
+             [&](auto& p) { answer_group(p.second); });
+  ExpireFrom(read_rounds_, now, [&](const auto& p) { return group_deadline(p.second); },
+             [&](auto& p) { answer_group(p.second); });
 }
 
 void RaftMember::MaybeSnapshot() {
