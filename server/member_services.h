@@ -51,6 +51,15 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx,
                                    const etcdserverpb::StatusRequest* req,
                                    etcdserverpb::StatusResponse* resp) override;
+  // A CRC-32C of the key space as of a revision: every live key's
+  // key, value, create/mod revision, version and lease, in key order, and
+  // the compaction revision. It depends only on the applied history, never
+  // on how far background compaction got, so members that agree hash
+  // equal. (Not comparable with etcd's own hash, which covers its bbolt
+  // layout.)
+  grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* ctx,
+                                   const etcdserverpb::HashKVRequest* req,
+                                   etcdserverpb::HashKVResponse* resp) override;
 
  private:
   MemberSelf self_;

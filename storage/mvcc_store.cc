@@ -42,9 +42,12 @@ std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
 // Walks the kv column family and applies etcd's range rules at revision
 // `at_rev`. `it` must iterate the kv column family (with or without a batch).
+using KvVisitor = std::function<void(const mvccpb::KeyValue&)>;
+
+// With `visit`, every live key-value goes to it instead of into the result.
 absl::StatusOr<RangeResult> RangeOver(rocksdb::Iterator* it, const KeyRange& range,
                                       const RangeOptions& opts, int64_t cur_rev,
-                                      int64_t compact_rev) {
+                                      int64_t compact_rev, const KvVisitor* visit = nullptr) {
   RangeResult result;
   int64_t at_rev = opts.rev;
   if (at_rev > cur_rev) {
@@ -80,7 +83,13 @@ absl::StatusOr<RangeResult> RangeOver(rocksdb::Iterator* it, const KeyRange& ran
     }
     if (!IsTombstone(it->value())) {
       ++result.count;
-      if (!opts.count_only &&
+      if (visit) {
+        mvccpb::KeyValue kv;
+        if (!kv.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+          return absl::DataLossError("mvcc: undecodable key-value record");
+        }
+        (*visit)(kv);
+      } else if (!opts.count_only &&
           (opts.limit <= 0 || static_cast<int64_t>(result.kvs.size()) < opts.limit)) {
         mvccpb::KeyValue kv;
         if (!kv.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
@@ -132,6 +141,15 @@ absl::StatusOr<RangeResult> ReadView::Range(const KeyRange& range,
   ro.snapshot = snap_;
   std::unique_ptr<rocksdb::Iterator> it(store_->db_->NewIterator(ro, store_->kv_cf_));
   return RangeOver(it.get(), range, opts, rev_, compact_rev_);
+}
+
+absl::Status ReadView::Scan(const KeyRange& range, int64_t rev, const KvVisitor& visit) const {
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap_;
+  std::unique_ptr<rocksdb::Iterator> it(store_->db_->NewIterator(ro, store_->kv_cf_));
+  RangeOptions opts;
+  opts.rev = rev;
+  return RangeOver(it.get(), range, opts, rev_, compact_rev_, &visit).status();
 }
 
 // ---------------------------------------------------------------- WriteTxn

@@ -85,6 +85,10 @@ class ReadView {
   int64_t compact_rev() const { return compact_rev_; }
   [[nodiscard]] absl::StatusOr<RangeResult> Range(const KeyRange& range,
                                                   const RangeOptions& opts) const;
+  // Visits every live key in range as of `rev` (0 = newest), in key order,
+  // without collecting them; errors as Range.
+  [[nodiscard]] absl::Status Scan(const KeyRange& range, int64_t rev,
+                                  const std::function<void(const mvccpb::KeyValue&)>& visit) const;
 
  private:
   friend class MvccStore;

@@ -836,6 +836,23 @@ def sc_readwrite(ctx):
     log("serializable reads converged on all members after %.2fs" % (time.monotonic() - t0))
 
 
+def check_hashkv(members, what):
+    """Maintenance.HashKV at one revision is equal on every member."""
+    rev = None
+    hashes = {}
+    for m in members:
+        j = ctl_json(m, ["endpoint", "status", "-w", "json"], "status via %s" % m.name)
+        r = j[0]["Status"]["header"]["revision"] if isinstance(j, list) else j["header"]["revision"]
+        rev = r if rev is None else min(rev, r)
+    for m in members:
+        j = ctl_json(m, ["endpoint", "hashkv", "--rev", str(rev), "-w", "json"], "hashkv via %s" % m.name)
+        h = j[0]["HashKV"] if isinstance(j, list) else j
+        hashes[m.name] = (h["hash"], h.get("compact_revision", 0))
+    if len(set(hashes.values())) != 1:
+        raise Failure("%s: HashKV at revision %d differs: %s" % (what, rev, hashes))
+    log("%s: HashKV at revision %d equal on all members: %s" % (what, rev, list(hashes.values())[0][0]))
+
+
 def sc_leader_kill(ctx):
     c = ctx.cluster()
     ctx.start(c)
@@ -882,6 +899,7 @@ def sc_leader_kill(ctx):
     d, secs = wait_converged(c.members, 30, "after restart of the old leader")
     log("all 3 members identical after %.2fs: %d keys, revision %d" % (secs, len(d[1]), d[0]))
     verify_acks(ld, d, "lk")
+    check_hashkv(c.members, "after restart of the old leader")
     check_one_leader(c, c.members, "end of leader_kill")
 
 
@@ -906,6 +924,7 @@ def sc_kill_all(ctx):
     d, secs = wait_converged(c.members, 30, "after restart of all members")
     log("all 3 members identical after %.2fs: %d keys, revision %d" % (secs, len(d[1]), d[0]))
     verify_acks(ld, d, "ka")
+    check_hashkv(c.members, "after restart of all members")
 
 
 def require_failpoints(ctx):
