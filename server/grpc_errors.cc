@@ -27,7 +27,6 @@ constexpr KnownError kKnown[] = {
     {kErrStopped, grpc::StatusCode::UNAVAILABLE},
     {kErrTimeout, grpc::StatusCode::UNAVAILABLE},
     {kErrNoLeader, grpc::StatusCode::UNAVAILABLE},
-    {kErrLeaderChanged, grpc::StatusCode::UNAVAILABLE},
     {storage::kErrCompacted, grpc::StatusCode::OUT_OF_RANGE},
     {storage::kErrFutureRev, grpc::StatusCode::OUT_OF_RANGE},
 };

@@ -28,6 +28,23 @@ void KvService::Write(serverpb::InternalRequest req, ProposeDone done) {
   proposer_->Propose(std::move(req), std::move(done));
 }
 
+template <typename Resp>
+void KvService::Answer(grpc::ServerUnaryReactor* reactor, Resp* resp, absl::StatusOr<Resp> got) {
+  if (!got.ok()) return reactor->Finish(ToGrpcStatus(got.status()));
+  *resp = std::move(*got);
+  FillHeader(resp->mutable_header());
+  reactor->Finish(grpc::Status::OK);
+}
+
+template <typename Resp, typename Pick>
+void KvService::ProposeAndAnswer(serverpb::InternalRequest req, grpc::ServerUnaryReactor* reactor,
+                                 Resp* resp, Pick pick) {
+  Write(std::move(req), [this, reactor, resp, pick](ProposeResult r) {
+    if (!r.ok()) return reactor->Finish(ToGrpcStatus(r.status()));
+    Answer<Resp>(reactor, resp, std::move(*pick(*r)));
+  });
+}
+
 grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
                                            const etcdserverpb::RangeRequest* req,
                                            etcdserverpb::RangeResponse* resp) {
@@ -35,11 +52,7 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
   auto* reactor = ctx->DefaultReactor();
   auto serve = [this, reactor, req, resp](absl::Status barrier) {
     if (!barrier.ok()) return reactor->Finish(ToGrpcStatus(barrier));
-    auto got = applier_->ReadRange(*store_, *req);
-    if (!got.ok()) return reactor->Finish(ToGrpcStatus(got.status()));
-    *resp = std::move(*got);
-    FillHeader(resp->mutable_header());
-    reactor->Finish(grpc::Status::OK);
+    Answer(reactor, resp, applier_->ReadRange(*store_, *req));
   };
   if (req->serializable()) {
     serve(absl::OkStatus());
@@ -56,12 +69,7 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
   auto* reactor = ctx->DefaultReactor();
   serverpb::InternalRequest ir;
   *ir.mutable_put() = *req;
-  Write(std::move(ir), [this, reactor, resp](ProposeResult r) {
-    if (!r.ok()) return reactor->Finish(ToGrpcStatus(r.status()));
-    *resp = std::move(*r->mutable_put());
-    FillHeader(resp->mutable_header());
-    reactor->Finish(grpc::Status::OK);
-  });
+  ProposeAndAnswer(std::move(ir), reactor, resp, [](auto& r) { return r.mutable_put(); });
   return reactor;
 }
 
@@ -72,12 +80,7 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ct
   auto* reactor = ctx->DefaultReactor();
   serverpb::InternalRequest ir;
   *ir.mutable_delete_range() = *req;
-  Write(std::move(ir), [this, reactor, resp](ProposeResult r) {
-    if (!r.ok()) return reactor->Finish(ToGrpcStatus(r.status()));
-    *resp = std::move(*r->mutable_delete_range());
-    FillHeader(resp->mutable_header());
-    reactor->Finish(grpc::Status::OK);
-  });
+  ProposeAndAnswer(std::move(ir), reactor, resp, [](auto& r) { return r.mutable_delete_range(); });
   return reactor;
 }
 
@@ -90,22 +93,13 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
     // etcd serves a read-only txn without raft, after a linearizable barrier.
     proposer_->ReadBarrier([this, reactor, req, resp](absl::Status barrier) {
       if (!barrier.ok()) return reactor->Finish(ToGrpcStatus(barrier));
-      auto got = applier_->ReadTxn(*store_, *req);
-      if (!got.ok()) return reactor->Finish(ToGrpcStatus(got.status()));
-      *resp = std::move(*got);
-      FillHeader(resp->mutable_header());
-      reactor->Finish(grpc::Status::OK);
+      Answer(reactor, resp, applier_->ReadTxn(*store_, *req));
     });
     return reactor;
   }
   serverpb::InternalRequest ir;
   *ir.mutable_txn() = *req;
-  Write(std::move(ir), [this, reactor, resp](ProposeResult r) {
-    if (!r.ok()) return reactor->Finish(ToGrpcStatus(r.status()));
-    *resp = std::move(*r->mutable_txn());
-    FillHeader(resp->mutable_header());
-    reactor->Finish(grpc::Status::OK);
-  });
+  ProposeAndAnswer(std::move(ir), reactor, resp, [](auto& r) { return r.mutable_txn(); });
   return reactor;
 }
 

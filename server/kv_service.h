@@ -50,6 +50,14 @@ class KvService final : public etcdserverpb::KV::CallbackService {
  private:
   // Proposes `req`; `done` gets the applied response or the error, once.
   void Write(serverpb::InternalRequest req, ProposeDone done);
+  // Proposes `req` and answers the call with the part of the applied
+  // response that `pick` selects.
+  template <typename Resp, typename Pick>
+  void ProposeAndAnswer(serverpb::InternalRequest req, grpc::ServerUnaryReactor* reactor,
+                        Resp* resp, Pick pick);
+  // Finishes a call: the error, or `got` with its header filled.
+  template <typename Resp>
+  void Answer(grpc::ServerUnaryReactor* reactor, Resp* resp, absl::StatusOr<Resp> got);
   void FillHeader(etcdserverpb::ResponseHeader* h) const;
   grpc::ServerUnaryReactor* Fail(grpc::CallbackServerContext* ctx, const absl::Status& s);
 

@@ -221,11 +221,10 @@ absl::Status StartRaft(Member::Parts* p) {
   RaftMemberOptions opts;
   opts.id = p->info.member_id;
   opts.tick = absl::Milliseconds(cfg.heartbeat_interval_ms);
-  opts.election_ticks = lo.election_tick;
   opts.snapshot_count = cfg.snapshot_count;
   p->transport = std::make_unique<PeerTransport>(
       PeerTransport::Options{p->info.cluster_id, p->info.member_id, 4096},
-      [p](raftpb::Message m) { if (p->raft) p->raft->Deliver(std::move(m)); },
+      [p](std::vector<raftpb::Message> msgs) { if (p->raft) p->raft->Deliver(std::move(msgs)); },
       [p](uint64_t id) { if (p->raft) p->raft->ReportUnreachable(id); });
   // Peer addresses: the bootstrap list (later changes come through the log).
   for (const auto& m : cfg.initial_cluster) {

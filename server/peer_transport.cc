@@ -127,8 +127,11 @@ class PeerTransport::Receiver final : public peerpb::Peer::CallbackService {
                               "ketcd: message from a member of another cluster"));
           return;
         }
-        if (!owner_->IsCut(batch_.from())) {
-          for (auto& m : *batch_.mutable_messages()) owner_->deliver_(std::move(m));
+        if (!owner_->IsCut(batch_.from()) && batch_.messages_size() > 0) {
+          std::vector<raftpb::Message> msgs;
+          msgs.reserve(batch_.messages_size());
+          for (auto& m : *batch_.mutable_messages()) msgs.push_back(std::move(m));
+          owner_->deliver_(std::move(msgs));
         }
         batch_.Clear();
         StartRead(&batch_);

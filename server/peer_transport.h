@@ -29,7 +29,8 @@ class PeerTransport {
     uint64_t self_id = 0;
     size_t max_queued_messages = 4096;
   };
-  using Deliver = std::function<void(raftpb::Message)>;
+  // Gets each received batch whole: one wake-up of the raft loop per batch.
+  using Deliver = std::function<void(std::vector<raftpb::Message>)>;
   using Unreachable = std::function<void(uint64_t peer_id)>;
 
   PeerTransport(Options opts, Deliver deliver, Unreachable unreachable);

@@ -1,5 +1,6 @@
 #include "server/raft_member.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -8,12 +9,6 @@
 #include "server/errors.h"
 
 namespace server {
-namespace {
-
-absl::Duration Since(absl::Time t) { return absl::Now() - t; }
-
-}  // namespace
-
 RaftMember::RaftMember(RaftMemberOptions opts, std::unique_ptr<raft::RawNode> node,
                        raft::MemoryStorage* log_cache, RaftPersistence* persistence,
                        storage::MvccStore* store, const Applier* applier, PeerTransport* transport)
@@ -67,10 +62,10 @@ void RaftMember::Stop() {
   parked_reads_.clear();
 }
 
-void RaftMember::Deliver(raftpb::Message m) {
+void RaftMember::Deliver(std::vector<raftpb::Message> msgs) {
   std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) return;
-  inbox_.messages.push_back(std::move(m));
+  for (auto& m : msgs) inbox_.messages.push_back(std::move(m));
   cv_.notify_one();
 }
 
@@ -140,6 +135,11 @@ void RaftMember::Loop() {
     }
     HandleInbox(in);
     HandleReady();
+    // A Ready may have named a leader: what waited for one goes now.
+    if (!parked_proposals_.empty() || !parked_reads_.empty()) {
+      RetryParked();
+      HandleReady();
+    }
   }
 }
 
@@ -206,19 +206,23 @@ void RaftMember::HandleReady() {
       Fatal("installing a raft snapshot",
             absl::UnimplementedError("state transfer to a lagging member is not built yet"));
     }
-    std::vector<raftpb::Message> out;
-    out.reserve(rd.messages.size());
-    for (const auto& m : rd.messages) {
-      if (m.type() == raftpb::MSG_SNAP) {
-        // State transfer is not built yet: tell raft the snapshot failed so
-        // it keeps probing; the follower stays behind until it is.
-        std::fprintf(stderr, "ketcd: member %llx needs a snapshot; state transfer is not built yet\n",
-                     static_cast<unsigned long long>(m.to()));
-        node_->ReportSnapshot(m.to(), false);
-        continue;
-      }
-      out.push_back(m);
-    }
+    // Advance does not read the messages, so they are moved, not copied
+    // (a MsgApp carries its entries).
+    std::vector<raftpb::Message> out = std::move(rd.messages);
+    out.erase(std::remove_if(out.begin(), out.end(),
+                             [this](const raftpb::Message& m) {
+                               if (m.type() != raftpb::MSG_SNAP) return false;
+                               // State transfer is not built yet: tell raft the
+                               // snapshot failed so it keeps probing; the
+                               // follower stays behind until it is.
+                               std::fprintf(stderr,
+                                            "ketcd: member %llx needs a snapshot; state "
+                                            "transfer is not built yet\n",
+                                            static_cast<unsigned long long>(m.to()));
+                               node_->ReportSnapshot(m.to(), false);
+                               return true;
+                             }),
+              out.end());
     // A leader's messages promise nothing about its own disk (raft counts
     // the leader's copy of an entry only after Advance), so the leader sends
     // them before its fdatasync and the two overlap (thesis §10.2.1). Any
@@ -248,10 +252,6 @@ void RaftMember::HandleReady() {
     ServeReads();
     node_->Advance(rd);
     MaybeSnapshot();
-  }
-  if (!parked_proposals_.empty() || !parked_reads_.empty()) {
-    RetryParked();
-    if (node_->HasReady()) HandleReady();
   }
 }
 

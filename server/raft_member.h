@@ -54,7 +54,6 @@ class RaftPersistence {
 struct RaftMemberOptions {
   uint64_t id = 0;
   absl::Duration tick = absl::Milliseconds(100);  // --heartbeat-interval
-  int election_ticks = 10;                        // --election-timeout / tick
   uint64_t snapshot_count = 100000;               // --snapshot-count
   // Entries kept behind a snapshot for slow followers.
   uint64_t snapshot_catchup_entries = 5000;
@@ -73,8 +72,8 @@ class RaftMember : public Proposer {
   void Start();
   void Stop();
 
-  // Feeds a message received from a peer (any thread).
-  void Deliver(raftpb::Message m);
+  // Feeds messages received from a peer (any thread).
+  void Deliver(std::vector<raftpb::Message> msgs);
   void ReportUnreachable(uint64_t peer);
 
   void Propose(serverpb::InternalRequest req, ProposeDone done) override;

@@ -378,34 +378,7 @@ def verify_acks(load, dump, prefix):
         attempts[acks[-1]["k"]] = acks[-1]["v"]
     rev, kvs = dump
     present = {k: kv for k, kv in kvs.items() if k.startswith(prefix + "/")}
-    problems = []
-    seen = {}
-    for a in acks:
-        if a["rev"] in seen:
-            problems.append("DUPLICATE acknowledged revision %d for %s and %s"
-                            % (a["rev"], seen[a["rev"]], a["k"]))
-        seen[a["rev"]] = a["k"]
-        kv = present.get(a["k"])
-        if kv is None:
-            problems.append("LOST acknowledged put %s (rev %d, via %s)" % (a["k"], a["rev"], a["ep"]))
-            continue
-        if kv["value"] != a["v"]:
-            problems.append("WRONG VALUE for %s: acked %r, read %r" % (a["k"], a["v"], kv["value"]))
-        if kv["mod_revision"] != a["rev"] or kv["create_revision"] != a["rev"]:
-            problems.append("REVISION MISMATCH for %s: acked rev %d, read create %d mod %d"
-                            % (a["k"], a["rev"], kv["create_revision"], kv["mod_revision"]))
-    max_rev = max(seen) if seen else 0
-    if rev < max_rev:
-        problems.insert(0, "STORE REVISION %d < max acknowledged revision %d" % (rev, max_rev))
-    acked = {a["k"] for a in acks}
-    unacked = 0
-    for k, kv in present.items():
-        if k not in attempts:
-            problems.append("UNKNOWN KEY %s present (never attempted)" % k)
-        elif kv["value"] != attempts[k]:
-            problems.append("GARBAGE VALUE for unacknowledged %s: %r" % (k, kv["value"]))
-        elif k not in acked:
-            unacked += 1
+    problems, unacked, max_rev = harness.check_acks(attempts, acks, present, rev)
     log("verify: %d attempted, %d acknowledged, %d failed attempts, %d keys present "
         "(%d of them unacknowledged), max acked rev %d, store rev %d"
         % (len(attempts), len(acks), len(errors), len(present), unacked, max_rev, rev))

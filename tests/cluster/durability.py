@@ -182,35 +182,9 @@ def verify(server, all_outs, log):
     finally:
         client.close()
 
-    problems = []
-    revs = {}
-    for a in acks:
-        if a["rev"] in revs:
-            problems.append("DUPLICATE acknowledged revision %d for %s and %s"
-                            % (a["rev"], revs[a["rev"]], a["k"]))
-        revs[a["rev"]] = a["k"]
-        kv = present.get(a["k"])
-        if kv is None:
-            problems.append("LOST acknowledged put %s (rev %d)" % (a["k"], a["rev"]))
-            continue
-        if kv.value.decode() != a["v"]:
-            problems.append("WRONG VALUE for %s: acked %r, read %r"
-                            % (a["k"], a["v"], kv.value.decode()))
-        if kv.mod_revision != a["rev"] or kv.create_revision != a["rev"]:
-            problems.append("REVISION MISMATCH for %s: acked rev %d, read create %d mod %d"
-                            % (a["k"], a["rev"], kv.create_revision, kv.mod_revision))
-    max_rev = max(revs) if revs else 0
-    if store_rev < max_rev:
-        problems.insert(0, "STORE REVISION %d < max acknowledged revision %d" % (store_rev, max_rev))
-    acked_keys = {a["k"] for a in acks}
-    unacked_present = 0
-    for k, kv in present.items():
-        if k not in attempts:
-            problems.append("UNKNOWN KEY %s present (never attempted)" % k)
-        elif kv.value.decode() != attempts[k]:
-            problems.append("GARBAGE VALUE for unacknowledged %s: %r" % (k, kv.value.decode()))
-        elif k not in acked_keys:
-            unacked_present += 1
+    readback = {k: {"value": kv.value.decode(), "create_revision": kv.create_revision,
+                    "mod_revision": kv.mod_revision} for k, kv in present.items()}
+    problems, unacked_present, max_rev = harness.check_acks(attempts, acks, readback, store_rev)
     log("verify: %d attempted, %d acknowledged, %d failed, %d keys present "
         "(%d of them unacknowledged), max acked rev %d, store rev %d"
         % (len(attempts), len(acks), errors, len(present), unacked_present, max_rev, store_rev))

@@ -35,11 +35,10 @@ class LocalMember {
     REQUIRE(log.ok());
     log_ = std::move(*log);
     transport_ = std::make_unique<server::PeerTransport>(
-        server::PeerTransport::Options{7, 1, 16}, [](raftpb::Message) {}, [](uint64_t) {});
+        server::PeerTransport::Options{7, 1, 16}, [](std::vector<raftpb::Message>) {}, [](uint64_t) {});
     server::RaftMemberOptions opts;
     opts.id = 1;
     opts.tick = absl::Milliseconds(5);
-    opts.election_ticks = 5;
     member_ = std::make_unique<server::RaftMember>(opts, std::move(log_.node), log_.cache.get(),
                                                    log_.persistence.get(), store, applier,
                                                    transport_.get());

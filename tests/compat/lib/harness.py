@@ -142,6 +142,10 @@ class Server:
     def endpoint(self):
         return "%s:%d" % (HOST, self.client_port)
 
+    def cluster_flags(self):
+        """The bootstrap flags; a single member is a cluster of itself."""
+        return ["--initial-cluster", "%s=%s" % (self.name, self.peer_url)]
+
     def argv(self):
         return [
             self.binary,
@@ -151,8 +155,7 @@ class Server:
             "--advertise-client-urls", self.client_url,
             "--listen-peer-urls", self.peer_url,
             "--initial-advertise-peer-urls", self.peer_url,
-            "--initial-cluster", "%s=%s" % (self.name, self.peer_url),
-        ] + self.extra_flags
+        ] + self.cluster_flags() + self.extra_flags
 
     # --- lifecycle -------------------------------------------------------
     def start(self, health_timeout=20.0):
@@ -288,19 +291,10 @@ class Member(Server):
                          label=name, ports=ports, env_extra=env_extra)
         self.cluster = cluster
 
-    def argv(self):
-        return [
-            self.binary,
-            "--name", self.name,
-            "--data-dir", self.data_dir,
-            "--listen-client-urls", self.client_url,
-            "--advertise-client-urls", self.client_url,
-            "--listen-peer-urls", self.peer_url,
-            "--initial-advertise-peer-urls", self.peer_url,
-            "--initial-cluster", self.cluster.initial_cluster,
-            "--initial-cluster-state", "new",
-            "--initial-cluster-token", self.cluster.token,
-        ] + self.extra_flags
+    def cluster_flags(self):
+        return ["--initial-cluster", self.cluster.initial_cluster,
+                "--initial-cluster-state", "new",
+                "--initial-cluster-token", self.cluster.token]
 
 
 class Cluster:
@@ -382,3 +376,47 @@ class Cluster:
     def __exit__(self, *exc):
         self.cleanup()
         return False
+
+
+def check_acks(attempts, acks, present, store_rev):
+    """The durability verdict shared by the kill -9 tests.
+
+    attempts: key -> value of every put tried; acks: the acknowledged ones,
+    dicts with k, v, rev (and optionally ep); present: key -> dict(value,
+    create_revision, mod_revision) as read back; store_rev: the revision the
+    read saw. Every acknowledged put must be present with its value and
+    create == mod == acknowledged revision (each key is written once),
+    acknowledged revisions must be distinct, the store revision at least the
+    largest of them, and every present key an attempted one with exactly its
+    value. Returns (problems, unacknowledged keys present, max acked rev).
+    """
+    problems = []
+    seen = {}
+    for a in acks:
+        if a["rev"] in seen:
+            problems.append("DUPLICATE acknowledged revision %d for %s and %s"
+                            % (a["rev"], seen[a["rev"]], a["k"]))
+        seen[a["rev"]] = a["k"]
+        kv = present.get(a["k"])
+        if kv is None:
+            via = (", via %s" % a["ep"]) if a.get("ep") else ""
+            problems.append("LOST acknowledged put %s (rev %d%s)" % (a["k"], a["rev"], via))
+            continue
+        if kv["value"] != a["v"]:
+            problems.append("WRONG VALUE for %s: acked %r, read %r" % (a["k"], a["v"], kv["value"]))
+        if kv["mod_revision"] != a["rev"] or kv["create_revision"] != a["rev"]:
+            problems.append("REVISION MISMATCH for %s: acked rev %d, read create %d mod %d"
+                            % (a["k"], a["rev"], kv["create_revision"], kv["mod_revision"]))
+    max_rev = max(seen) if seen else 0
+    if store_rev < max_rev:
+        problems.insert(0, "STORE REVISION %d < max acknowledged revision %d" % (store_rev, max_rev))
+    acked = {a["k"] for a in acks}
+    unacked = 0
+    for k, kv in present.items():
+        if k not in attempts:
+            problems.append("UNKNOWN KEY %s present (never attempted)" % k)
+        elif kv["value"] != attempts[k]:
+            problems.append("GARBAGE VALUE for unacknowledged %s: %r" % (k, kv["value"]))
+        elif k not in acked:
+            unacked += 1
+    return problems, unacked, max_rev
