@@ -137,6 +137,8 @@ std::variant<Config, int> ParseConfig(int argc, char** argv) {
   add("--heartbeat-interval", cfg.heartbeat_interval_ms, "Time (in milliseconds) of a heartbeat interval.");
   add("--election-timeout", cfg.election_timeout_ms, "Time (in milliseconds) for an election to timeout.");
   add("--snapshot-count", cfg.snapshot_count, "Number of committed transactions to trigger a snapshot to disk.");
+  add("--experimental-snapshot-catchup-entries", cfg.snapshot_catchup_entries,
+      "Number of entries for a slow follower to catch-up after compacting the raft storage entries.");
 
   std::vector<std::string> args = NormalizeArgs(argc, argv);
   std::reverse(args.begin(), args.end());  // CLI11 takes them reversed
@@ -195,6 +197,9 @@ std::variant<Config, int> ParseConfig(int argc, char** argv) {
     return UsageError("--election-timeout should be at least 5 times --heartbeat-interval");
   }
   if (cfg.snapshot_count == 0) return UsageError("--snapshot-count must be positive");
+  if (cfg.snapshot_catchup_entries == 0) {
+    return UsageError("--experimental-snapshot-catchup-entries must be positive");
+  }
   if (cfg.data_dir.empty()) cfg.data_dir = cfg.name + ".ketcd";
   return cfg;
 }

@@ -45,6 +45,7 @@ struct Config {
   int heartbeat_interval_ms = 100;
   int election_timeout_ms = 1000;
   uint64_t snapshot_count = 100000;
+  uint64_t snapshot_catchup_entries = 5000;  // etcd 3.5's default
 };
 
 // Either a Config, or the exit code to stop with after --help/--version (0)

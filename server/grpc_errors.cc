@@ -48,4 +48,12 @@ grpc::Status ToGrpcStatus(const absl::Status& s) {
   return grpc::Status(FromAbslCode(s.code()), std::string(s.message()));
 }
 
+absl::Status CheckRequireLeader(const grpc::ServerContextBase& ctx, const Proposer& proposer) {
+  const auto& md = ctx.client_metadata();
+  auto it = md.find("hasleader");
+  if (it == md.end() || it->second != "true") return absl::OkStatus();
+  if (proposer.Status().leader != 0) return absl::OkStatus();
+  return NoLeaderError();
+}
+
 }  // namespace server

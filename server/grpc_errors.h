@@ -3,10 +3,18 @@
 #pragma once
 
 #include "absl/status/status.h"
+#include "grpcpp/server_context.h"
 #include "grpcpp/support/status.h"
+#include "server/proposer.h"
 
 namespace server {
 
 grpc::Status ToGrpcStatus(const absl::Status& s);
+
+// A client that sent "hasleader: true" metadata (clientv3.WithRequireLeader,
+// which kube-apiserver uses) gets "etcdserver: no leader" at once while this
+// member knows no leader, instead of waiting for one, as in etcd.
+[[nodiscard]] absl::Status CheckRequireLeader(const grpc::ServerContextBase& ctx,
+                                              const Proposer& proposer);
 
 }  // namespace server

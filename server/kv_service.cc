@@ -48,6 +48,7 @@ void KvService::ProposeAndAnswer(serverpb::InternalRequest req, grpc::ServerUnar
 grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
                                            const etcdserverpb::RangeRequest* req,
                                            etcdserverpb::RangeResponse* resp) {
+  if (auto s = CheckRequireLeader(*ctx, *proposer_); !s.ok()) return Fail(ctx, s);
   if (auto s = CheckRange(*req); !s.ok()) return Fail(ctx, s);
   auto* reactor = ctx->DefaultReactor();
   auto serve = [this, reactor, req, resp](absl::Status barrier) {
@@ -65,6 +66,7 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
 grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
                                          const etcdserverpb::PutRequest* req,
                                          etcdserverpb::PutResponse* resp) {
+  if (auto s = CheckRequireLeader(*ctx, *proposer_); !s.ok()) return Fail(ctx, s);
   if (auto s = CheckPut(*req); !s.ok()) return Fail(ctx, s);
   auto* reactor = ctx->DefaultReactor();
   serverpb::InternalRequest ir;
@@ -76,6 +78,7 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
 grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ctx,
                                                  const etcdserverpb::DeleteRangeRequest* req,
                                                  etcdserverpb::DeleteRangeResponse* resp) {
+  if (auto s = CheckRequireLeader(*ctx, *proposer_); !s.ok()) return Fail(ctx, s);
   if (auto s = CheckDeleteRange(*req); !s.ok()) return Fail(ctx, s);
   auto* reactor = ctx->DefaultReactor();
   serverpb::InternalRequest ir;
@@ -87,6 +90,7 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ct
 grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
                                          const etcdserverpb::TxnRequest* req,
                                          etcdserverpb::TxnResponse* resp) {
+  if (auto s = CheckRequireLeader(*ctx, *proposer_); !s.ok()) return Fail(ctx, s);
   if (auto s = CheckTxn(*req, limits_.max_txn_ops); !s.ok()) return Fail(ctx, s);
   auto* reactor = ctx->DefaultReactor();
   if (IsTxnReadOnly(*req)) {
@@ -106,6 +110,7 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
 grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* ctx,
                                              const etcdserverpb::CompactionRequest* req,
                                              etcdserverpb::CompactionResponse* resp) {
+  if (auto s = CheckRequireLeader(*ctx, *proposer_); !s.ok()) return Fail(ctx, s);
   auto* reactor = ctx->DefaultReactor();
   serverpb::InternalRequest ir;
   *ir.mutable_compaction() = *req;

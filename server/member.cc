@@ -16,9 +16,12 @@
 #include "server/identity.h"
 #include "server/kv_service.h"
 #include "server/member_services.h"
+#include "server/membership.h"
 #include "server/peer_transport.h"
 #include "server/raft_member.h"
 #include "server/raft_log.h"
+#include "server/snapshot_inbox.h"
+#include "storage/snapshot_install.h"
 
 namespace server {
 namespace {
@@ -26,9 +29,6 @@ namespace {
 // etcd lets a gRPC message exceed --max-request-bytes by this much so that the
 // request reaches the server and gets etcd's own "request is too large".
 constexpr int64_t kGrpcOverheadBytes = 512 * 1024;
-
-constexpr char kMetaClusterId[] = "cluster_id";
-constexpr char kMetaMemberId[] = "member_id";
 
 absl::StatusOr<MemberInfo> LoadOrCreateIdentity(storage::MvccStore* store, const Config& cfg) {
   auto cid = store->GetMeta(kMetaClusterId);
@@ -63,6 +63,7 @@ struct Member::Parts {
   std::unique_ptr<Applier> applier;
   std::unique_ptr<raft::MemoryStorage> log_cache;
   std::unique_ptr<RaftPersistence> wal;
+  std::unique_ptr<SnapshotInbox> snapshot_inbox;
   std::unique_ptr<PeerTransport> transport;
   std::unique_ptr<RaftMember> raft;
   Proposer* proposer = nullptr;
@@ -112,6 +113,12 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& cfg) {
   }
   std::filesystem::permissions(cfg.data_dir, std::filesystem::perms::owner_all,
                                std::filesystem::perm_options::replace, ec);
+  // Before the store opens: a snapshot installation cut by a crash is
+  // finished (or was never committed and is dropped).
+  if (auto s = storage::RecoverSnapshotDirs(storage::SnapshotDirs(member_dir.string())); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("cannot recover the snapshot directories in ",
+                                               member_dir.string(), ": ", s.message()));
+  }
   auto store = storage::MvccStore::Open(db_dir.string());
   if (!store.ok()) {
     if (absl::StrContains(store.status().message(), "/LOCK")) {
@@ -208,8 +215,11 @@ absl::Status StartRaft(Member::Parts* p) {
   lo.cluster_id = p->info.cluster_id;
   lo.member_id = p->info.member_id;
   for (const auto& m : cfg.initial_cluster) {
-    lo.initial_members.emplace_back(ComputeMemberId(m.peer_urls, cfg.initial_cluster_token),
-                                    m.peer_urls.front());
+    serverpb::MemberAttributes a;
+    a.set_member_id(ComputeMemberId(m.peer_urls, cfg.initial_cluster_token));
+    a.set_name(m.name);
+    for (const auto& u : m.peer_urls) a.add_peer_urls(u);
+    lo.initial_members.push_back(std::move(a));
   }
   lo.election_tick = std::max(2, cfg.election_timeout_ms / cfg.heartbeat_interval_ms);
   lo.random_seed = p->info.member_id ^ static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
@@ -222,13 +232,23 @@ absl::Status StartRaft(Member::Parts* p) {
   opts.id = p->info.member_id;
   opts.tick = absl::Milliseconds(cfg.heartbeat_interval_ms);
   opts.snapshot_count = cfg.snapshot_count;
+  opts.snapshot_catchup_entries = cfg.snapshot_catchup_entries;
+  opts.member_dir = (std::filesystem::path(cfg.data_dir) / "member").string();
+  p->snapshot_inbox =
+      std::make_unique<SnapshotInbox>(storage::SnapshotDirs(opts.member_dir), p->info.member_id);
   p->transport = std::make_unique<PeerTransport>(
-      PeerTransport::Options{p->info.cluster_id, p->info.member_id, 4096},
+      PeerTransport::Options{p->info.cluster_id, p->info.member_id, 4096, p->snapshot_inbox.get()},
       [p](std::vector<raftpb::Message> msgs) { if (p->raft) p->raft->Deliver(std::move(msgs)); },
       [p](uint64_t id) { if (p->raft) p->raft->ReportUnreachable(id); });
-  // Peer addresses: the bootstrap list (later changes come through the log).
-  for (const auto& m : cfg.initial_cluster) {
-    p->transport->AddPeer(ComputeMemberId(m.peer_urls, cfg.initial_cluster_token), m.peer_urls.front());
+  // Peer addresses: the membership the store recorded from the log; on a
+  // member's first start, the bootstrap list. Conf changes not applied yet
+  // add theirs when they are.
+  auto recorded = LoadRaftMembers(*p->store);
+  if (recorded.empty()) {
+    for (const auto& m : lo.initial_members) p->transport->AddPeer(m.member_id(), m.peer_urls(0));
+  }
+  for (const auto& [id, m] : recorded) {
+    if (m.peer_urls_size() > 0) p->transport->AddPeer(id, m.peer_urls(0));
   }
   p->raft = std::make_unique<RaftMember>(opts, std::move(log->node), p->log_cache.get(), p->wal.get(),
                                          p->store.get(), p->applier.get(), p->transport.get());

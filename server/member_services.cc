@@ -4,6 +4,7 @@
 
 #include "server/applier.h"
 #include "server/grpc_errors.h"
+#include "server/membership.h"
 #include "storage/crc32c.h"
 
 namespace server {
@@ -24,15 +25,25 @@ grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext
                                                      etcdserverpb::MemberListResponse* resp) {
   Fill(resp->mutable_header(), self_, proposer_, store_);
   std::map<uint64_t, etcdserverpb::Member> members;
-  for (const auto& m : bootstrap_) members[m.id()] = m;
+  // The raft membership as applied; before the first conf change is
+  // applied (a member's first moments), the bootstrap list.
+  for (const auto& [id, r] : LoadRaftMembers(*store_)) {
+    auto& m = members[id];
+    m.set_id(id);
+    m.set_name(r.name());
+    for (const auto& u : r.peer_urls()) m.add_peerurls(u);
+  }
+  if (members.empty()) {
+    for (const auto& m : bootstrap_) members[m.id()] = m;
+  }
   for (const auto& [key, value] : store_->ListMeta(kMemberMetaPrefix)) {
     serverpb::MemberAttributes a;
     if (!a.ParseFromString(value)) continue;
-    auto& m = members[a.member_id()];
-    m.set_id(a.member_id());
+    // A removed member's attributes stay behind; it is not listed.
+    auto it = members.find(a.member_id());
+    if (it == members.end()) continue;
+    auto& m = it->second;
     m.set_name(a.name());
-    if (a.peer_urls_size() > 0) m.clear_peerurls();
-    for (const auto& u : a.peer_urls()) m.add_peerurls(u);
     m.clear_clienturls();
     for (const auto& u : a.client_urls()) m.add_clienturls(u);
   }

@@ -5,8 +5,11 @@
 #include <mutex>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
 #include "server/config.h"
+#include "storage/crc32c.h"
+#include "storage/snapshot_install.h"
 
 namespace server {
 
@@ -108,6 +111,75 @@ class PeerTransport::Sender {
 
 // ---------------------------------------------------------------- receiving
 
+// Writes one incoming snapshot through the SnapshotInbox. File writes and
+// the final sync run on the gRPC callback thread: a snapshot is rare and
+// the stream's flow control holds the sender back meanwhile.
+class PeerTransport::SnapshotReader : public grpc::ServerReadReactor<peerpb::SnapshotChunk> {
+ public:
+  SnapshotReader(PeerTransport* owner, peerpb::SnapshotAck* ack) : owner_(owner), ack_(ack) {
+    StartRead(&chunk_);
+  }
+  void OnReadDone(bool ok) override {
+    SnapshotInbox* inbox = owner_->opts_.snapshot_inbox;
+    if (!ok) {
+      // The sender went away before the last chunk.
+      if (begun_) inbox->Abort();
+      begun_ = false;
+      Refuse("the snapshot stream ended early");
+      return;
+    }
+    absl::Status s;
+    if (!begun_) {
+      if (inbox == nullptr) return Refuse("this member takes no snapshots");
+      if (chunk_.cluster_id() != owner_->opts_.cluster_id) return Refuse("snapshot from another cluster");
+      if (owner_->IsCut(chunk_.from())) return Refuse("cut for test");
+      std::vector<storage::SnapshotFile> manifest;
+      for (const auto& f : chunk_.manifest()) manifest.push_back({f.name(), f.size()});
+      s = inbox->Begin(chunk_.message(), std::move(manifest));
+      if (!s.ok()) return Refuse(std::string(s.message()));  // nothing begun: no Abort
+      begun_ = true;
+    }
+    if (!chunk_.file().empty()) {
+      s = inbox->Write(chunk_.file(), chunk_.offset(), chunk_.data(), chunk_.crc32c());
+    }
+    if (s.ok() && chunk_.last()) {
+      auto msg = inbox->Finish();
+      begun_ = false;
+      if (!msg.ok()) return Refuse(std::string(msg.status().message()));
+      std::vector<raftpb::Message> msgs;
+      msgs.push_back(std::move(*msg));
+      owner_->deliver_(std::move(msgs));
+      ack_->set_accepted(true);
+      Finish(grpc::Status::OK);
+      return;
+    }
+    if (!s.ok()) {
+      inbox->Abort();
+      begun_ = false;
+      return Refuse(std::string(s.message()));
+    }
+    chunk_.Clear();
+    StartRead(&chunk_);
+  }
+  void OnDone() override {
+    if (begun_) owner_->opts_.snapshot_inbox->Abort();
+    delete this;
+  }
+
+ private:
+  void Refuse(const std::string& why) {
+    std::fprintf(stderr, "ketcd: refused a snapshot: %s\n", why.c_str());
+    ack_->set_accepted(false);
+    ack_->set_error(why);
+    Finish(grpc::Status::OK);
+  }
+
+  PeerTransport* owner_;
+  peerpb::SnapshotAck* ack_;
+  peerpb::SnapshotChunk chunk_;
+  bool begun_ = false;
+};
+
 class PeerTransport::Receiver final : public peerpb::Peer::CallbackService {
  public:
   explicit Receiver(PeerTransport* owner) : owner_(owner) {}
@@ -145,9 +217,15 @@ class PeerTransport::Receiver final : public peerpb::Peer::CallbackService {
     return new Reader(owner_);
   }
 
+  grpc::ServerReadReactor<peerpb::SnapshotChunk>* Snapshot(grpc::CallbackServerContext*,
+                                                            peerpb::SnapshotAck* ack) override {
+    return new SnapshotReader(owner_, ack);
+  }
+
  private:
   PeerTransport* owner_;
 };
+
 
 // ---------------------------------------------------------------- transport
 
@@ -164,6 +242,10 @@ void PeerTransport::AddPeer(uint64_t id, const std::string& url) {
   std::unique_ptr<Sender> old;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) return;
+    auto& known = targets_[id];
+    if (known == target && senders_.count(id)) return;  // unchanged: keep the stream
+    known = target;
     auto& slot = senders_[id];
     old = std::move(slot);
     slot = std::make_unique<Sender>(this, id, target);
@@ -174,6 +256,7 @@ void PeerTransport::RemovePeer(uint64_t id) {
   std::unique_ptr<Sender> old;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    targets_.erase(id);
     auto it = senders_.find(id);
     if (it == senders_.end()) return;
     old = std::move(it->second);
@@ -197,13 +280,111 @@ void PeerTransport::Send(std::vector<raftpb::Message> msgs) {
 
 grpc::Service* PeerTransport::service() { return receiver_.get(); }
 
-void PeerTransport::Stop() {
-  std::map<uint64_t, std::unique_ptr<Sender>> senders;
+void PeerTransport::SendSnapshot(raftpb::Message msg, std::string dir, SnapshotDone done) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = targets_.find(msg.to());
+  if (stopped_ || it == targets_.end()) {
+    (void)storage::RemoveTree(dir);
+    done(false);
+    return;
+  }
+  std::string target = it->second;
+  transfers_.emplace_back([this, msg = std::move(msg), target, dir = std::move(dir),
+                           done = std::move(done)]() mutable {
+    RunSnapshotTransfer(std::move(msg), target, dir, done);
+  });
+}
+
+void PeerTransport::RunSnapshotTransfer(raftpb::Message msg, const std::string& target,
+                                        const std::string& dir, const SnapshotDone& done) {
+  const uint64_t to = msg.to();
+  const uint64_t index = msg.snapshot().metadata().index();
+  auto report = [&](bool ok, const std::string& why) {
+    (void)storage::RemoveTree(dir);
+    if (ok) {
+      std::fprintf(stderr, "ketcd: sent a snapshot at index %llu to member %llx\n",
+                   static_cast<unsigned long long>(index), static_cast<unsigned long long>(to));
+    } else {
+      std::fprintf(stderr, "ketcd: sending a snapshot at index %llu to member %llx failed: %s\n",
+                   static_cast<unsigned long long>(index), static_cast<unsigned long long>(to),
+                   why.c_str());
+    }
+    done(ok);
+  };
+  auto files = storage::ListSnapshotFiles(dir);
+  if (!files.ok()) return report(false, std::string(files.status().message()));
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 2000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 2000);
+  args.SetMaxSendMessageSize(-1);
+  auto stub = peerpb::Peer::NewStub(
+      grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+  grpc::ClientContext ctx;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) return report(false, "stopping");
+    transfer_calls_.push_back(&ctx);
+  }
+  peerpb::SnapshotAck ack;
+  auto writer = stub->Snapshot(&ctx, &ack);
+  peerpb::SnapshotChunk chunk;
+  chunk.set_cluster_id(opts_.cluster_id);
+  chunk.set_from(opts_.self_id);
+  *chunk.mutable_message() = std::move(msg);
+  for (const auto& f : *files) {
+    auto* m = chunk.add_manifest();
+    m->set_name(f.name);
+    m->set_size(f.size);
+  }
+  std::string error;
+  bool ok = writer->Write(chunk);
+  for (size_t i = 0; ok && i < files->size(); ++i) {
+    const auto& f = (*files)[i];
+    for (uint64_t off = 0; ok && off < f.size; off += kSnapshotChunkBytes) {
+      auto data = storage::ReadSnapshotChunk(dir, f.name, off, kSnapshotChunkBytes);
+      if (!data.ok()) {
+        error = std::string(data.status().message());
+        ok = false;
+        break;
+      }
+      chunk.Clear();
+      chunk.set_file(f.name);
+      chunk.set_offset(off);
+      chunk.set_crc32c(storage::Crc32c(*data));
+      chunk.set_data(std::move(*data));
+      ok = writer->Write(chunk);
+    }
+  }
+  if (ok) {
+    chunk.Clear();
+    chunk.set_last(true);
+    ok = writer->Write(chunk);
+  }
+  if (!ok) ctx.TryCancel();
+  writer->WritesDone();
+  grpc::Status st = writer->Finish();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::erase(transfer_calls_, &ctx);
+  }
+  if (ok && !st.ok()) error = st.error_message();
+  if (ok && st.ok() && !ack.accepted()) error = ack.error();
+  if (error.empty() && !ok) error = "the stream broke";
+  report(ok && st.ok() && ack.accepted(), error);
+}
+
+void PeerTransport::Stop() {
+  std::map<uint64_t, std::unique_ptr<Sender>> senders;
+  std::vector<std::thread> transfers;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
     senders.swap(senders_);
+    transfers.swap(transfers_);
+    for (auto* c : transfer_calls_) c->TryCancel();
   }
   senders.clear();
+  for (auto& t : transfers) t.join();
 }
 
 void PeerTransport::CutForTest(uint64_t peer_id, bool cut) {

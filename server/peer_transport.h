@@ -7,6 +7,12 @@
 // are dropped and the peer is reported unreachable (raft retries; a slow or
 // dead peer never holds the leader back). Receiving hands every message of
 // this cluster to `deliver`, on a gRPC thread.
+//
+// Snapshots travel on their own stream (Peer.Snapshot), one thread per
+// transfer: the checkpoint's files in chunks of kSnapshotChunkBytes, so
+// memory stays bounded whatever the store's size; the receiving side hands
+// them to a SnapshotInbox and delivers the MSG_SNAP only once the whole
+// snapshot is durable.
 // Thread-safety: all public methods are thread-safe.
 #pragma once
 
@@ -14,11 +20,14 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "peerpb/peer.grpc.pb.h"
 #include "raftpb/raft.pb.h"
+#include "server/snapshot_inbox.h"
 
 namespace server {
 
@@ -28,7 +37,11 @@ class PeerTransport {
     uint64_t cluster_id = 0;
     uint64_t self_id = 0;
     size_t max_queued_messages = 4096;
+    // Where received snapshots go; none = snapshots are refused.
+    SnapshotInbox* snapshot_inbox = nullptr;
   };
+  static constexpr size_t kSnapshotChunkBytes = 1 << 20;
+  using SnapshotDone = std::function<void(bool ok)>;
   // Gets each received batch whole: one wake-up of the raft loop per batch.
   using Deliver = std::function<void(std::vector<raftpb::Message>)>;
   using Unreachable = std::function<void(uint64_t peer_id)>;
@@ -40,6 +53,10 @@ class PeerTransport {
   void AddPeer(uint64_t id, const std::string& url);
   void RemovePeer(uint64_t id);
   void Send(std::vector<raftpb::Message> msgs);
+  // Streams the checkpoint in `dir` with `msg` (a MSG_SNAP whose metadata
+  // describes it) to msg.to(), then removes `dir` and calls `done` (on the
+  // transfer's thread) with whether the peer accepted it.
+  void SendSnapshot(raftpb::Message msg, std::string dir, SnapshotDone done);
   // The receiving side, to register on the peer listener.
   grpc::Service* service();
   void Stop();
@@ -51,6 +68,9 @@ class PeerTransport {
  private:
   class Sender;
   class Receiver;
+  class SnapshotReader;
+  void RunSnapshotTransfer(raftpb::Message msg, const std::string& target, const std::string& dir,
+                           const SnapshotDone& done);
   bool IsCut(uint64_t peer_id) const;
 
   Options opts_;
@@ -60,6 +80,10 @@ class PeerTransport {
   mutable std::mutex mu_;
   std::map<uint64_t, std::unique_ptr<Sender>> senders_;  // guarded by mu_
   std::map<uint64_t, bool> cut_;                         // guarded by mu_
+  std::map<uint64_t, std::string> targets_;              // guarded by mu_
+  std::vector<std::thread> transfers_;                   // guarded by mu_
+  std::vector<grpc::ClientContext*> transfer_calls_;     // guarded by mu_
+  bool stopped_ = false;                                 // guarded by mu_
 };
 
 }  // namespace server

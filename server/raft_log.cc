@@ -5,6 +5,8 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "server/membership.h"
+#include "server/snapshot_inbox.h"
 #include "storage/wal.h"
 
 namespace server {
@@ -28,6 +30,9 @@ class WalPersistence : public RaftPersistence {
     return s;
   }
   absl::Status SaveSnapshotMarker(const raftpb::SnapshotMetadata& meta) override {
+    return wal_->SaveSnapshotMarker(meta);
+  }
+  absl::Status SaveInstalledSnapshot(const raftpb::SnapshotMetadata& meta) override {
     return wal_->SaveSnapshotMarker(meta);
   }
   absl::Status ReleaseTo(uint64_t index) override { return wal_->ReleaseTo(index); }
@@ -74,18 +79,18 @@ absl::StatusOr<RaftLog> OpenRaftLog(const RaftLogOptions& opts, const storage::M
     if (!created.ok()) return created.status();
     wal = std::move(*created);
     std::vector<uint64_t> voters;
-    std::map<uint64_t, std::string> urls;
-    for (const auto& [id, url] : opts.initial_members) {
-      voters.push_back(id);
-      urls[id] = url;
+    std::map<uint64_t, const serverpb::MemberAttributes*> members;
+    for (const auto& m : opts.initial_members) {
+      voters.push_back(m.member_id());
+      members[m.member_id()] = &m;
     }
     raft::Bootstrap boot = raft::BootstrapCluster(voters);
-    // The conf changes carry each member's peer URL, so that members can
-    // find each other from the log alone.
+    // The conf changes carry each member's name and peer URLs, so that
+    // members find each other from the log (and then the store) alone.
     for (auto& e : boot.entries) {
       raftpb::ConfChange cc;
-      if (cc.ParseFromString(e.data())) {
-        cc.set_context(urls[cc.node_id()]);
+      if (cc.ParseFromString(e.data()) && members.count(cc.node_id())) {
+        cc.set_context(EncodeConfChangeContext(*members[cc.node_id()]));
         e.set_data(cc.SerializeAsString());
       }
     }
@@ -94,6 +99,29 @@ absl::StatusOr<RaftLog> OpenRaftLog(const RaftLogOptions& opts, const storage::M
     recovered.entries = boot.entries;
   }
 
+  uint64_t last_index = recovered.entries.empty() ? recovered.snapshot.index()
+                                                  : recovered.entries.back().index();
+  const uint64_t applied = store.AppliedIndex();
+  if (applied > last_index) {
+    // A store installed from the leader's snapshot, whose raft log marker
+    // was not written before a crash: the store says which snapshot it is.
+    auto installed = store.GetMeta(kMetaRaftSnapshot);
+    raftpb::SnapshotMetadata meta;
+    if (installed.ok() && meta.ParseFromString(*installed) && meta.index() == applied) {
+      std::fprintf(stderr, "ketcd: recording the snapshot at index %llu the store was installed from\n",
+                   static_cast<unsigned long long>(applied));
+      if (auto s = wal->SaveSnapshotMarker(meta); !s.ok()) return s;
+      recovered.snapshot = meta;
+      recovered.entries.clear();
+      if (recovered.hard_state.term() < meta.term()) {
+        // The term of the leader that sent it; no vote was cast in it yet.
+        recovered.hard_state.set_term(meta.term());
+        recovered.hard_state.set_vote(0);
+        if (auto s = wal->Save(recovered.hard_state, {}); !s.ok()) return s;
+      }
+      last_index = applied;
+    }
+  }
   RaftLog log;
   log.cache = std::make_unique<raft::MemoryStorage>();
   if (recovered.snapshot.index() > 0) {
@@ -101,9 +129,6 @@ absl::StatusOr<RaftLog> OpenRaftLog(const RaftLogOptions& opts, const storage::M
     *snap.mutable_metadata() = recovered.snapshot;
     if (auto s = log.cache->ApplySnapshot(snap); !s.ok()) return s;
   }
-  const uint64_t last_index = recovered.entries.empty() ? recovered.snapshot.index()
-                                                        : recovered.entries.back().index();
-  const uint64_t applied = store.AppliedIndex();
   if (applied > last_index) {
     // Entries are applied only after they are durable in the log, so a log
     // that ends before the applied index lost data it had synced (a disk

@@ -4,7 +4,8 @@
 // cache raft reads; and builds the RawNode at the store's applied index.
 //
 // Refuses a WAL of another member or cluster, a corrupt WAL, and a data dir
-// whose store was written without a raft log.
+// whose store was written without a raft log. Finishes the installation of
+// a snapshot interrupted between the store swap and the raft log's marker.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +18,7 @@
 #include "raft/rawnode.h"
 #include "raft/storage.h"
 #include "server/raft_member.h"
+#include "serverpb/internal.pb.h"
 #include "storage/mvcc_store.h"
 
 namespace server {
@@ -25,8 +27,8 @@ struct RaftLogOptions {
   std::string wal_dir;
   uint64_t cluster_id = 0;
   uint64_t member_id = 0;
-  // Founding voters and their peer URLs; used only when the WAL is created.
-  std::vector<std::pair<uint64_t, std::string>> initial_members;
+  // Founding voters (id, name, peer URLs); used only when the WAL is created.
+  std::vector<serverpb::MemberAttributes> initial_members;
   int election_tick = 10;
   uint64_t random_seed = 0;
   uint64_t wal_segment_bytes = 64ull << 20;

@@ -7,6 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "raft/errors.h"
 #include "server/errors.h"
+#include "server/membership.h"
+#include "storage/snapshot_install.h"
 
 namespace server {
 RaftMember::RaftMember(RaftMemberOptions opts, std::unique_ptr<raft::RawNode> node,
@@ -73,6 +75,13 @@ void RaftMember::ReportUnreachable(uint64_t peer) {
   std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) return;
   inbox_.unreachable.push_back(peer);
+  cv_.notify_one();
+}
+
+void RaftMember::ReportSnapshot(uint64_t peer, bool ok) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_) return;
+  inbox_.snapshot_reports.emplace_back(peer, ok);
   cv_.notify_one();
 }
 
@@ -149,6 +158,7 @@ void RaftMember::HandleInbox(Inbox& in) {
     (void)node_->Step(std::move(m));
   }
   for (uint64_t id : in.unreachable) node_->ReportUnreachable(id);
+  for (auto [id, ok] : in.snapshot_reports) node_->ReportSnapshot(id, ok);
   const absl::Time deadline = absl::Now() + opts_.request_timeout;
   for (auto& [req, done] : in.proposals) {
     parked_proposals_.push_back(ParkedProposal{std::move(req), std::move(done), deadline});
@@ -202,27 +212,18 @@ void RaftMember::HandleReady() {
       term_.store(rd.hard_state->term());
       commit_index_.store(rd.hard_state->commit());
     }
-    if (rd.snapshot) {
-      Fatal("installing a raft snapshot",
-            absl::UnimplementedError("state transfer to a lagging member is not built yet"));
-    }
+    if (rd.snapshot) InstallSnapshot(*rd.snapshot);
     // Advance does not read the messages, so they are moved, not copied
-    // (a MsgApp carries its entries).
-    std::vector<raftpb::Message> out = std::move(rd.messages);
-    out.erase(std::remove_if(out.begin(), out.end(),
-                             [this](const raftpb::Message& m) {
-                               if (m.type() != raftpb::MSG_SNAP) return false;
-                               // State transfer is not built yet: tell raft the
-                               // snapshot failed so it keeps probing; the
-                               // follower stays behind until it is.
-                               std::fprintf(stderr,
-                                            "ketcd: member %llx needs a snapshot; state "
-                                            "transfer is not built yet\n",
-                                            static_cast<unsigned long long>(m.to()));
-                               node_->ReportSnapshot(m.to(), false);
-                               return true;
-                             }),
-              out.end());
+    // (a MsgApp carries its entries). Snapshots go on their own stream.
+    std::vector<raftpb::Message> out;
+    out.reserve(rd.messages.size());
+    for (auto& m : rd.messages) {
+      if (m.type() == raftpb::MSG_SNAP) {
+        SendSnapshot(std::move(m));
+      } else {
+        out.push_back(std::move(m));
+      }
+    }
     // A leader's messages promise nothing about its own disk (raft counts
     // the leader's copy of an entry only after Advance), so the leader sends
     // them before its fdatasync and the two overlap (thesis §10.2.1). Any
@@ -265,13 +266,7 @@ void RaftMember::Apply(const std::vector<raftpb::Entry>& committed) {
     if (e.index() <= applied) continue;  // replayed after a restart: already in the store
     last = e.index();
     if (e.type() == raftpb::ENTRY_CONF_CHANGE) {
-      raftpb::ConfChange cc;
-      if (!cc.ParseFromString(e.data())) Fatal("decoding a conf change", absl::DataLossError("bad entry"));
-      if (cc.type() == raftpb::CONF_CHANGE_REMOVE_NODE) {
-        transport_->RemovePeer(cc.node_id());
-      } else if (!cc.context().empty()) {
-        transport_->AddPeer(cc.node_id(), cc.context());
-      }
+      ApplyConfChange(*wb, e);
       continue;
     }
     if (e.data().empty()) continue;  // a new leader's empty entry
@@ -294,6 +289,81 @@ void RaftMember::Apply(const std::vector<raftpb::Entry>& committed) {
     waiters_.erase(it);
     done(std::move(r));
   }
+}
+
+void RaftMember::ApplyConfChange(storage::WriteBatch& wb, const raftpb::Entry& e) {
+  raftpb::ConfChange cc;
+  if (!cc.ParseFromString(e.data())) Fatal("decoding a conf change", absl::DataLossError("bad entry"));
+  const std::string key = RaftMemberMetaKey(cc.node_id());
+  if (cc.type() == raftpb::CONF_CHANGE_REMOVE_NODE) {
+    if (auto s = wb.DeleteMeta(key); !s.ok()) Fatal("recording a member removal", s);
+    transport_->RemovePeer(cc.node_id());
+    return;
+  }
+  serverpb::MemberAttributes m = DecodeConfChangeContext(cc.node_id(), cc.context());
+  if (auto s = wb.PutMeta(key, m.SerializeAsString()); !s.ok()) Fatal("recording a member", s);
+  if (m.peer_urls_size() > 0) transport_->AddPeer(cc.node_id(), m.peer_urls(0));
+}
+
+void RaftMember::ReloadPeers() {
+  for (const auto& [id, m] : LoadRaftMembers(*store_)) {
+    if (m.peer_urls_size() > 0) transport_->AddPeer(id, m.peer_urls(0));
+  }
+}
+
+void RaftMember::SendSnapshot(raftpb::Message m) {
+  const uint64_t to = m.to();
+  // The checkpoint is of the store as applied now, which may be past the
+  // raft snapshot raft picked: the metadata is rewritten to match it, so
+  // that the follower's store and log agree exactly. Everything applied is
+  // committed, so the follower's log may start there.
+  const uint64_t applied = store_->AppliedIndex();
+  auto term = log_cache_->Term(applied);
+  if (opts_.member_dir.empty() || !term.ok()) {
+    node_->ReportSnapshot(to, false);
+    return;
+  }
+  const storage::SnapshotDirs dirs(opts_.member_dir);
+  const std::string dir = dirs.sending(to, applied);
+  absl::Status s = storage::RemoveTree(dir);
+  if (s.ok()) s = store_->CreateCheckpoint(dir);
+  if (!s.ok()) {
+    std::fprintf(stderr, "ketcd: cannot checkpoint the store for member %llx: %s\n",
+                 static_cast<unsigned long long>(to), std::string(s.message()).c_str());
+    (void)storage::RemoveTree(dir);
+    node_->ReportSnapshot(to, false);
+    return;
+  }
+  auto* meta = m.mutable_snapshot()->mutable_metadata();
+  meta->set_index(applied);
+  meta->set_term(*term);
+  *meta->mutable_conf_state() = node_->ConfStateAt(applied);
+  m.mutable_snapshot()->clear_data();
+  transport_->SendSnapshot(std::move(m), dir, [this, to](bool ok) { ReportSnapshot(to, ok); });
+}
+
+void RaftMember::InstallSnapshot(const raftpb::Snapshot& snap) {
+  const raftpb::SnapshotMetadata& meta = snap.metadata();
+  if (opts_.member_dir.empty()) {
+    Fatal("installing a raft snapshot", absl::FailedPreconditionError("no member directory"));
+  }
+  const storage::SnapshotDirs dirs(opts_.member_dir);
+  // Past ClaimReady the swap is committed: a crash from here on finishes it
+  // at start, and OpenRaftLog then records the marker if it was not yet.
+  if (auto s = storage::ClaimReady(dirs, meta.index()); !s.ok()) Fatal("claiming a received snapshot", s);
+  if (auto s = store_->ReplaceWith(dirs.install()); !s.ok()) Fatal("installing a received snapshot", s);
+  if (store_->AppliedIndex() != meta.index()) {
+    Fatal("installing a received snapshot",
+          absl::DataLossError(absl::StrCat("the installed store is at applied index ",
+                                           store_->AppliedIndex(), ", not ", meta.index())));
+  }
+  if (auto s = persistence_->SaveInstalledSnapshot(meta); !s.ok()) Fatal("recording a snapshot", s);
+  if (auto s = log_cache_->ApplySnapshot(snap); !s.ok()) Fatal("restoring the raft log", s);
+  snapshot_index_ = meta.index();
+  ReloadPeers();
+  std::fprintf(stderr, "ketcd: installed a snapshot at index %llu (term %llu)\n",
+               static_cast<unsigned long long>(meta.index()),
+               static_cast<unsigned long long>(meta.term()));
 }
 
 void RaftMember::ServeReads() {

@@ -47,6 +47,9 @@ class RaftPersistence {
                                           const std::vector<raftpb::Entry>& entries,
                                           bool sync) = 0;
   [[nodiscard]] virtual absl::Status SaveSnapshotMarker(const raftpb::SnapshotMetadata& meta) = 0;
+  // A snapshot received from the leader replaced the state machine: from
+  // now on the log starts after it. Durable when it returns.
+  [[nodiscard]] virtual absl::Status SaveInstalledSnapshot(const raftpb::SnapshotMetadata& meta) = 0;
   // Entries at or below `index` may be forgotten.
   [[nodiscard]] virtual absl::Status ReleaseTo(uint64_t index) = 0;
 };
@@ -58,6 +61,9 @@ struct RaftMemberOptions {
   // Entries kept behind a snapshot for slow followers.
   uint64_t snapshot_catchup_entries = 5000;
   absl::Duration request_timeout = absl::Seconds(7);
+  // <data-dir>/member: where snapshots are staged (snapshot_install.h).
+  // Empty for a member that never sends or installs snapshots (tests).
+  std::string member_dir;
 };
 
 class RaftMember : public Proposer {
@@ -75,6 +81,8 @@ class RaftMember : public Proposer {
   // Feeds messages received from a peer (any thread).
   void Deliver(std::vector<raftpb::Message> msgs);
   void ReportUnreachable(uint64_t peer);
+  // The outcome of a snapshot transfer to `peer` (any thread).
+  void ReportSnapshot(uint64_t peer, bool ok);
 
   void Propose(serverpb::InternalRequest req, ProposeDone done) override;
   void ReadBarrier(std::function<void(absl::Status)> done) override;
@@ -100,10 +108,12 @@ class RaftMember : public Proposer {
   struct Inbox {
     std::vector<raftpb::Message> messages;
     std::vector<uint64_t> unreachable;
+    std::vector<std::pair<uint64_t, bool>> snapshot_reports;
     std::vector<std::pair<serverpb::InternalRequest, ProposeDone>> proposals;
     std::vector<std::function<void(absl::Status)>> reads;
     bool empty() const {
-      return messages.empty() && unreachable.empty() && proposals.empty() && reads.empty();
+      return messages.empty() && unreachable.empty() && snapshot_reports.empty() &&
+             proposals.empty() && reads.empty();
     }
   };
 
@@ -111,6 +121,13 @@ class RaftMember : public Proposer {
   void HandleInbox(Inbox& in);
   void HandleReady();
   void Apply(const std::vector<raftpb::Entry>& committed);
+  void ApplyConfChange(storage::WriteBatch& wb, const raftpb::Entry& e);
+  // Leader: checkpoints the store and streams it to m.to() in place of the
+  // log it no longer has (m's metadata is rewritten to the checkpoint's).
+  void SendSnapshot(raftpb::Message m);
+  // Follower: replaces the store with the received snapshot raft accepted.
+  void InstallSnapshot(const raftpb::Snapshot& snap);
+  void ReloadPeers();
   void MaybeSnapshot();
   void ServeReads();
   void ExpireWaiters(absl::Time now);

@@ -5,10 +5,12 @@
 
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
+#include "rocksdb/utilities/checkpoint.h"
 #include "rocksdb/utilities/write_batch_with_index.h"
 #include "storage/errors.h"
 #include "storage/key_codec.h"
 #include "storage/rocks_status.h"
+#include "storage/snapshot_install.h"
 
 namespace storage {
 namespace {
@@ -126,6 +128,7 @@ KeyRange KeyRange::FromEtcd(std::string_view key, std::string_view range_end) {
 
 ReadView::ReadView(const MvccStore* store, const rocksdb::Snapshot* snap)
     : store_(store), snap_(snap) {
+  // The caller (MvccStore::Read) took the shared hold for this view.
   rocksdb::ReadOptions ro;
   ro.snapshot = snap_;
   std::string v;
@@ -133,7 +136,10 @@ ReadView::ReadView(const MvccStore* store, const rocksdb::Snapshot* snap)
   if (store_->db_->Get(ro, store_->meta_cf_, kMetaCompactRev, &v).ok()) compact_rev_ = DecodeInt(v);
 }
 
-ReadView::~ReadView() { store_->db_->ReleaseSnapshot(snap_); }
+ReadView::~ReadView() {
+  store_->db_->ReleaseSnapshot(snap_);
+  store_->gate_.UnlockShared();
+}
 
 absl::StatusOr<RangeResult> ReadView::Range(const KeyRange& range,
                                             const RangeOptions& opts) const {
@@ -238,6 +244,10 @@ absl::Status WriteBatch::PutMeta(std::string_view name, std::string_view value) 
                             rocksdb::Slice(value.data(), value.size())));
 }
 
+absl::Status WriteBatch::DeleteMeta(std::string_view name) {
+  return FromRocks(wb_->Delete(store_->meta_cf_, rocksdb::Slice(name.data(), name.size())));
+}
+
 absl::Status WriteBatch::Commit(uint64_t applied_index, bool sync) {
   auto s = wb_->Put(store_->meta_cf_, kMetaRev, EncodeInt(rev_));
   if (s.ok()) s = wb_->Put(store_->meta_cf_, kMetaAppliedIndex, EncodeInt(static_cast<int64_t>(applied_index)));
@@ -252,8 +262,39 @@ absl::Status WriteBatch::Commit(uint64_t applied_index, bool sync) {
 
 // ---------------------------------------------------------------- MvccStore
 
+void MvccStore::Gate::LockShared() const {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return !writer_; });
+  ++readers_;
+}
+
+void MvccStore::Gate::UnlockShared() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (--readers_ == 0) cv_.notify_all();
+}
+
+void MvccStore::Gate::Lock() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return !writer_; });
+  writer_ = true;
+  cv_.wait(lock, [&] { return readers_ == 0; });
+}
+
+void MvccStore::Gate::Unlock() {
+  std::lock_guard<std::mutex> lock(mu_);
+  writer_ = false;
+  cv_.notify_all();
+}
+
 absl::StatusOr<std::unique_ptr<MvccStore>> MvccStore::Open(const std::string& dir) {
   std::unique_ptr<MvccStore> store(new MvccStore());
+  store->dir_ = dir;
+  if (auto s = store->OpenDb(); !s.ok()) return s;
+  store->StartCompactor();
+  return store;
+}
+
+absl::Status MvccStore::OpenDb() {
   rocksdb::Options options;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
@@ -266,18 +307,34 @@ absl::StatusOr<std::unique_ptr<MvccStore>> MvccStore::Open(const std::string& di
       {"meta", rocksdb::ColumnFamilyOptions(options)},
   };
   rocksdb::DB* raw = nullptr;
-  auto s = rocksdb::DB::Open(rocksdb::DBOptions(options), dir, cfs, &store->handles_, &raw);
+  auto s = rocksdb::DB::Open(rocksdb::DBOptions(options), dir_, cfs, &handles_, &raw);
   if (!s.ok()) return FromRocks(s);
-  store->db_.reset(raw);
-  store->kv_cf_ = store->handles_[1];
-  store->rev_cf_ = store->handles_[2];
-  store->meta_cf_ = store->handles_[3];
-  if (auto st = store->Load(); !st.ok()) return st;
-  store->compactor_ = std::thread([s = store.get()] { s->CompactorLoop(); });
-  return store;
+  db_.reset(raw);
+  kv_cf_ = handles_[1];
+  rev_cf_ = handles_[2];
+  meta_cf_ = handles_[3];
+  return Load();
 }
 
-MvccStore::~MvccStore() {
+void MvccStore::CloseDb() {
+  for (auto* h : handles_) {
+    // Closing a handle only fails for the default family, which is fine to skip.
+    (void)db_->DestroyColumnFamilyHandle(h);
+  }
+  handles_.clear();
+  if (db_) (void)db_->Close();
+  db_.reset();
+}
+
+void MvccStore::StartCompactor() {
+  {
+    std::lock_guard<std::mutex> lock(compact_mu_);
+    stopping_ = false;
+  }
+  compactor_ = std::thread([this] { CompactorLoop(); });
+}
+
+void MvccStore::StopCompactor() {
   {
     std::lock_guard<std::mutex> lock(compact_mu_);
     stopping_ = true;
@@ -285,12 +342,32 @@ MvccStore::~MvccStore() {
   compact_cv_.notify_all();
   if (compactor_.joinable()) compactor_.join();
   RunCompactWaiters(/*all=*/true);
-  for (auto* h : handles_) {
-    // Closing a handle only fails for the default family, which is fine to skip.
-    (void)db_->DestroyColumnFamilyHandle(h);
-  }
-  handles_.clear();
-  if (db_) (void)db_->Close();
+}
+
+MvccStore::~MvccStore() {
+  StopCompactor();
+  if (db_) CloseDb();
+}
+
+absl::Status MvccStore::CreateCheckpoint(const std::string& dir) const {
+  SharedHold hold(gate_);
+  rocksdb::Checkpoint* raw = nullptr;
+  if (auto s = rocksdb::Checkpoint::Create(db_.get(), &raw); !s.ok()) return FromRocks(s);
+  std::unique_ptr<rocksdb::Checkpoint> cp(raw);
+  // log_size_for_flush = 0: flush the memtables first, so the checkpoint
+  // holds every committed batch in its tables, whether or not it was synced.
+  return FromRocks(cp->CreateCheckpoint(dir, /*log_size_for_flush=*/0));
+}
+
+absl::Status MvccStore::ReplaceWith(const std::string& checkpoint_dir) {
+  gate_.Lock();
+  StopCompactor();
+  CloseDb();
+  absl::Status s = SwapInStore(dir_, checkpoint_dir);
+  if (s.ok()) s = OpenDb();
+  if (s.ok()) StartCompactor();
+  gate_.Unlock();
+  return s;
 }
 
 absl::Status MvccStore::Load() {
@@ -319,6 +396,7 @@ absl::Status MvccStore::Load() {
 }
 
 std::unique_ptr<ReadView> MvccStore::Read() const {
+  gate_.LockShared();  // released by ~ReadView
   return std::unique_ptr<ReadView>(new ReadView(this, db_->GetSnapshot()));
 }
 
@@ -444,9 +522,13 @@ absl::Status MvccStore::CompactStep(int64_t target, std::string* cursor, bool* d
   return FromRocks(db_->Write(rocksdb::WriteOptions(), &wb));
 }
 
-absl::Status MvccStore::Sync() { return FromRocks(db_->FlushWAL(/*sync=*/true)); }
+absl::Status MvccStore::Sync() {
+  SharedHold hold(gate_);
+  return FromRocks(db_->FlushWAL(/*sync=*/true));
+}
 
 int64_t MvccStore::DbSize() const {
+  SharedHold hold(gate_);
   uint64_t sst = 0, mem = 0;
   db_->GetAggregatedIntProperty("rocksdb.total-sst-files-size", &sst);
   db_->GetAggregatedIntProperty("rocksdb.cur-size-all-mem-tables", &mem);
@@ -454,6 +536,7 @@ int64_t MvccStore::DbSize() const {
 }
 
 absl::StatusOr<std::string> MvccStore::GetMeta(std::string_view name) const {
+  SharedHold hold(gate_);
   std::string v;
   auto s = db_->Get(rocksdb::ReadOptions(), meta_cf_, rocksdb::Slice(name.data(), name.size()), &v);
   if (!s.ok()) return FromRocks(s);
@@ -461,6 +544,7 @@ absl::StatusOr<std::string> MvccStore::GetMeta(std::string_view name) const {
 }
 
 absl::Status MvccStore::PutMeta(std::string_view name, std::string_view value) {
+  SharedHold hold(gate_);
   rocksdb::WriteOptions wo;
   wo.sync = true;
   return FromRocks(db_->Put(wo, meta_cf_, rocksdb::Slice(name.data(), name.size()),
@@ -468,6 +552,7 @@ absl::Status MvccStore::PutMeta(std::string_view name, std::string_view value) {
 }
 
 std::vector<std::pair<std::string, std::string>> MvccStore::ListMeta(std::string_view prefix) const {
+  SharedHold hold(gate_);
   std::vector<std::pair<std::string, std::string>> out;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_cf_));
   const rocksdb::Slice p(prefix.data(), prefix.size());
@@ -478,6 +563,7 @@ std::vector<std::pair<std::string, std::string>> MvccStore::ListMeta(std::string
 }
 
 int64_t MvccStore::CountVersionsForTest() const {
+  SharedHold hold(gate_);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), kv_cf_));
   int64_t n = 0;
   for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;

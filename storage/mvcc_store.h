@@ -18,6 +18,11 @@
 //   WriteBatch; any number of threads may read through ReadViews; the
 //   compactor runs on its own thread. All public methods are thread-safe
 //   with that single-writer rule.
+// - ReplaceWith() swaps the whole store for a checkpoint (a raft snapshot
+//   from the leader). It runs on the writer's thread, waits for open
+//   ReadViews to close and holds new ones back meanwhile, so a thread must
+//   never hold two ReadViews (or call GetMeta/ListMeta/DbSize while holding
+//   one) while a swap may be waiting.
 #pragma once
 
 #include <atomic>
@@ -93,7 +98,7 @@ class ReadView {
  private:
   friend class MvccStore;
   ReadView(const MvccStore* store, const rocksdb::Snapshot* snap);
-  const MvccStore* store_;
+  const MvccStore* store_;  // holds one shared hold of store_->gate_
   const rocksdb::Snapshot* snap_;
   int64_t rev_ = 1;
   int64_t compact_rev_ = -1;
@@ -143,6 +148,7 @@ class WriteBatch {
   int64_t compact_rev() const { return compact_rev_; }
   // Replicated metadata (e.g. member attributes) written with the batch.
   [[nodiscard]] absl::Status PutMeta(std::string_view name, std::string_view value);
+  [[nodiscard]] absl::Status DeleteMeta(std::string_view name);
   // One RocksDB write with the applied index; `sync` makes it durable before
   // returning (fdatasync of RocksDB's WAL).
   [[nodiscard]] absl::Status Commit(uint64_t applied_index, bool sync);
@@ -185,6 +191,18 @@ class MvccStore {
   // batches that were committed with sync=false.
   [[nodiscard]] absl::Status Sync();
 
+  // Writes a RocksDB checkpoint of the committed state into `dir` (which
+  // must not exist; same filesystem, so files are hard links): a complete
+  // store that Open() accepts, at AppliedIndex() as of the call. Call it on
+  // the writer's thread so that no batch commits half-way through.
+  [[nodiscard]] absl::Status CreateCheckpoint(const std::string& dir) const;
+
+  // Replaces the whole store with the one in `checkpoint_dir` (a directory
+  // the caller has made durable), crash-safely: see snapshot_install.h. On
+  // the writer's thread, with no WriteBatch open. Compaction waiters are
+  // released first. An error leaves the store unusable: stop the process.
+  [[nodiscard]] absl::Status ReplaceWith(const std::string& checkpoint_dir);
+
   // Approximate on-disk size of the store in bytes.
   int64_t DbSize() const;
 
@@ -205,12 +223,39 @@ class MvccStore {
   friend class WriteTxn;
   friend class WriteBatch;
   MvccStore() = default;
+  absl::Status OpenDb();
+  void CloseDb();
+  void StartCompactor();
+  void StopCompactor();
   absl::Status Load();
   void CompactorLoop();
   void RunCompactWaiters(bool all);
   absl::Status CompactStep(int64_t target, std::string* cursor, bool* done);
   void OnCommitted(const WriteBatch& batch, uint64_t applied_index);
 
+  // A writer-preferring reader gate around db_: readers share it, a
+  // ReplaceWith() takes it exclusively (new readers wait behind it).
+  class Gate {
+   public:
+    void LockShared() const;
+    void UnlockShared() const;
+    void Lock();
+    void Unlock();
+
+   private:
+    mutable std::mutex mu_;
+    mutable std::condition_variable cv_;
+    mutable int readers_ = 0;  // guarded by mu_
+    bool writer_ = false;      // guarded by mu_
+  };
+  struct SharedHold {
+    explicit SharedHold(const Gate& g) : gate(g) { gate.LockShared(); }
+    ~SharedHold() { gate.UnlockShared(); }
+    const Gate& gate;
+  };
+
+  std::string dir_;
+  Gate gate_;
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ColumnFamilyHandle* kv_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* rev_cf_ = nullptr;

@@ -47,6 +47,7 @@ Exit status: 0 pass, 1 failure, 2 harness error, 77 skipped (with --scenario all
 
 import argparse
 import base64
+import glob
 import json
 import os
 import random
@@ -67,8 +68,8 @@ import harness  # noqa: E402
 HEARTBEAT_MS = 50
 ELECTION_MS = 500
 SCENARIOS = ["bootstrap", "readwrite", "leader_kill", "kill_all", "partition", "wal_corruption",
-             "shutdown_pending"]
-KETCD_ONLY = {"partition", "wal_corruption"}
+             "shutdown_pending", "snapshot_catchup"]
+KETCD_ONLY = {"partition", "wal_corruption", "snapshot_catchup"}
 
 INJECT = None  # --inject: deliberately wrong expectations, to prove the checks can fail
 
@@ -616,9 +617,9 @@ class Ctx:
         self.loads = []
         self.pollers = []
 
-    def cluster(self, env_extra=None):
+    def cluster(self, env_extra=None, extra_flags=()):
         flags = ["--heartbeat-interval", str(HEARTBEAT_MS),
-                 "--election-timeout", str(ELECTION_MS)]
+                 "--election-timeout", str(ELECTION_MS)] + list(extra_flags)
         if self.args.snapshot_count:
             flags += ["--snapshot-count", str(self.args.snapshot_count)]
         c = harness.Cluster(self.binary, 3, extra_flags=flags, env_extra=env_extra)
@@ -1294,7 +1295,76 @@ def sc_shutdown_pending(ctx):
     ctl_ok(others[0], ["put", "s/after", "1"], "put on the majority")
 
 
+def member_log(member):
+    """Everything the member printed, over all its starts."""
+    out = []
+    for path in sorted(glob.glob(os.path.join(member.tmpdir, "server-*.log"))):
+        with open(path, "rb") as f:
+            out.append(f.read().decode("utf-8", "replace"))
+    return "\n".join(out)
+
+
+SNAP_COUNT, SNAP_CATCHUP = 200, 50
+
+
+def sc_snapshot_catchup(ctx):
+    """A follower stopped while far more than --snapshot-count entries are written
+    (and the leader compacted its log past them) catches up by a snapshot."""
+    if not ctx.is_ketcd and not ctx.args.force:
+        raise Skip("uses ketcd's --experimental-snapshot-catchup-entries and its log lines")
+    c = ctx.cluster(extra_flags=["--snapshot-count", str(SNAP_COUNT),
+                                 "--experimental-snapshot-catchup-entries", str(SNAP_CATCHUP)])
+    ctx.start(c)
+    lm, term, _ = wait_leader(c, c.members, 10)
+    f = [m for m in c.members if m is not lm][0]
+    ctl_ok(lm, ["put", "sc/before", "1"], "put before the stop")
+    wait_converged(c.members, 10, "before the stop")
+    f.stop()
+    log("leader %s; stopped follower %s (SIGTERM)" % (lm.name, f.name))
+    others = [m for m in c.members if m is not f]
+    ld = ctx.load(c, "sc")
+    want = 4 * SNAP_COUNT + 5 * SNAP_CATCHUP
+    ld.wait_acks(want, 60, "writes while %s is down" % f.name)
+    ld.stop()
+    ctl_ok(lm, ["del", "sc/before"], "delete while the follower is down")
+    ctl_ok(lm, ["compact", str(dump(lm)[0] - 10)], "compact while the follower is down")
+    log("%d acknowledged writes while %s was down (--snapshot-count %d, catch-up entries %d)"
+        % (ld.acks(), f.name, SNAP_COUNT, SNAP_CATCHUP))
+    t = time.monotonic()
+    f.start(health_timeout=30)
+    log("%s restarted, serves linearizable reads after %.2fs" % (f.name, time.monotonic() - t))
+    d, secs = wait_converged(c.members, 30, "after %s's return" % f.name)
+    log("all 3 members identical after %.2fs: %d keys, revision %d" % (secs, len(d[1]), d[0]))
+    if "sc/before" in d[1]:
+        raise Failure("sc/before, deleted while %s was down, is back" % f.name)
+    verify_acks(ld, d, "sc")
+    check_hashkv(c.members, "after the catch-up by snapshot")
+    sent = [m.name for m in others if re.search(r"sent a snapshot at index \d+ to member %x\b" % f.id,
+                                                member_log(m))]
+    installed = re.findall(r"installed a snapshot at index (\d+)", member_log(f))
+    if INJECT == "snapshot_sent":  # self-test: pretend none was sent
+        sent = []
+    if not sent or not installed:
+        raise Failure("no snapshot went to %s (sent by %s, installed at %s): it caught up from the "
+                      "log, so the scenario did not test state transfer" % (f.name, sent, installed))
+    log("%s sent a snapshot; %s installed it at index %s" % (sent[0], f.name, installed[-1]))
+    # The installed state, its membership and its raft log survive a restart.
+    f.stop()
+    f.start(health_timeout=30)
+    for m in c.members:
+        ctl_ok(m, ["put", "sx/after/" + m.name, "x"], "put via %s after the catch-up" % m.name)
+    d2, _ = wait_converged(c.members, 30, "after %s's second restart" % f.name)
+    verify_acks(ld, d2, "sc")
+    ml = ctl_json(f, ["member", "list"], "member list via %s" % f.name)
+    got = sorted((x.get("name"), tuple(x.get("peerURLs") or [])) for x in ml.get("members", []))
+    want_ml = sorted((m.name, (m.peer_url,)) for m in c.members)
+    if got != want_ml:
+        raise Failure("member list via %s after the snapshot: %s, want %s" % (f.name, got, want_ml))
+    check_hashkv(c.members, "after the second restart")
+
+
 SCENARIO_FUNCS = {
+    "snapshot_catchup": sc_snapshot_catchup,
     "bootstrap": sc_bootstrap,
     "readwrite": sc_readwrite,
     "leader_kill": sc_leader_kill,
@@ -1356,7 +1426,7 @@ def main():
     ap.add_argument("--log-lines", type=int, default=30, help="log tail lines per member on failure")
     ap.add_argument("--force", action="store_true",
                     help="run ketcd-only scenarios against another server anyway")
-    ap.add_argument("--inject", choices=["lost_ack", "election_bound"],
+    ap.add_argument("--inject", choices=["lost_ack", "election_bound", "snapshot_sent"],
                     help="self-test of the checks: add a fabricated acknowledged write "
                          "(leader_kill, kill_all) or use an impossible election bound "
                          "(leader_kill); the scenario must then FAIL")

@@ -20,17 +20,27 @@
 
 namespace ketcd_test {
 
+// The raft log options of a lone member 1 of cluster 7 with its WAL in `wal_dir`.
+inline server::RaftLogOptions LoneRaftLogOptions(const std::string& wal_dir) {
+  server::RaftLogOptions lo;
+  lo.wal_dir = wal_dir;
+  lo.cluster_id = 7;
+  lo.member_id = 1;
+  serverpb::MemberAttributes self;
+  self.set_member_id(1);
+  self.set_name("local");
+  self.add_peer_urls("http://127.0.0.1:1");
+  lo.initial_members = {self};
+  lo.election_tick = 5;
+  lo.random_seed = 1;
+  lo.wal_segment_bytes = 1 << 20;
+  return lo;
+}
+
 class LocalMember {
  public:
   LocalMember(storage::MvccStore* store, const server::Applier* applier) : store_(store) {
-    server::RaftLogOptions lo;
-    lo.wal_dir = dir_.Sub("wal");
-    lo.cluster_id = 7;
-    lo.member_id = 1;
-    lo.initial_members = {{1, "http://127.0.0.1:1"}};
-    lo.election_tick = 5;
-    lo.random_seed = 1;
-    lo.wal_segment_bytes = 1 << 20;
+    server::RaftLogOptions lo = LoneRaftLogOptions(dir_.Sub("wal"));
     auto log = server::OpenRaftLog(lo, *store);
     REQUIRE(log.ok());
     log_ = std::move(*log);
