@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "server/errors.h"
+#include "server/lessor.h"
 #include "storage/errors.h"
 
 namespace server {
@@ -335,6 +336,22 @@ absl::StatusOr<serverpb::InternalResponse> Applier::ApplyEntry(
       return absl::InternalError(s.message());
     }
     *out.mutable_member_attributes() = m;
+    return out;
+  }
+  if (req.has_lease_grant() || req.has_lease_revoke() || req.has_lease_checkpoint()) {
+    if (lessor_ == nullptr) return absl::UnimplementedError("no lessor");
+    if (req.has_lease_grant()) {
+      auto r = lessor_->ApplyGrant(batch, req.lease_grant());
+      if (!r.ok()) return r.status();
+      *out.mutable_lease_grant() = std::move(*r);
+    } else if (req.has_lease_revoke()) {
+      auto r = lessor_->ApplyRevoke(batch, req.lease_revoke());
+      if (!r.ok()) return r.status();
+      *out.mutable_lease_revoke() = std::move(*r);
+    } else {
+      if (auto s = lessor_->ApplyCheckpoint(batch, req.lease_checkpoint()); !s.ok()) return s;
+      out.mutable_lease_checkpoint()->mutable_header()->set_revision(batch.rev());
+    }
     return out;
   }
   storage::WriteTxn txn = batch.BeginTxn();

@@ -41,9 +41,14 @@ inline constexpr char kMemberMetaPrefix[] = "member/";
 // Answers whether a lease id is currently granted (the lessor's view).
 using LeaseLookup = std::function<bool(int64_t lease_id)>;
 
+class Lessor;
+
 class Applier {
  public:
   explicit Applier(LeaseLookup lease_exists) : lease_exists_(std::move(lease_exists)) {}
+  // Lease grants, revokes and checkpoints are applied through `lessor`
+  // (without one they fail); set before the first ApplyEntry.
+  void SetLessor(Lessor* lessor) { lessor_ = lessor; }
 
   [[nodiscard]] absl::StatusOr<etcdserverpb::RangeResponse> Range(
       KvAccess& kv, const etcdserverpb::RangeRequest& r) const;
@@ -73,6 +78,7 @@ class Applier {
                         etcdserverpb::TxnResponse* resp) const;
 
   LeaseLookup lease_exists_;
+  Lessor* lessor_ = nullptr;
 };
 
 }  // namespace server

@@ -137,6 +137,9 @@ std::variant<Config, int> ParseConfig(int argc, char** argv) {
   add("--heartbeat-interval", cfg.heartbeat_interval_ms, "Time (in milliseconds) of a heartbeat interval.");
   add("--election-timeout", cfg.election_timeout_ms, "Time (in milliseconds) for an election to timeout.");
   add("--snapshot-count", cfg.snapshot_count, "Number of committed transactions to trigger a snapshot to disk.");
+  std::string progress_interval = "10m0s";
+  add("--experimental-watch-progress-notify-interval", progress_interval,
+      "Duration of periodic watch progress notifications.");
   add("--experimental-snapshot-catchup-entries", cfg.snapshot_catchup_entries,
       "Number of entries for a slow follower to catch-up after compacting the raft storage entries.");
 
@@ -197,6 +200,12 @@ std::variant<Config, int> ParseConfig(int argc, char** argv) {
     return UsageError("--election-timeout should be at least 5 times --heartbeat-interval");
   }
   if (cfg.snapshot_count == 0) return UsageError("--snapshot-count must be positive");
+  if (!absl::ParseDuration(progress_interval, &cfg.watch_progress_notify_interval) ||
+      cfg.watch_progress_notify_interval < absl::Milliseconds(100)) {
+    return UsageError(absl::StrCat("invalid value \"", progress_interval,
+                                   "\" for flag --experimental-watch-progress-notify-interval: "
+                                   "want a duration of at least 100ms"));
+  }
   if (cfg.snapshot_catchup_entries == 0) {
     return UsageError("--experimental-snapshot-catchup-entries must be positive");
   }

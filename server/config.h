@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace server {
 
@@ -46,6 +47,7 @@ struct Config {
   int election_timeout_ms = 1000;
   uint64_t snapshot_count = 100000;
   uint64_t snapshot_catchup_entries = 5000;  // etcd 3.5's default
+  absl::Duration watch_progress_notify_interval = absl::Minutes(10);
 };
 
 // Either a Config, or the exit code to stop with after --help/--version (0)

@@ -20,6 +20,8 @@ inline constexpr absl::string_view kErrStopped = "server stopped";
 inline constexpr absl::string_view kErrTimeout = "request timed out";
 inline constexpr absl::string_view kErrNoLeader = "no leader";
 inline constexpr absl::string_view kErrInvalidSortOption = "invalid sort option";
+inline constexpr absl::string_view kErrLeaseExists = "lease already exists";
+inline constexpr absl::string_view kErrLeaseTtlTooLarge = "too large lease TTL";
 
 [[nodiscard]] inline absl::Status RequestError(absl::string_view etcd_message) {
   return absl::InvalidArgumentError(etcd_message);

@@ -24,6 +24,8 @@ constexpr KnownError kKnown[] = {
     {kErrRequestTooLarge, grpc::StatusCode::INVALID_ARGUMENT},
     {kErrInvalidSortOption, grpc::StatusCode::INVALID_ARGUMENT},
     {kErrLeaseNotFound, grpc::StatusCode::NOT_FOUND},
+    {kErrLeaseExists, grpc::StatusCode::FAILED_PRECONDITION},
+    {kErrLeaseTtlTooLarge, grpc::StatusCode::OUT_OF_RANGE},
     {kErrStopped, grpc::StatusCode::UNAVAILABLE},
     {kErrTimeout, grpc::StatusCode::UNAVAILABLE},
     {kErrNoLeader, grpc::StatusCode::UNAVAILABLE},

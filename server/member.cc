@@ -20,8 +20,13 @@
 #include "server/peer_transport.h"
 #include "server/raft_member.h"
 #include "server/raft_log.h"
+#include "server/lease_service.h"
+#include "server/lessor.h"
 #include "server/snapshot_inbox.h"
+#include "server/watch_hub.h"
+#include "server/watch_service.h"
 #include "storage/snapshot_install.h"
+#include "storage/wal.h"
 
 namespace server {
 namespace {
@@ -60,6 +65,7 @@ absl::StatusOr<MemberInfo> LoadOrCreateIdentity(storage::MvccStore* store, const
 struct Member::Parts {
   Config cfg;
   std::unique_ptr<storage::MvccStore> store;
+  std::unique_ptr<Lessor> lessor;
   std::unique_ptr<Applier> applier;
   std::unique_ptr<raft::MemoryStorage> log_cache;
   std::unique_ptr<RaftPersistence> wal;
@@ -67,7 +73,12 @@ struct Member::Parts {
   std::unique_ptr<PeerTransport> transport;
   std::unique_ptr<RaftMember> raft;
   Proposer* proposer = nullptr;
+  std::unique_ptr<WatchHub> watch_hub;
   std::unique_ptr<KvService> kv;
+  std::unique_ptr<WatchService> watch;
+  std::unique_ptr<LeaseForwarder> lease_forwarder;
+  std::unique_ptr<LeaseExpirer> lease_expirer;
+  std::unique_ptr<LeaseService> lease;
   std::unique_ptr<ClusterService> cluster;
   std::unique_ptr<MaintenanceService> maintenance;
   std::unique_ptr<grpc::Server> client_server;
@@ -119,6 +130,16 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& cfg) {
     return absl::Status(s.code(), absl::StrCat("cannot recover the snapshot directories in ",
                                                member_dir.string(), ": ", s.message()));
   }
+  if (cfg.initial_cluster_state == "existing" &&
+      !storage::Wal::Exists((member_dir / "wal").string())) {
+    // etcd would fetch the membership from the running members and join
+    // as a member added with `member add`; ketcd cannot join that way yet.
+    // Bootstrapping a new log here instead could split the cluster.
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--initial-cluster-state existing with no data in ", cfg.data_dir,
+        ": joining a running cluster as a new member (member add) is not supported yet; "
+        "start this member on its data dir, or bootstrap with --initial-cluster-state new"));
+  }
   auto store = storage::MvccStore::Open(db_dir.string());
   if (!store.ok()) {
     if (absl::StrContains(store.status().message(), "/LOCK")) {
@@ -134,13 +155,35 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& cfg) {
   if (!info.ok()) return info.status();
   parts->info = *info;
 
-  // No lessor yet: every lease id is unknown, so puts with a lease get
-  // etcd's "requested lease not found".
-  parts->applier = std::make_unique<Applier>([](int64_t) { return false; });
+  // etcd's minimum lease TTL: 1.5 election timeouts, in whole seconds.
+  const int64_t election_ticks = std::max(1, cfg.election_timeout_ms / cfg.heartbeat_interval_ms);
+  Lessor::Options lopts;
+  lopts.min_ttl = ((3 * election_ticks / 2) * cfg.heartbeat_interval_ms + 999) / 1000;
+  lopts.extend = absl::Milliseconds(cfg.election_timeout_ms);
+  parts->lessor = std::make_unique<Lessor>(parts->store.get(), lopts);
+  if (auto s = parts->lessor->Reload(); !s.ok()) return s;
+  parts->applier = std::make_unique<Applier>(
+      [lessor = parts->lessor.get()](int64_t id) { return lessor->Exists(id); });
+  parts->applier->SetLessor(parts->lessor.get());
 
   // Every member, even a lone one, runs raft over its WAL: one write path.
   if (auto s = StartRaft(parts.get()); !s.ok()) return s;
   parts->proposer = parts->raft.get();
+  WatchHub::Options wo;
+  wo.progress_interval = cfg.watch_progress_notify_interval;
+  wo.fragment_bytes = cfg.max_request_bytes + kGrpcOverheadBytes;
+  parts->watch_hub = std::make_unique<WatchHub>(parts->store.get(), wo);
+  parts->store->SetCommitListener([hub = parts->watch_hub.get()] { hub->Notify(); });
+  parts->watch = std::make_unique<WatchService>(parts->store.get(), parts->proposer,
+                                                parts->watch_hub.get(), parts->info);
+  parts->lease_forwarder = std::make_unique<LeaseForwarder>(
+      parts->store.get(), parts->proposer, parts->lessor.get(), parts->info,
+      absl::Seconds(5) + 2 * absl::Milliseconds(cfg.election_timeout_ms));
+  parts->lease_expirer = std::make_unique<LeaseExpirer>(parts->lessor.get(), parts->proposer,
+                                                        parts->info.member_id, LeaseExpirer::Options{});
+  parts->lease = std::make_unique<LeaseService>(parts->store.get(), parts->proposer,
+                                                parts->lessor.get(), parts->lease_forwarder.get(),
+                                                parts->info);
   parts->kv = std::make_unique<KvService>(parts->store.get(), parts->applier.get(), parts->proposer,
                                           parts->info,
                                           KvLimits{cfg.max_request_bytes, cfg.max_txn_ops});
@@ -170,6 +213,8 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& cfg) {
       static_cast<int>(std::min<int64_t>(INT_MAX, cfg.max_request_bytes + kGrpcOverheadBytes)));
   builder.SetMaxSendMessageSize(INT_MAX);
   builder.RegisterService(parts->kv.get());
+  builder.RegisterService(parts->watch.get());
+  builder.RegisterService(parts->lease.get());
   builder.RegisterService(parts->cluster.get());
   builder.RegisterService(parts->maintenance.get());
   parts->client_server = builder.BuildAndStart();
@@ -234,10 +279,18 @@ absl::Status StartRaft(Member::Parts* p) {
   opts.snapshot_count = cfg.snapshot_count;
   opts.snapshot_catchup_entries = cfg.snapshot_catchup_entries;
   opts.member_dir = (std::filesystem::path(cfg.data_dir) / "member").string();
+  opts.on_snapshot_installed = [p] {
+    if (auto s = p->lessor->Reload(); !s.ok()) {
+      std::fprintf(stderr, "ketcd: fatal: reloading leases after a snapshot: %s\n",
+                   std::string(s.message()).c_str());
+      std::abort();
+    }
+  };
   p->snapshot_inbox =
       std::make_unique<SnapshotInbox>(storage::SnapshotDirs(opts.member_dir), p->info.member_id);
   p->transport = std::make_unique<PeerTransport>(
-      PeerTransport::Options{p->info.cluster_id, p->info.member_id, 4096, p->snapshot_inbox.get()},
+      PeerTransport::Options{p->info.cluster_id, p->info.member_id, 4096, p->snapshot_inbox.get(),
+                             p->lessor.get()},
       [p](std::vector<raftpb::Message> msgs) { if (p->raft) p->raft->Deliver(std::move(msgs)); },
       [p](uint64_t id) { if (p->raft) p->raft->ReportUnreachable(id); });
   // Peer addresses: the membership the store recorded from the log; on a
@@ -307,7 +360,15 @@ void Member::Shutdown() {
   if (parts_->transport) parts_->transport->Stop();
   parts_->client_server.reset();
   parts_->peer_server.reset();
+  if (parts_->lease_expirer) parts_->lease_expirer->Stop();
+  parts_->lease_forwarder.reset();
+  if (parts_->watch_hub) parts_->watch_hub->Stop();
+  if (parts_->store) parts_->store->SetCommitListener(nullptr);
   parts_->kv.reset();
+  parts_->watch.reset();
+  parts_->lease.reset();
+  parts_->lease_expirer.reset();
+  parts_->watch_hub.reset();
   parts_->cluster.reset();
   parts_->maintenance.reset();
   parts_->raft.reset();

@@ -222,6 +222,42 @@ class PeerTransport::Receiver final : public peerpb::Peer::CallbackService {
     return new SnapshotReader(owner_, ack);
   }
 
+  grpc::ServerUnaryReactor* LeaseRenew(grpc::CallbackServerContext* ctx, const peerpb::LeaseForward* req,
+                                       etcdserverpb::LeaseKeepAliveResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    Lessor* lessor = owner_->opts_.lessor;
+    if (lessor == nullptr || req->cluster_id() != owner_->opts_.cluster_id) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "not leader"));
+      return reactor;
+    }
+    auto ttl = lessor->Renew(req->id(), absl::Now());
+    if (ttl.ok()) {
+      resp->set_id(req->id());
+      resp->set_ttl(*ttl);
+    }
+    reactor->Finish(ttl.ok() ? grpc::Status::OK
+                             : grpc::Status(static_cast<grpc::StatusCode>(ttl.status().code()),
+                                            std::string(ttl.status().message())));
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* LeaseTimeToLive(grpc::CallbackServerContext* ctx,
+                                            const peerpb::LeaseForward* req,
+                                            etcdserverpb::LeaseTimeToLiveResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    Lessor* lessor = owner_->opts_.lessor;
+    if (lessor == nullptr || req->cluster_id() != owner_->opts_.cluster_id) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "not leader"));
+      return reactor;
+    }
+    auto r = lessor->TimeToLive(req->id(), req->keys(), absl::Now());
+    if (r.ok()) *resp = std::move(*r);
+    reactor->Finish(r.ok() ? grpc::Status::OK
+                           : grpc::Status(static_cast<grpc::StatusCode>(r.status().code()),
+                                          std::string(r.status().message())));
+    return reactor;
+  }
+
  private:
   PeerTransport* owner_;
 };

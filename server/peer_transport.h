@@ -27,6 +27,7 @@
 
 #include "peerpb/peer.grpc.pb.h"
 #include "raftpb/raft.pb.h"
+#include "server/lessor.h"
 #include "server/snapshot_inbox.h"
 
 namespace server {
@@ -39,6 +40,8 @@ class PeerTransport {
     size_t max_queued_messages = 4096;
     // Where received snapshots go; none = snapshots are refused.
     SnapshotInbox* snapshot_inbox = nullptr;
+    // Answers lease calls forwarded by followers; none = refused.
+    Lessor* lessor = nullptr;
   };
   static constexpr size_t kSnapshotChunkBytes = 1 << 20;
   using SnapshotDone = std::function<void(bool ok)>;

@@ -361,6 +361,7 @@ void RaftMember::InstallSnapshot(const raftpb::Snapshot& snap) {
   if (auto s = log_cache_->ApplySnapshot(snap); !s.ok()) Fatal("restoring the raft log", s);
   snapshot_index_ = meta.index();
   ReloadPeers();
+  if (opts_.on_snapshot_installed) opts_.on_snapshot_installed();
   std::fprintf(stderr, "ketcd: installed a snapshot at index %llu (term %llu)\n",
                static_cast<unsigned long long>(meta.index()),
                static_cast<unsigned long long>(meta.term()));

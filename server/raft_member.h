@@ -64,6 +64,9 @@ struct RaftMemberOptions {
   // <data-dir>/member: where snapshots are staged (snapshot_install.h).
   // Empty for a member that never sends or installs snapshots (tests).
   std::string member_dir;
+  // Called on the loop thread after a snapshot replaced the store, for the
+  // state kept beside it (the lessor).
+  std::function<void()> on_snapshot_installed;
 };
 
 class RaftMember : public Proposer {

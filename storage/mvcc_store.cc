@@ -1,5 +1,6 @@
 #include "storage/mvcc_store.h"
 
+#include <cstdio>
 #include <limits>
 #include <unordered_map>
 
@@ -41,6 +42,12 @@ int64_t DecodeInt(std::string_view s) {
 }
 
 std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+
+std::string LeaseIdHex(int64_t lease) {
+  char buf[24];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(lease));
+  return buf;
+}
 
 // Walks the kv column family and applies etcd's range rules at revision
 // `at_rev`. `it` must iterate the kv column family (with or without a batch).
@@ -109,6 +116,12 @@ absl::StatusOr<RangeResult> RangeOver(rocksdb::Iterator* it, const KeyRange& ran
 
 }  // namespace
 
+bool KeyRange::Contains(std::string_view k) const {
+  if (single) return k == key;
+  if (k < std::string_view(key)) return false;
+  return to_end || k < std::string_view(end);
+}
+
 KeyRange KeyRange::FromEtcd(std::string_view key, std::string_view range_end) {
   KeyRange r;
   r.key = std::string(key);
@@ -158,6 +171,83 @@ absl::Status ReadView::Scan(const KeyRange& range, int64_t rev, const KvVisitor&
   return RangeOver(it.get(), range, opts, rev_, compact_rev_, &visit).status();
 }
 
+absl::StatusOr<Changes> ReadView::ReadChanges(int64_t from_rev, int64_t max_revs,
+                                              bool with_prev) const {
+  if (from_rev < compact_rev_) return CompactedError();
+  Changes out;
+  out.next_rev = std::max<int64_t>(from_rev, 1);
+  if (from_rev > rev_) return out;
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap_;
+  std::unique_ptr<rocksdb::Iterator> revs(store_->db_->NewIterator(ro, store_->rev_cf_));
+  std::unique_ptr<rocksdb::Iterator> kvs(store_->db_->NewIterator(ro, store_->kv_cf_));
+  int64_t revs_seen = 0, last_main = 0;
+  for (revs->Seek(EncodeRevKey({from_rev, 0})); revs->Valid(); revs->Next()) {
+    auto rev = DecodeRevKey(View(revs->key()));
+    if (!rev) return absl::DataLossError("mvcc: undecodable key in rev column family");
+    if (rev->main > rev_) break;
+    if (rev->main != last_main) {
+      if (revs_seen == max_revs) break;
+      ++revs_seen;
+      last_main = rev->main;
+    }
+    const rocksdb::Slice v = revs->value();
+    if (v.empty()) return absl::DataLossError("mvcc: empty rev record");
+    const std::string key(v.data() + 1, v.size() - 1);
+    mvccpb::Event ev;
+    kvs->Seek(EncodeKvKey(key, *rev));
+    if (!kvs->Valid() || kvs->key() != rocksdb::Slice(EncodeKvKey(key, *rev))) {
+      return absl::DataLossError("mvcc: a revision without its key-value record");
+    }
+    if (v[0] == kRevPut) {
+      ev.set_type(mvccpb::Event::PUT);
+      if (!ev.mutable_kv()->ParseFromArray(kvs->value().data(), static_cast<int>(kvs->value().size()))) {
+        return absl::DataLossError("mvcc: undecodable key-value record");
+      }
+    } else {
+      ev.set_type(mvccpb::Event::DELETE);
+      ev.mutable_kv()->set_key(key);
+      ev.mutable_kv()->set_mod_revision(rev->main);
+    }
+    if (with_prev) {
+      // The next older version of the key, if it is live.
+      kvs->Next();
+      if (kvs->Valid()) {
+        auto older = DecodeKvKey(View(kvs->key()));
+        if (older && older->user_key == key && !IsTombstone(kvs->value())) {
+          if (!ev.mutable_prev_kv()->ParseFromArray(kvs->value().data(),
+                                                    static_cast<int>(kvs->value().size()))) {
+            return absl::DataLossError("mvcc: undecodable key-value record");
+          }
+        }
+      }
+    }
+    out.events.push_back(std::move(ev));
+  }
+  if (!revs->status().ok()) return FromRocks(revs->status());
+  if (!kvs->status().ok()) return FromRocks(kvs->status());
+  out.next_rev = revs->Valid() ? std::min(DecodeRevKey(View(revs->key()))->main, rev_ + 1) : rev_ + 1;
+  if (out.next_rev <= last_main) out.next_rev = last_main + 1;
+  return out;
+}
+
+std::string LeaseKeyMetaKey(int64_t lease, std::string_view key) {
+  std::string out = LeaseKeysMetaPrefix(lease);
+  out.append(key);
+  return out;
+}
+
+std::string LeaseKeysMetaPrefix(int64_t lease) {
+  return std::string(kLeaseKeyMetaPrefix) + LeaseIdHex(lease) + "/";
+}
+
+std::vector<std::string> MvccStore::LeaseKeys(int64_t lease) const {
+  std::vector<std::string> out;
+  const std::string prefix = LeaseKeysMetaPrefix(lease);
+  for (auto& [k, v] : ListMeta(prefix)) out.push_back(k.substr(prefix.size()));
+  return out;
+}
+
 // ---------------------------------------------------------------- WriteTxn
 
 absl::StatusOr<RangeResult> WriteTxn::Range(const KeyRange& range, const RangeOptions& opts) {
@@ -177,6 +267,7 @@ absl::StatusOr<mvccpb::KeyValue> WriteTxn::Put(std::string_view key, std::string
   kv.set_mod_revision(write_rev_);
   kv.set_create_revision(write_rev_);
   kv.set_version(1);
+  int64_t prev_lease = 0;
   {
     std::unique_ptr<rocksdb::Iterator> base(store->db_->NewIterator(rocksdb::ReadOptions(), store->kv_cf_));
     std::unique_ptr<rocksdb::Iterator> it(batch_->wb_->NewIteratorWithBase(store->kv_cf_, base.release()));
@@ -189,8 +280,21 @@ absl::StatusOr<mvccpb::KeyValue> WriteTxn::Put(std::string_view key, std::string
       }
       kv.set_create_revision(prev.create_revision());
       kv.set_version(prev.version() + 1);
+      prev_lease = prev.lease();
     }
     if (!it->status().ok()) return FromRocks(it->status());
+  }
+  if (prev_lease != lease) {
+    if (prev_lease != 0) {
+      if (auto s = batch_->wb_->Delete(store->meta_cf_, LeaseKeyMetaKey(prev_lease, key)); !s.ok()) {
+        return FromRocks(s);
+      }
+    }
+    if (lease != 0) {
+      if (auto s = batch_->wb_->Put(store->meta_cf_, LeaseKeyMetaKey(lease, key), ""); !s.ok()) {
+        return FromRocks(s);
+      }
+    }
   }
   const Revision rev{write_rev_, sub_++};
   std::string rev_value(1, kRevPut);
@@ -211,6 +315,7 @@ absl::StatusOr<std::vector<mvccpb::KeyValue>> WriteTxn::DeleteRange(const KeyRan
     rev_value.append(kv.key());
     auto s = batch_->wb_->Put(store->kv_cf_, EncodeKvKey(kv.key(), rev), rocksdb::Slice());
     if (s.ok()) s = batch_->wb_->Put(store->rev_cf_, EncodeRevKey(rev), rev_value);
+    if (s.ok() && kv.lease() != 0) s = batch_->wb_->Delete(store->meta_cf_, LeaseKeyMetaKey(kv.lease(), kv.key()));
     if (!s.ok()) return FromRocks(s);
   }
   return std::move(found->kvs);
@@ -246,6 +351,18 @@ absl::Status WriteBatch::PutMeta(std::string_view name, std::string_view value) 
 
 absl::Status WriteBatch::DeleteMeta(std::string_view name) {
   return FromRocks(wb_->Delete(store_->meta_cf_, rocksdb::Slice(name.data(), name.size())));
+}
+
+absl::StatusOr<std::vector<std::string>> WriteBatch::LeaseKeys(int64_t lease) const {
+  std::unique_ptr<rocksdb::Iterator> base(store_->db_->NewIterator(rocksdb::ReadOptions(), store_->meta_cf_));
+  std::unique_ptr<rocksdb::Iterator> it(wb_->NewIteratorWithBase(store_->meta_cf_, base.release()));
+  const std::string prefix = LeaseKeysMetaPrefix(lease);
+  std::vector<std::string> out;
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    out.push_back(it->key().ToString().substr(prefix.size()));
+  }
+  if (!it->status().ok()) return FromRocks(it->status());
+  return out;
 }
 
 absl::Status WriteBatch::Commit(uint64_t applied_index, bool sync) {
@@ -367,6 +484,7 @@ absl::Status MvccStore::ReplaceWith(const std::string& checkpoint_dir) {
   if (s.ok()) s = OpenDb();
   if (s.ok()) StartCompactor();
   gate_.Unlock();
+  if (s.ok() && commit_listener_) commit_listener_();
   return s;
 }
 
@@ -415,6 +533,7 @@ void MvccStore::OnCommitted(const WriteBatch& batch, uint64_t applied_index) {
     }
     compact_cv_.notify_all();
   }
+  if (commit_listener_) commit_listener_();
 }
 
 void MvccStore::WaitCompacted(int64_t rev) {
@@ -493,7 +612,9 @@ absl::Status MvccStore::CompactStep(int64_t target, std::string* cursor, bool* d
   std::unordered_map<std::string, std::optional<Revision>> keep;  // key -> version kept
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), rev_cf_));
   std::unique_ptr<rocksdb::Iterator> kv_it(db_->NewIterator(rocksdb::ReadOptions(), kv_cf_));
-  const std::string limit = EncodeRevKey({target + 1, 0});
+  // Revision `target` itself stays whole: a watcher may start there (etcd
+  // serves a start at the compacted revision) and must get all its events.
+  const std::string limit = EncodeRevKey({target, 0});
   int examined = 0;
   if (cursor->empty()) it->SeekToFirst(); else it->Seek(*cursor);
   for (; it->Valid() && examined < compaction_batch_; it->Next(), ++examined) {

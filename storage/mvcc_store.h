@@ -13,7 +13,8 @@
 // - Compaction is logical at once (reads below it fail with CompactedError)
 //   and physical in bounded background batches; WaitCompacted() blocks until
 //   the physical part of a revision is done. Compaction of revision C keeps,
-//   for each key, its newest version at or below C unless that is a delete.
+//   for each key, its newest version at or below C unless that is a delete,
+//   and every change made at revision C itself (a watch may start there).
 // - Thread-safety: one writer at a time (the apply loop) may hold a
 //   WriteBatch; any number of threads may read through ReadViews; the
 //   compactor runs on its own thread. All public methods are thread-safe
@@ -75,9 +76,24 @@ struct KeyRange {
   bool to_end = false;
 
   static KeyRange FromEtcd(std::string_view key, std::string_view range_end);
+  bool Contains(std::string_view k) const;
+};
+
+// The changes of consecutive revisions, as etcd's watch events: a put's
+// event carries the written KeyValue, a delete's only {key, mod_revision}.
+struct Changes {
+  std::vector<mvccpb::Event> events;  // in (revision, sub-revision) order
+  int64_t next_rev = 0;               // the first revision not read
 };
 
 class MvccStore;
+
+// The lease attachment index, kept by WriteTxn in the meta column family
+// in the same batch as the key-values: "lease_key/<lease as 16 hex
+// digits>/<key>" for each live key whose newest version carries a lease.
+inline constexpr char kLeaseKeyMetaPrefix[] = "lease_key/";
+std::string LeaseKeysMetaPrefix(int64_t lease);
+std::string LeaseKeyMetaKey(int64_t lease, std::string_view key);
 
 // A consistent, immutable view of the store at one moment.
 class ReadView {
@@ -94,6 +110,13 @@ class ReadView {
   // without collecting them; errors as Range.
   [[nodiscard]] absl::Status Scan(const KeyRange& range, int64_t rev,
                                   const std::function<void(const mvccpb::KeyValue&)>& visit) const;
+  // The changes of revisions from_rev .. rev(), at most `max_revs` revisions
+  // (whole revisions only). With `with_prev`, each event that replaced or
+  // deleted a live version carries it as prev_kv. CompactedError when
+  // from_rev < compact_rev(): those changes may be gone. (At compact_rev()
+  // itself the puts are kept; a delete there may be gone, as in etcd.)
+  [[nodiscard]] absl::StatusOr<Changes> ReadChanges(int64_t from_rev, int64_t max_revs,
+                                                    bool with_prev) const;
 
  private:
   friend class MvccStore;
@@ -149,6 +172,8 @@ class WriteBatch {
   // Replicated metadata (e.g. member attributes) written with the batch.
   [[nodiscard]] absl::Status PutMeta(std::string_view name, std::string_view value);
   [[nodiscard]] absl::Status DeleteMeta(std::string_view name);
+  // The keys attached to `lease`, this batch's writes included, in key order.
+  [[nodiscard]] absl::StatusOr<std::vector<std::string>> LeaseKeys(int64_t lease) const;
   // One RocksDB write with the applied index; `sync` makes it durable before
   // returning (fdatasync of RocksDB's WAL).
   [[nodiscard]] absl::Status Commit(uint64_t applied_index, bool sync);
@@ -177,6 +202,9 @@ class MvccStore {
   std::unique_ptr<ReadView> Read() const;
   // Only one batch may be open at a time.
   std::unique_ptr<WriteBatch> Write();
+  // Called on the writer's thread after every commit and every ReplaceWith
+  // (set it before writes start; it must not block).
+  void SetCommitListener(std::function<void()> fn) { commit_listener_ = std::move(fn); }
 
   // Blocks until physical compaction has reached `rev` (or the store closes).
   void WaitCompacted(int64_t rev);
@@ -212,6 +240,8 @@ class MvccStore {
   [[nodiscard]] absl::Status PutMeta(std::string_view name, std::string_view value);
   // Every meta entry whose name starts with `prefix`, in name order.
   std::vector<std::pair<std::string, std::string>> ListMeta(std::string_view prefix) const;
+  // The live keys attached to `lease`, in key order.
+  std::vector<std::string> LeaseKeys(int64_t lease) const;
 
   // Test hook: number of physical (key, revision) versions stored.
   int64_t CountVersionsForTest() const;
@@ -255,6 +285,7 @@ class MvccStore {
   };
 
   std::string dir_;
+  std::function<void()> commit_listener_;
   Gate gate_;
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ColumnFamilyHandle* kv_cf_ = nullptr;

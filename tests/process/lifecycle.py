@@ -108,13 +108,32 @@ def main():
             code, out, err = etcdctl(ep, "get", "a", "--print-value-only")
             check("%s: data kept across restart" % signal.Signals(sig).name,
                   code == 0 and out.strip() == "1", out + err)
+        # --initial-cluster-state existing: ignored on a data dir (kubeadm
+        # restarts members so); refused on an empty one (joining is not built).
+        os.kill(p.pid, signal.SIGTERM)
+        p.wait(timeout=10)
+        p = subprocess.Popen([ketcd] + args + ["--initial-cluster-state", "existing"], stdout=log,
+                             stderr=subprocess.STDOUT, env=env, preexec_fn=harness._die_with_parent)
+        procs.append(p)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and etcdctl(ep, "get", "x")[0] != 0:
+            time.sleep(0.2)
+        code, out, err = etcdctl(ep, "get", "a", "--print-value-only")
+        check("existing on a data dir: serves its data", code == 0 and out.strip() == "1", out + err)
+        code3, out3 = run_flags(ketcd, ["--data-dir", os.path.join(tmp, "empty"),
+                                        "--initial-cluster-state", "existing",
+                                        "--listen-client-urls", "http://127.0.0.1:%d" % harness.free_ports(1)[0],
+                                        "--listen-peer-urls", "http://127.0.0.1:%d" % harness.free_ports(1)[0]],
+                                timeout=20)
+        check("existing on an empty data dir: refused clearly",
+              code3 != 0 and "member add" in out3, "exit %d: %s" % (code3, out3))
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
                 p.wait(timeout=10)
         shutil.rmtree(tmp, ignore_errors=True)
-    total = 13
+    total = 15
     print("%d passed, %d failed" % (total - len(FAILED), len(FAILED)))
     return 1 if FAILED else 0
 

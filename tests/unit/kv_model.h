@@ -4,8 +4,9 @@
 // Every key keeps its whole history as a vector of versions in (main, sub)
 // order; a delete is a tombstone version. Reads at revision R take, per key,
 // the newest version with main <= R and skip tombstones. Compaction to C keeps
-// each key's newest version <= C unless it is a tombstone and drops everything
-// older, which is what etcd (and the store's physical compaction) leave behind.
+// each key's newest version <= C unless it is a tombstone, and everything
+// written at C itself, and drops everything older: what the store's physical
+// compaction leaves behind.
 // Byte order: std::string compares through char_traits<char>, which the
 // standard defines as unsigned char comparison, i.e. etcd's bytes.Compare.
 #pragma once
@@ -147,7 +148,12 @@ class KvModel {
         }
       }
       if (keep >= 0) {
-        const int drop = keep + (hist[keep].tombstone ? 1 : 0);
+        int drop = keep + (hist[keep].tombstone ? 1 : 0);
+        if (hist[keep].main == rev) {
+          // Revision C itself stays whole (a watch may start there).
+          drop = 0;
+          while (hist[drop].main < rev) ++drop;
+        }
         hist.erase(hist.begin(), hist.begin() + drop);
       }
       if (hist.empty()) {

@@ -14,6 +14,8 @@ import grpc
 
 import etcd3
 
+from textfmt import b  # noqa: F401  (used by the scripts)
+
 
 def client():
     ap = argparse.ArgumentParser()
@@ -24,13 +26,6 @@ def client():
     return etcd3.client(host=host, port=int(port), timeout=5)
 
 
-def b(x):
-    """bytes -> printable repr, stable across runs."""
-    if x is None:
-        return "None"
-    if isinstance(x, str):
-        x = x.encode("utf-8")
-    return repr(bytes(x))
 
 
 def kv(value, meta):

@@ -1,0 +1,133 @@
+// WatchHub: turns the store's committed revisions into etcd watch responses
+// for every watcher of every Watch stream on this member.
+//
+// One hub thread does all event work, so there is no seam between history
+// and live events: it keeps `hub_rev`, the revision through which every
+// synced watcher has been given its events, and
+//  - reads the changes (hub_rev, store rev] from the store when the store
+//    commits, and hands each synced watcher whose range they touch one
+//    response with its events of those revisions (header.revision = the
+//    last of them; one revision per response when writes come one by one);
+//  - catches up unsynced watchers (a start revision in the past, or a slow
+//    stream) from the store in batches of whole revisions, up to hub_rev,
+//    then counts them synced. A watcher whose next revision was compacted
+//    is cancelled with compact_revision, as etcd does.
+// Each watcher has next_rev: it has been given every event below it and
+// none at or above it, so it sees each event exactly once, in order.
+//
+// Memory is bounded: a stream's outbound queue holds at most
+// kMaxQueuedBytes; a watcher whose response does not fit becomes unsynced
+// and later re-reads what it missed from the store (etcd's victims).
+// Thread-safety: all public methods are thread-safe. Streams are called
+// back (Enqueue) from the hub thread only.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "mvccpb/kv.pb.h"
+
+#include "absl/time/time.h"
+#include "etcdserverpb/rpc.pb.h"
+#include "storage/mvcc_store.h"
+
+namespace server {
+
+// The outbound side of one Watch stream, as the hub sees it.
+class WatchSink {
+ public:
+  virtual ~WatchSink() = default;
+  // Queues `resp` unless the queue is over its budget and `force` is false;
+  // false when not queued. Control responses are forced.
+  virtual bool Enqueue(etcdserverpb::WatchResponse resp, bool force) = 0;
+  // Fills cluster/member id and raft term.
+  virtual void FillHeader(etcdserverpb::ResponseHeader* h) = 0;
+};
+
+struct WatchSpec {
+  storage::KeyRange range;
+  int64_t start_rev = 0;  // the first revision to report (resolved: never 0)
+  bool prev_kv = false;
+  bool no_put = false;
+  bool no_delete = false;
+  bool progress_notify = false;
+  bool fragment = false;
+};
+
+class WatchHub {
+ public:
+  struct Options {
+    absl::Duration progress_interval = absl::Minutes(10);
+    // Revisions read per catch-up round (etcd: watchBatchMaxRevs).
+    int64_t batch_revs = 1000;
+    // Responses larger than this are split for watchers that asked for it.
+    int64_t fragment_bytes = 2 << 20;
+  };
+
+  WatchHub(storage::MvccStore* store, Options opts);
+  ~WatchHub();
+
+  // Wakes the hub: the store has committed (any thread, must not block).
+  void Notify();
+
+  // Registers a watcher; its events go to `sink`, tagged `id`.
+  void Add(const std::shared_ptr<WatchSink>& sink, int64_t id, WatchSpec spec);
+  // False if the watcher was unknown (or already cancelled by compaction).
+  bool Remove(const WatchSink* sink, int64_t id);
+  void RemoveSink(const WatchSink* sink);
+  // etcd 3.5's RequestProgress: once every watcher of `sink` is synced, a
+  // response with watch_id -1 and header.revision = the revision through
+  // which they all have their events. Nothing when it has no watcher.
+  void RequestProgress(const std::shared_ptr<WatchSink>& sink);
+
+  void Stop();
+
+ private:
+  struct Watcher {
+    std::shared_ptr<WatchSink> sink;
+    int64_t id = 0;
+    WatchSpec spec;
+    int64_t next_rev = 0;
+    bool events_since_progress = false;
+  };
+  using WatcherPtr = std::shared_ptr<Watcher>;
+  using Key = std::pair<const WatchSink*, int64_t>;
+
+  void Loop();
+  void Wake();
+  void DeliverLive();
+  void CatchUp();
+  void SendProgress(absl::Time now);
+  void AnswerProgressRequests();
+  // Builds and queues one watcher's response for `events` (all of one or
+  // more revisions, already filtered to it); false if the sink was full.
+  bool Send(Watcher& w, std::vector<mvccpb::Event> events, int64_t header_rev);
+  bool Wants(const Watcher& w, const mvccpb::Event& e) const;
+
+  storage::MvccStore* store_;
+  const Options opts_;
+
+  // Wake-ups: Notify() comes from the apply loop and must never wait for a
+  // delivery round, so it has its own small lock.
+  std::mutex wake_mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;   // guarded by wake_mu_
+  bool notified_ = false;   // guarded by wake_mu_
+
+  // The hub thread holds mu_ for a whole round (reads and deliveries).
+  std::mutex mu_;
+  std::map<Key, WatcherPtr> watchers_;  // guarded by mu_: all live watchers
+  std::set<Key> unsynced_;              // guarded by mu_
+  std::vector<std::shared_ptr<WatchSink>> progress_requests_;  // guarded by mu_
+  int64_t hub_rev_ = 0;                 // guarded by mu_ (written by the hub thread)
+  std::thread thread_;
+};
+
+}  // namespace server

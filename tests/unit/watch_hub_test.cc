@@ -1,0 +1,221 @@
+// WatchHub against a model: random puts, deletes, multi-key txns and
+// compactions with watchers added (in the past, now, in the future) and
+// cancelled at random, on streams that are often full. Every watcher must
+// get exactly the model's events for its range from its start revision, in
+// order — or a prefix of them and then a compaction cancel.
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "server/watch_hub.h"
+#include "tests/unit/store_util.h"
+#include "tests/unit/temp_dir.h"
+
+namespace ketcd_test {
+namespace {
+
+struct ModelEvent {
+  int64_t rev;
+  std::string key;
+  bool put;
+  std::string value;
+};
+
+// A stream that takes `capacity` responses until the test drains it.
+class FakeSink : public server::WatchSink {
+ public:
+  explicit FakeSink(int capacity) : capacity_(capacity) {}
+  bool Enqueue(etcdserverpb::WatchResponse resp, bool force) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!force && queued_ >= capacity_) return false;
+    ++queued_;
+    got_.push_back(std::move(resp));
+    return true;
+  }
+  void FillHeader(etcdserverpb::ResponseHeader*) override {}
+  void Drain() {
+    std::lock_guard<std::mutex> lock(mu_);
+    queued_ = 0;
+  }
+  std::vector<etcdserverpb::WatchResponse> Got() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return got_;
+  }
+
+ private:
+  std::mutex mu_;
+  const int capacity_;
+  int queued_ = 0;
+  std::vector<etcdserverpb::WatchResponse> got_;
+};
+
+struct ModelWatcher {
+  std::shared_ptr<FakeSink> sink;
+  int64_t id;
+  server::WatchSpec spec;
+  bool cancelled = false;
+  int64_t compact_at_add = 0;
+  int64_t rev_at_add = 0;
+};
+
+}  // namespace
+
+TEST_CASE("the watch hub gives every watcher its model events exactly once, in order", "[watch]") {
+  const auto seed = GENERATE(1, 2, 3, 4, 5);
+  INFO("seed " << seed);
+  std::mt19937_64 rng(seed);
+  TempDir tmp;
+  auto store = OpenStore(tmp.Sub("db"));
+  server::WatchHub::Options opts;
+  opts.batch_revs = 3;  // several catch-up rounds per watcher
+  opts.progress_interval = absl::Hours(1);
+  server::WatchHub hub(store.get(), opts);
+  store->SetCommitListener([&] { hub.Notify(); });
+
+  const std::vector<std::string> keys = {"a", "b", "b/1", "b/2", "c", "d"};
+  const std::vector<storage::KeyRange> ranges = {
+      storage::KeyRange::FromEtcd("b", ""), storage::KeyRange::FromEtcd("b/", "b0"),
+      storage::KeyRange::FromEtcd("\0", std::string(1, '\0')), storage::KeyRange::FromEtcd("a", "c")};
+  std::vector<ModelEvent> history;
+  std::map<std::string, bool> live;
+  std::vector<ModelWatcher> watchers;
+  std::vector<std::shared_ptr<FakeSink>> sinks = {std::make_shared<FakeSink>(2),
+                                                  std::make_shared<FakeSink>(1000)};
+  uint64_t applied = 1;
+  int64_t compact = 0;
+  auto pick = [&](size_t n) { return static_cast<size_t>(rng() % n); };
+
+  for (int step = 0; step < 400; ++step) {
+    const size_t op = pick(100);
+    if (op < 55) {
+      // A write of 1..3 changes in one revision.
+      auto wb = store->Write();
+      auto txn = wb->BeginTxn();
+      const size_t n = 1 + pick(3);
+      for (size_t i = 0; i < n; ++i) {
+        const std::string& k = keys[pick(keys.size())];
+        if (pick(4) == 0) {
+          auto del = txn.DeleteRange(storage::KeyRange::FromEtcd(k, ""));
+          REQUIRE(del.ok());
+          if (!del->empty()) {
+            history.push_back({txn.write_rev(), k, false, ""});
+            live[k] = false;
+          }
+        } else {
+          const std::string v = std::to_string(step) + "." + std::to_string(i);
+          REQUIRE(txn.Put(k, v, 0).ok());
+          history.push_back({txn.write_rev(), k, true, v});
+          live[k] = true;
+        }
+      }
+      wb->EndTxn(txn);
+      REQUIRE(wb->Commit(++applied, false).ok());
+    } else if (op < 60 && store->Rev() > compact + 3) {
+      auto wb = store->Write();
+      compact = store->Rev() - 1 - static_cast<int64_t>(pick(3));
+      REQUIRE(wb->Compact(compact).ok());
+      REQUIRE(wb->Commit(++applied, false).ok());
+    } else if (op < 80) {
+      ModelWatcher w;
+      w.sink = sinks[pick(sinks.size())];
+      w.id = static_cast<int64_t>(watchers.size());
+      w.spec.range = ranges[pick(ranges.size())];
+      const int64_t rev = store->Rev();
+      switch (pick(3)) {
+        case 0: w.spec.start_rev = rev + 1; break;                                  // now
+        case 1: w.spec.start_rev = std::max<int64_t>(1, rev - static_cast<int64_t>(pick(12))); break;
+        default: w.spec.start_rev = rev + 1 + static_cast<int64_t>(pick(5)); break;  // future
+      }
+      w.spec.prev_kv = pick(2) == 0;
+      w.compact_at_add = compact;
+      w.rev_at_add = rev;
+      hub.Add(w.sink, w.id, w.spec);
+      watchers.push_back(std::move(w));
+    } else if (op < 85 && !watchers.empty()) {
+      auto& w = watchers[pick(watchers.size())];
+      if (!w.cancelled) {
+        hub.Remove(w.sink.get(), w.id);
+        w.cancelled = true;
+      }
+    } else {
+      for (auto& s : sinks) s->Drain();
+    }
+    if (pick(10) == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+
+  // Let every live watcher finish: keep draining until the hub is quiet.
+  const int64_t final_rev = store->Rev();
+  auto finished = [&](const ModelWatcher& w) {
+    if (w.cancelled) return true;
+    for (const auto& r : w.sink->Got()) {
+      if (r.watch_id() != w.id) continue;
+      if (r.compact_revision() != 0) return true;
+      for (const auto& e : r.events()) {
+        if (e.kv().mod_revision() == final_rev) return true;
+      }
+    }
+    // Nothing of its range at the end: it is done once the hub is idle.
+    bool wants_more = false;
+    for (const auto& e : history) {
+      if (e.rev >= w.spec.start_rev && w.spec.range.Contains(e.key) && e.rev == final_rev) wants_more = true;
+    }
+    return !wants_more;
+  };
+  for (int i = 0; i < 2000; ++i) {
+    for (auto& s : sinks) s->Drain();
+    hub.Notify();
+    bool all = true;
+    for (const auto& w : watchers) all = all && finished(w);
+    if (all) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (auto& s : sinks) s->Drain();
+  hub.Notify();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  hub.Stop();
+
+  for (const auto& w : watchers) {
+    INFO("added at rev " << w.rev_at_add << " compact " << w.compact_at_add);
+    INFO("watcher " << w.id << " start " << w.spec.start_rev << " range " << w.spec.range.key << ".."
+                    << w.spec.range.end << " cancelled " << w.cancelled);
+    std::vector<ModelEvent> want;
+    for (const auto& e : history) {
+      if (e.rev >= w.spec.start_rev && w.spec.range.Contains(e.key)) want.push_back(e);
+    }
+    std::vector<std::tuple<int64_t, std::string, bool, std::string>> got;
+    int64_t compacted_at = 0;
+    for (const auto& r : w.sink->Got()) {
+      if (r.watch_id() != w.id) continue;
+      REQUIRE(compacted_at == 0);  // nothing after a compaction cancel
+      if (r.compact_revision() != 0) {
+        compacted_at = r.compact_revision();
+        continue;
+      }
+      for (const auto& e : r.events()) {
+        got.emplace_back(e.kv().mod_revision(), e.kv().key(), e.type() == mvccpb::Event::PUT,
+                         e.kv().value());
+      }
+    }
+    REQUIRE(got.size() <= want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      INFO("event " << i);
+      CHECK(std::get<0>(got[i]) == want[i].rev);
+      CHECK(std::get<1>(got[i]) == want[i].key);
+      CHECK(std::get<2>(got[i]) == want[i].put);
+      CHECK(std::get<3>(got[i]) == want[i].value);
+    }
+    if (compacted_at != 0) {
+      // Cancelled only while behind the compaction: everything it got came before.
+      CHECK(w.spec.start_rev < compacted_at);
+      if (!got.empty()) CHECK(std::get<0>(got.back()) < compacted_at);
+    } else if (!w.cancelled) {
+      CHECK(got.size() == want.size());
+    }
+  }
+}
+
+}  // namespace ketcd_test
