@@ -72,8 +72,8 @@ absl::StatusOr<peerpb::Peer::Stub*> LeaseForwarder::LeaderStub(uint64_t leader) 
 }
 
 template <typename T>
-absl::StatusOr<T> LeaseForwarder::Retry(const std::function<absl::StatusOr<T>()>& once) {
-  const absl::Time deadline = absl::Now() + timeout_;
+absl::StatusOr<T> LeaseForwarder::Retry(absl::Time deadline,
+                                        const std::function<absl::StatusOr<T>()>& once) {
   while (true) {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -81,17 +81,29 @@ absl::StatusOr<T> LeaseForwarder::Retry(const std::function<absl::StatusOr<T>()>
     }
     auto r = once();
     if (r.ok() || !Retryable(r.status())) return r;
-    if (absl::Now() + absl::Milliseconds(100) >= deadline) {
+    const absl::Duration pause =
+        r.status().message() == "applying" ? absl::Milliseconds(2) : absl::Milliseconds(100);
+    if (absl::Now() + pause >= deadline) {
       return proposer_->Status().leader == 0 ? NoLeaderError() : TimeoutError();
     }
-    absl::SleepFor(absl::Milliseconds(100));
+    absl::SleepFor(pause);
   }
+}
+
+bool LeaseForwarder::CaughtUp() const {
+  const RaftStatus st = proposer_->Status();
+  return st.applied_index >= st.commit_index;
 }
 
 absl::StatusOr<int64_t> LeaseForwarder::RenewOnce(int64_t id) {
   const uint64_t leader = proposer_->Status().leader;
   if (leader == 0) return NoLeaderError();
-  if (leader == self_.member_id) return lessor_->Renew(id, absl::Now());
+  if (leader == self_.member_id) {
+    // As etcd's waitAppliedIndex: a grant committed but not yet applied
+    // here must not read as an unknown lease.
+    if (!CaughtUp()) return absl::UnavailableError("applying");
+    return lessor_->Renew(id, absl::Now());
+  }
   auto stub = LeaderStub(leader);
   if (!stub.ok()) return stub.status();
   peerpb::LeaseForward req;
@@ -109,7 +121,10 @@ absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> LeaseForwarder::TimeToLive
                                                                                     bool keys) {
   const uint64_t leader = proposer_->Status().leader;
   if (leader == 0) return NoLeaderError();
-  if (leader == self_.member_id) return lessor_->TimeToLive(id, keys, absl::Now());
+  if (leader == self_.member_id) {
+    if (!CaughtUp()) return absl::UnavailableError("applying");
+    return lessor_->TimeToLive(id, keys, absl::Now());
+  }
   auto stub = LeaderStub(leader);
   if (!stub.ok()) return stub.status();
   peerpb::LeaseForward req;
@@ -125,14 +140,15 @@ absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> LeaseForwarder::TimeToLive
 }
 
 void LeaseForwarder::Renew(int64_t id, std::function<void(absl::StatusOr<int64_t>)> done) {
-  // The leader answers at once; only a follower queues.
-  if (lessor_->primary()) {
+  // A caught-up leader answers at once; anything else queues.
+  if (lessor_->primary() && CaughtUp()) {
     auto r = lessor_->Renew(id, absl::Now());
     if (r.ok() || !Retryable(r.status())) return done(r);
   }
+  const absl::Time deadline = absl::Now() + timeout_;
   std::lock_guard<std::mutex> lock(mu_);
-  jobs_.push_back([this, id, done = std::move(done)] {
-    done(Retry<int64_t>([&] { return RenewOnce(id); }));
+  jobs_.push_back([this, id, deadline, done = std::move(done)] {
+    done(Retry<int64_t>(deadline, [&] { return RenewOnce(id); }));
   });
   cv_.notify_one();
 }
@@ -140,13 +156,15 @@ void LeaseForwarder::Renew(int64_t id, std::function<void(absl::StatusOr<int64_t
 void LeaseForwarder::TimeToLive(
     int64_t id, bool keys,
     std::function<void(absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>)> done) {
-  if (lessor_->primary()) {
+  if (lessor_->primary() && CaughtUp()) {
     auto r = lessor_->TimeToLive(id, keys, absl::Now());
     if (r.ok() || !Retryable(r.status())) return done(std::move(r));
   }
+  const absl::Time deadline = absl::Now() + timeout_;
   std::lock_guard<std::mutex> lock(mu_);
-  jobs_.push_back([this, id, keys, done = std::move(done)] {
-    done(Retry<etcdserverpb::LeaseTimeToLiveResponse>([&] { return TimeToLiveOnce(id, keys); }));
+  jobs_.push_back([this, id, keys, deadline, done = std::move(done)] {
+    done(Retry<etcdserverpb::LeaseTimeToLiveResponse>(deadline,
+                                                      [&] { return TimeToLiveOnce(id, keys); }));
   });
   cv_.notify_one();
 }
@@ -180,12 +198,38 @@ void LeaseExpirer::Loop() {
     const absl::Time now = absl::Now();
     const bool leading = proposer_->Status().leader == self_id_;
     if (leading && !lessor_->primary()) {
-      lessor_->Promote(now);
-      next_checkpoint = now + opts_.checkpoint_interval;
-    } else if (!leading && lessor_->primary()) {
-      lessor_->Demote();
+      // Promote only once everything committed before this term is
+      // applied (a read barrier waits for the term's first commit), as etcd
+      // promotes when its leader applies that entry: a lease granted or
+      // revoked just before the election must be known first.
+      if (barrier_ok_.exchange(false)) {
+        lessor_->Promote(absl::Now());
+        next_checkpoint = now + opts_.checkpoint_interval;
+      } else if (!barrier_pending_.exchange(true)) {
+        proposer_->ReadBarrier([this](absl::Status s) {
+          barrier_ok_.store(s.ok());
+          barrier_pending_.store(false);
+        });
+      }
+      continue;
     }
-    if (!leading) continue;
+    if (!leading) {
+      if (lessor_->primary()) lessor_->Demote();
+      barrier_ok_.store(false);
+      continue;
+    }
+    // Renewals that cleared a checkpointed remaining TTL are recorded at
+    // once, so that a new leader does not start from the stale value.
+    auto resets = lessor_->TakeCheckpointResets();
+    if (!resets.empty()) {
+      serverpb::InternalRequest req;
+      for (int64_t id : resets) {
+        auto* cp = req.mutable_lease_checkpoint()->add_checkpoints();
+        cp->set_id(id);
+        cp->set_remaining_ttl(0);
+      }
+      proposer_->Propose(std::move(req), [](ProposeResult) {});
+    }
     // Revocations go through raft; one that fails (leadership moving) is
     // reported again after the request timeout, as etcd retries.
     for (int64_t id : lessor_->TakeExpired(now, absl::Seconds(7), 500)) {

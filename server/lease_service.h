@@ -52,8 +52,11 @@ class LeaseForwarder {
   absl::StatusOr<int64_t> RenewOnce(int64_t id);
   absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> TimeToLiveOnce(int64_t id, bool keys);
   absl::StatusOr<peerpb::Peer::Stub*> LeaderStub(uint64_t leader);
+  // Until `deadline` (from when the request arrived).
   template <typename T>
-  absl::StatusOr<T> Retry(const std::function<absl::StatusOr<T>()>& once);
+  absl::StatusOr<T> Retry(absl::Time deadline, const std::function<absl::StatusOr<T>()>& once);
+  // This member applied everything it knows committed.
+  bool CaughtUp() const;
 
   storage::MvccStore* store_;
   Proposer* proposer_;
@@ -88,6 +91,8 @@ class LeaseExpirer {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;  // guarded by mu_
+  std::atomic<bool> barrier_pending_{false};
+  std::atomic<bool> barrier_ok_{false};
   std::thread thread_;
 };
 

@@ -143,7 +143,8 @@ absl::StatusOr<int64_t> Lessor::Renew(int64_t id, absl::Time now) {
   auto it = leases_.find(id);
   if (it == leases_.end() || it->second.expiry <= now) return 0;  // gone, or about to be revoked
   // A renewal restarts the full TTL; a checkpoint from before no longer
-  // applies (the next checkpoint records the new remaining TTL).
+  // applies, and the replicated record is reset through raft.
+  if (it->second.remaining_ttl > 0) it->second.reset_checkpoint = true;
   it->second.remaining_ttl = 0;
   it->second.expiry = now + absl::Seconds(it->second.ttl);
   return it->second.ttl;
@@ -196,6 +197,19 @@ std::vector<std::pair<int64_t, int64_t>> Lessor::CheckpointCandidates(
     const int64_t secs = static_cast<int64_t>(std::ceil(absl::ToDoubleSeconds(left)));
     if (secs >= l.ttl) continue;  // nothing to save: a promote gives the full TTL anyway
     out.emplace_back(id, secs);
+  }
+  return out;
+}
+
+std::vector<int64_t> Lessor::TakeCheckpointResets() {
+  std::vector<int64_t> out;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!primary_) return out;
+  for (auto& [id, l] : leases_) {
+    if (l.reset_checkpoint) {
+      l.reset_checkpoint = false;
+      out.push_back(id);
+    }
   }
   return out;
 }

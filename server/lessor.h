@@ -67,6 +67,10 @@ class Lessor {
   std::vector<std::pair<int64_t, int64_t>> CheckpointCandidates(absl::Time now,
                                                                 absl::Duration min_remaining) const;
 
+  // Leases whose checkpointed remaining TTL a renewal made stale: a
+  // checkpoint of 0 must record that (through raft). Each is returned once.
+  std::vector<int64_t> TakeCheckpointResets();
+
   // All leases, soonest deadline first.
   std::vector<int64_t> Leases(absl::Time now) const;
 
@@ -76,6 +80,7 @@ class Lessor {
     int64_t remaining_ttl = 0;  // checkpointed; 0 = none
     absl::Time expiry = absl::InfiniteFuture();
     absl::Time next_report = absl::InfinitePast();
+    bool reset_checkpoint = false;  // renewed since a checkpoint was recorded
   };
   absl::Time DeadlineOnPromote(const Lease& l, absl::Time now) const;
 

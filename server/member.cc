@@ -167,13 +167,14 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& cfg) {
   parts->applier->SetLessor(parts->lessor.get());
 
   // Every member, even a lone one, runs raft over its WAL: one write path.
-  if (auto s = StartRaft(parts.get()); !s.ok()) return s;
-  parts->proposer = parts->raft.get();
+  // The hub listens to commits before the raft loop starts replaying.
   WatchHub::Options wo;
   wo.progress_interval = cfg.watch_progress_notify_interval;
   wo.fragment_bytes = cfg.max_request_bytes + kGrpcOverheadBytes;
   parts->watch_hub = std::make_unique<WatchHub>(parts->store.get(), wo);
   parts->store->SetCommitListener([hub = parts->watch_hub.get()] { hub->Notify(); });
+  if (auto s = StartRaft(parts.get()); !s.ok()) return s;
+  parts->proposer = parts->raft.get();
   parts->watch = std::make_unique<WatchService>(parts->store.get(), parts->proposer,
                                                 parts->watch_hub.get(), parts->info);
   parts->lease_forwarder = std::make_unique<LeaseForwarder>(
@@ -313,6 +314,14 @@ absl::Status StartRaft(Member::Parts* p) {
                              &bound[i]);
   }
   builder.SetMaxReceiveMessageSize(INT_MAX);
+  // Ping idle peers so that a stream from a member whose host died (a
+  // half-sent snapshot holds the inbox) breaks within seconds; and accept
+  // the senders' own 2 s keepalive pings.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   builder.RegisterService(p->transport->service());
   p->peer_server = builder.BuildAndStart();
   if (!p->peer_server) return absl::UnavailableError("cannot listen on the peer URLs (address in use?)");

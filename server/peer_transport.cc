@@ -325,10 +325,22 @@ void PeerTransport::SendSnapshot(raftpb::Message msg, std::string dir, SnapshotD
     return;
   }
   std::string target = it->second;
-  transfers_.emplace_back([this, msg = std::move(msg), target, dir = std::move(dir),
-                           done = std::move(done)]() mutable {
+  // Reap the transfers that ended (raft may retry a refused one often).
+  for (auto t = transfers_.begin(); t != transfers_.end();) {
+    if (t->done->load()) {
+      t->thread.join();
+      t = transfers_.erase(t);
+    } else {
+      ++t;
+    }
+  }
+  auto finished = std::make_shared<std::atomic<bool>>(false);
+  std::thread th([this, msg = std::move(msg), target, dir = std::move(dir), done = std::move(done),
+                  finished]() mutable {
     RunSnapshotTransfer(std::move(msg), target, dir, done);
+    finished->store(true);
   });
+  transfers_.push_back(Transfer{std::move(th), std::move(finished)});
 }
 
 void PeerTransport::RunSnapshotTransfer(raftpb::Message msg, const std::string& target,
@@ -411,7 +423,7 @@ void PeerTransport::RunSnapshotTransfer(raftpb::Message msg, const std::string& 
 
 void PeerTransport::Stop() {
   std::map<uint64_t, std::unique_ptr<Sender>> senders;
-  std::vector<std::thread> transfers;
+  std::vector<Transfer> transfers;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopped_ = true;
@@ -420,7 +432,7 @@ void PeerTransport::Stop() {
     for (auto* c : transfer_calls_) c->TryCancel();
   }
   senders.clear();
-  for (auto& t : transfers) t.join();
+  for (auto& t : transfers) t.thread.join();
 }
 
 void PeerTransport::CutForTest(uint64_t peer_id, bool cut) {

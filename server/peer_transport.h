@@ -16,6 +16,7 @@
 // Thread-safety: all public methods are thread-safe.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -84,7 +85,11 @@ class PeerTransport {
   std::map<uint64_t, std::unique_ptr<Sender>> senders_;  // guarded by mu_
   std::map<uint64_t, bool> cut_;                         // guarded by mu_
   std::map<uint64_t, std::string> targets_;              // guarded by mu_
-  std::vector<std::thread> transfers_;                   // guarded by mu_
+  struct Transfer {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<Transfer> transfers_;                      // guarded by mu_
   std::vector<grpc::ClientContext*> transfer_calls_;     // guarded by mu_
   bool stopped_ = false;                                 // guarded by mu_
 };

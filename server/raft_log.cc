@@ -102,12 +102,15 @@ absl::StatusOr<RaftLog> OpenRaftLog(const RaftLogOptions& opts, const storage::M
   uint64_t last_index = recovered.entries.empty() ? recovered.snapshot.index()
                                                   : recovered.entries.back().index();
   const uint64_t applied = store.AppliedIndex();
-  if (applied > last_index) {
+  {
     // A store installed from the leader's snapshot, whose raft log marker
     // was not written before a crash: the store says which snapshot it is.
+    // Whatever the log holds past its old marker predates the install (a
+    // lagging or diverged log), so it is dropped with the new marker.
     auto installed = store.GetMeta(kMetaRaftSnapshot);
     raftpb::SnapshotMetadata meta;
-    if (installed.ok() && meta.ParseFromString(*installed) && meta.index() == applied) {
+    if (installed.ok() && meta.ParseFromString(*installed) && meta.index() == applied &&
+        recovered.snapshot.index() < applied) {
       std::fprintf(stderr, "ketcd: recording the snapshot at index %llu the store was installed from\n",
                    static_cast<unsigned long long>(applied));
       if (auto s = wal->SaveSnapshotMarker(meta); !s.ok()) return s;

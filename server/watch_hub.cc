@@ -2,12 +2,25 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 
 namespace server {
+namespace {
+
+// Rounds that find at most this many revisions answer one per revision.
+constexpr size_t kPerRevisionRounds = 64;
+
+}  // namespace
 
 WatchHub::WatchHub(storage::MvccStore* store, Options opts) : store_(store), opts_(opts) {
-  hub_rev_ = store_->Rev();
+  generation_ = store_->Generation();
+  SetHubRev(store_->Rev());
   thread_ = std::thread([this] { Loop(); });
+}
+
+void WatchHub::SetHubRev(int64_t rev) {
+  hub_rev_ = rev;
+  store_->SetCompactionHold(rev);
 }
 
 WatchHub::~WatchHub() { Stop(); }
@@ -19,6 +32,7 @@ void WatchHub::Stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  store_->SetCompactionHold(std::numeric_limits<int64_t>::max());
   std::lock_guard<std::mutex> lock(mu_);
   watchers_.clear();
   unsynced_.clear();
@@ -146,12 +160,15 @@ bool WatchHub::Send(Watcher& w, std::vector<mvccpb::Event> events, int64_t heade
 void WatchHub::DeliverLive() {
   const int64_t store_rev = store_->Rev();
   if (store_rev <= hub_rev_) return;
+  const uint64_t generation = store_->Generation();
   auto view = store_->Read();
-  if (view->compact_rev() >= hub_rev_ + 1) {
-    // The store jumped past history the synced watchers still need (a
-    // snapshot from the leader): they catch up, or are told it is compacted.
+  if (generation != generation_) {
+    // The store was replaced by a snapshot from the leader: its history
+    // below the snapshot's compaction is not here. Every watcher catches up
+    // from the new store, or is told its revision is compacted.
+    generation_ = generation;
     for (const auto& [key, w] : watchers_) unsynced_.insert(key);
-    hub_rev_ = view->rev();
+    SetHubRev(view->rev());
     return;
   }
   std::vector<Watcher*> synced;
@@ -163,20 +180,28 @@ void WatchHub::DeliverLive() {
   }
   std::vector<char> behind(synced.size(), 0);
   while (hub_rev_ < view->rev()) {
-    auto changes = view->ReadChanges(hub_rev_ + 1, opts_.batch_revs, with_prev);
+    // Physical compaction is held at hub_rev (SetCompactionHold): what a
+    // logical compaction above it covers is still there for the watchers
+    // that are up to date.
+    auto changes = view->ReadChanges(hub_rev_ + 1, opts_.batch_revs, with_prev, /*held=*/true);
     if (!changes.ok()) {
       std::fprintf(stderr, "ketcd: watch: reading changes after revision %lld: %s\n",
                    static_cast<long long>(hub_rev_), std::string(changes.status().message()).c_str());
       return;
     }
-    // Each watcher gets ONE response for all its events of this batch of
-    // revisions (header.revision = the batch's last revision), rather than
-    // one per revision: under load a commit covers many revisions, and a
-    // response per revision per watcher would multiply the messages. Events
-    // keep their order; clients already take multi-revision responses (every
-    // catch-up response is one).
+    // One response per revision, as etcd sends them, while a round finds
+    // few revisions. A round that finds many (a loaded apply loop commits
+    // them in one batch) gives each watcher ONE response for them all
+    // (header.revision = the last): a response per revision per watcher
+    // would multiply the messages, and clients already take multi-revision
+    // responses (every catch-up response is one).
     const int64_t batch_end = changes->next_rev - 1;
     const auto& evs = changes->events;
+    size_t revisions = 0;
+    for (size_t k = 0; k < evs.size(); ++k) {
+      if (k == 0 || evs[k].kv().mod_revision() != evs[k - 1].kv().mod_revision()) ++revisions;
+    }
+    const bool per_revision = revisions <= kPerRevisionRounds;
     for (size_t n = 0; n < synced.size(); ++n) {
       Watcher* w = synced[n];
       if (behind[n] || w->next_rev > batch_end) continue;  // fell behind, or starts later
@@ -184,15 +209,28 @@ void WatchHub::DeliverLive() {
       for (const auto& e : evs) {
         if (e.kv().mod_revision() >= w->next_rev && Wants(*w, e)) mine.push_back(e);
       }
-      if (!mine.empty() && !Send(*w, std::move(mine), batch_end)) {
-        // Its stream is full: it re-reads this batch from the store later.
-        unsynced_.insert({w->sink.get(), w->id});
-        behind[n] = 1;
-        continue;
+      size_t i = 0;
+      while (i < mine.size() && !behind[n]) {
+        size_t j = mine.size();
+        if (per_revision) {
+          j = i;
+          while (j < mine.size() && mine[j].kv().mod_revision() == mine[i].kv().mod_revision()) ++j;
+        }
+        const int64_t first = mine[i].kv().mod_revision();
+        const int64_t header = per_revision ? first : batch_end;
+        std::vector<mvccpb::Event> part(std::make_move_iterator(mine.begin() + static_cast<ptrdiff_t>(i)),
+                                        std::make_move_iterator(mine.begin() + static_cast<ptrdiff_t>(j)));
+        if (!Send(*w, std::move(part), header)) {
+          // Its stream is full: it re-reads from this revision later.
+          unsynced_.insert({w->sink.get(), w->id});
+          w->next_rev = first;
+          behind[n] = 1;
+        }
+        i = j;
       }
-      w->next_rev = batch_end + 1;
+      if (!behind[n]) w->next_rev = batch_end + 1;
     }
-    hub_rev_ = changes->next_rev - 1;
+    SetHubRev(changes->next_rev - 1);
   }
   // Every synced watcher now has all events through hub_rev.
   for (size_t n = 0; n < synced.size(); ++n) {
@@ -226,11 +264,15 @@ void WatchHub::CatchUp() {
       it = unsynced_.erase(it);  // nothing left to read: synced
       continue;
     }
+    if (w.sink->Full()) {
+      ++it;  // a stream that is not being read must not hold the others back
+      continue;
+    }
     min_next = std::min(min_next, w.next_rev);
     with_prev |= w.spec.prev_kv;
     ++it;
   }
-  if (unsynced_.empty()) return;
+  if (unsynced_.empty() || min_next == INT64_MAX) return;
   auto changes = view->ReadChanges(min_next, opts_.batch_revs, with_prev);
   if (!changes.ok()) {
     std::fprintf(stderr, "ketcd: watch: catching up from revision %lld: %s\n",
@@ -240,6 +282,10 @@ void WatchHub::CatchUp() {
   const int64_t upto = std::min(changes->next_rev - 1, hub_rev_);
   for (auto it = unsynced_.begin(); it != unsynced_.end();) {
     Watcher& w = *watchers_.at(*it);
+    if (w.next_rev < min_next || w.next_rev > upto) {
+      ++it;  // skipped this round (full stream), or nothing of this batch
+      continue;
+    }
     std::vector<mvccpb::Event> mine;
     for (const auto& e : changes->events) {
       const int64_t rev = e.kv().mod_revision();

@@ -6,8 +6,8 @@
 // synced watcher has been given its events, and
 //  - reads the changes (hub_rev, store rev] from the store when the store
 //    commits, and hands each synced watcher whose range they touch one
-//    response with its events of those revisions (header.revision = the
-//    last of them; one revision per response when writes come one by one);
+//    response per revision, as etcd does — or, when a round finds many
+//    revisions (a loaded apply loop), one response for them all;
 //  - catches up unsynced watchers (a start revision in the past, or a slow
 //    stream) from the store in batches of whole revisions, up to hub_rev,
 //    then counts them synced. A watcher whose next revision was compacted
@@ -22,6 +22,7 @@
 // back (Enqueue) from the hub thread only.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -47,6 +48,8 @@ class WatchSink {
   // Queues `resp` unless the queue is over its budget and `force` is false;
   // false when not queued. Control responses are forced.
   virtual bool Enqueue(etcdserverpb::WatchResponse resp, bool force) = 0;
+  // True while an unforced Enqueue would be refused.
+  virtual bool Full() = 0;
   // Fills cluster/member id and raft term.
   virtual void FillHeader(etcdserverpb::ResponseHeader* h) = 0;
 };
@@ -102,6 +105,7 @@ class WatchHub {
 
   void Loop();
   void Wake();
+  void SetHubRev(int64_t rev);
   void DeliverLive();
   void CatchUp();
   void SendProgress(absl::Time now);
@@ -127,6 +131,7 @@ class WatchHub {
   std::set<Key> unsynced_;              // guarded by mu_
   std::vector<std::shared_ptr<WatchSink>> progress_requests_;  // guarded by mu_
   int64_t hub_rev_ = 0;                 // guarded by mu_ (written by the hub thread)
+  uint64_t generation_ = 0;             // the store's, as of hub_rev_
   std::thread thread_;
 };
 

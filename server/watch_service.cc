@@ -42,34 +42,49 @@ class StreamSink : public WatchSink {
     return true;
   }
 
+  bool Full() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return !finished_ && (bytes_ > kMaxQueuedBytes || queue_.size() >= kMaxQueuedResponses);
+  }
+
   void FillHeader(etcdserverpb::ResponseHeader* h) override {
     h->set_cluster_id(info_.cluster_id);
     h->set_member_id(info_.member_id);
     h->set_raft_term(proposer_->Term());
   }
 
-  // After a write completes: the next one, if any. False if the stream broke.
+  // After a write completes: the next one, or the deferred Finish. A failed
+  // write (the client went away) finishes the stream.
   void OnWriteDone(bool ok) {
     std::lock_guard<std::mutex> lock(mu_);
     bytes_ -= queue_.front().ByteSizeLong();
     queue_.pop_front();
-    if (!ok) {
-      writing_ = false;
-      return;
+    if (!ok && !finished_) {
+      finished_ = true;
+      finish_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "etcdserver: watch canceled");
     }
     if (!queue_.empty() && !finished_) {
       reactor_->StartWrite(&queue_.front());
-    } else {
-      writing_ = false;
+      return;
+    }
+    writing_ = false;
+    if (finished_ && !finish_sent_) {
+      finish_sent_ = true;
+      reactor_->Finish(finish_status_);
     }
   }
 
-  // Finishes the RPC once (no write may start after it).
+  // Finishes the RPC once: no write starts after it, and gRPC's Finish
+  // waits for a write in flight (Finish may not overlap a write).
   void FinishOnce(const grpc::Status& status) {
     std::lock_guard<std::mutex> lock(mu_);
     if (finished_) return;
     finished_ = true;
-    reactor_->Finish(status);
+    finish_status_ = status;
+    if (!writing_) {
+      finish_sent_ = true;
+      reactor_->Finish(status);
+    }
   }
 
  private:
@@ -80,7 +95,9 @@ class StreamSink : public WatchSink {
   std::deque<etcdserverpb::WatchResponse> queue_;  // guarded by mu_; front is being written
   size_t bytes_ = 0;                                // guarded by mu_
   bool writing_ = false;                            // guarded by mu_
-  bool finished_ = false;                           // guarded by mu_
+  bool finished_ = false;                           // guarded by mu_: no more writes
+  bool finish_sent_ = false;                        // guarded by mu_
+  grpc::Status finish_status_;                      // guarded by mu_
 };
 
 }  // namespace
@@ -111,10 +128,7 @@ class WatchService::Stream : public WatchReactor {
     StartRead(&req_);
   }
 
-  void OnWriteDone(bool ok) override {
-    sink_->OnWriteDone(ok);
-    if (!ok) sink_->FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "etcdserver: watch canceled"));
-  }
+  void OnWriteDone(bool ok) override { sink_->OnWriteDone(ok); }
 
   void OnCancel() override {
     sink_->FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "etcdserver: watch canceled"));

@@ -172,8 +172,8 @@ absl::Status ReadView::Scan(const KeyRange& range, int64_t rev, const KvVisitor&
 }
 
 absl::StatusOr<Changes> ReadView::ReadChanges(int64_t from_rev, int64_t max_revs,
-                                              bool with_prev) const {
-  if (from_rev < compact_rev_) return CompactedError();
+                                              bool with_prev, bool held) const {
+  if (from_rev < compact_rev_ && !held) return CompactedError();
   Changes out;
   out.next_rev = std::max<int64_t>(from_rev, 1);
   if (from_rev > rev_) return out;
@@ -484,6 +484,7 @@ absl::Status MvccStore::ReplaceWith(const std::string& checkpoint_dir) {
   if (s.ok()) s = OpenDb();
   if (s.ok()) StartCompactor();
   gate_.Unlock();
+  generation_.fetch_add(1, std::memory_order_acq_rel);
   if (s.ok() && commit_listener_) commit_listener_();
   return s;
 }
@@ -568,14 +569,27 @@ int64_t MvccStore::PhysicallyCompactedRev() const {
   return compact_finished_;
 }
 
+int64_t MvccStore::HoldLimit() const { return compaction_hold_.load(std::memory_order_acquire); }
+
 void MvccStore::CompactorLoop() {
   while (true) {
     int64_t target;
     {
       std::unique_lock<std::mutex> lock(compact_mu_);
-      compact_cv_.wait(lock, [&] { return stopping_ || compact_target_ > compact_finished_; });
+      // A hold (the watch hub's next revision) keeps history that watchers
+      // are still being given: the compactor waits below it, re-checking.
+      auto runnable = [&] {
+        return stopping_ || std::min(compact_target_, HoldLimit()) > compact_finished_;
+      };
+      while (!runnable()) {
+        if (compact_target_ > compact_finished_) {
+          compact_cv_.wait_for(lock, std::chrono::milliseconds(50));
+        } else {
+          compact_cv_.wait(lock);
+        }
+      }
       if (stopping_) return;
-      target = compact_target_;
+      target = std::min(compact_target_, HoldLimit());
     }
     std::string cursor;
     bool done = false;

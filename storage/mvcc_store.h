@@ -30,6 +30,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -115,8 +116,11 @@ class ReadView {
   // deleted a live version carries it as prev_kv. CompactedError when
   // from_rev < compact_rev(): those changes may be gone. (At compact_rev()
   // itself the puts are kept; a delete there may be gone, as in etcd.)
+  // `held`: the caller holds physical compaction at from_rev - 1 (see
+  // SetCompactionHold), so changes under the logical compaction are still
+  // there and are read.
   [[nodiscard]] absl::StatusOr<Changes> ReadChanges(int64_t from_rev, int64_t max_revs,
-                                                    bool with_prev) const;
+                                                    bool with_prev, bool held = false) const;
 
  private:
   friend class MvccStore;
@@ -205,6 +209,13 @@ class MvccStore {
   // Called on the writer's thread after every commit and every ReplaceWith
   // (set it before writes start; it must not block).
   void SetCommitListener(std::function<void()> fn) { commit_listener_ = std::move(fn); }
+  // Physical compaction removes nothing above `rev` until the hold moves
+  // (any thread). The watch hub holds the revisions it has not delivered
+  // yet, so a compaction never takes events from watchers that are up to
+  // date, as in etcd. No hold: INT64_MAX.
+  void SetCompactionHold(int64_t rev) { compaction_hold_.store(rev, std::memory_order_release); }
+  // Counts ReplaceWith calls: a change means the history was replaced.
+  uint64_t Generation() const { return generation_.load(std::memory_order_acquire); }
 
   // Blocks until physical compaction has reached `rev` (or the store closes).
   void WaitCompacted(int64_t rev);
@@ -286,6 +297,9 @@ class MvccStore {
 
   std::string dir_;
   std::function<void()> commit_listener_;
+  std::atomic<int64_t> compaction_hold_{std::numeric_limits<int64_t>::max()};
+  std::atomic<uint64_t> generation_{0};
+  int64_t HoldLimit() const;
   Gate gate_;
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ColumnFamilyHandle* kv_cf_ = nullptr;

@@ -102,8 +102,13 @@ absl::Status ClaimReady(const SnapshotDirs& dirs, uint64_t index) {
   if (auto s = RemoveTree(dirs.install()); !s.ok()) return s;
   if (auto s = Rename(dirs.ready(index), dirs.install()); !s.ok()) return s;
   if (auto s = SyncDirPath(dirs.member_dir()); !s.ok()) return s;
+  // Older received snapshots are dead; a newer one (received meanwhile)
+  // may still be handed to raft.
   for (const auto& entry : fs::directory_iterator(dirs.member_dir(), ec)) {
-    if (absl::StartsWith(entry.path().filename().string(), "snap.ready.")) {
+    const std::string name = entry.path().filename().string();
+    uint64_t other = 0;
+    if (absl::StartsWith(name, "snap.ready.") &&
+        absl::SimpleAtoi(name.substr(sizeof("snap.ready.") - 1), &other) && other < index) {
       if (auto s = RemoveTree(entry.path().string()); !s.ok()) return s;
     }
   }

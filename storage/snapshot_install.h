@@ -56,7 +56,7 @@ class SnapshotDirs {
 [[nodiscard]] absl::Status MarkReceived(const SnapshotDirs& dirs, uint64_t index);
 
 // Raft accepted snapshot <index>: snap.ready.<index> -> snap.install (the
-// commit point), other ready snapshots removed. NotFound if it is not here.
+// commit point), older ready snapshots removed. NotFound if it is not here.
 [[nodiscard]] absl::Status ClaimReady(const SnapshotDirs& dirs, uint64_t index);
 
 // db_dir -> db_dir.old, install_dir -> db_dir, durable, then db_dir.old removed.

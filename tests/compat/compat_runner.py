@@ -57,7 +57,7 @@ sys.path.insert(0, os.path.join(HERE, "lib"))
 import harness  # noqa: E402
 
 DEFAULT_BUDGET = 45.0       # seconds for one server's run of a case (< 60 s)
-STEP_TIMEOUT = 20.0         # seconds for one etcdctl / python step
+STEP_TIMEOUT = 20.0         # seconds for one etcdctl step (python steps: the case budget)
 ETCDCTL_COMMAND_TIMEOUT = "5s"
 ETCDCTL_DIAL_TIMEOUT = "2s"
 
@@ -232,7 +232,9 @@ def _annotate_b64(obj):
 # running a case against one server
 # --------------------------------------------------------------------------
 def run_step(step, server, remaining):
-    timeout = max(0.1, min(STEP_TIMEOUT, remaining))
+    # A python step is a whole scenario (watchers, sleeps for TTLs): it is
+    # bounded by the case's budget; an etcdctl step by STEP_TIMEOUT.
+    timeout = max(0.1, min(STEP_TIMEOUT, remaining) if step.kind == "etcdctl" else remaining)
     if step.kind == "etcdctl":
         argv = [harness.ETCDCTL, "--endpoints=" + server.endpoint,
                 "--dial-timeout=" + ETCDCTL_DIAL_TIMEOUT,

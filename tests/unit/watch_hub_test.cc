@@ -35,6 +35,10 @@ class FakeSink : public server::WatchSink {
     got_.push_back(std::move(resp));
     return true;
   }
+  bool Full() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return queued_ >= capacity_;
+  }
   void FillHeader(etcdserverpb::ResponseHeader*) override {}
   void Drain() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -216,6 +220,58 @@ TEST_CASE("the watch hub gives every watcher its model events exactly once, in o
       CHECK(got.size() == want.size());
     }
   }
+}
+
+}  // namespace ketcd_test
+
+namespace ketcd_test {
+
+TEST_CASE("a compaction committed with the writes before it does not cancel up-to-date watchers",
+          "[watch]") {
+  TempDir tmp;
+  auto store = OpenStore(tmp.Sub("db"));
+  server::WatchHub::Options opts;
+  opts.progress_interval = absl::Hours(1);
+  server::WatchHub hub(store.get(), opts);
+  store->SetCommitListener([&] { hub.Notify(); });
+  auto sink = std::make_shared<FakeSink>(1000);
+  server::WatchSpec spec;
+  spec.range = storage::KeyRange::FromEtcd("k", "l");
+  spec.start_rev = store->Rev() + 1;  // 2: up to date
+  hub.Add(sink, 1, spec);
+  {
+    // One apply batch (group commit): puts at 2..6 and a compaction at 4.
+    auto wb = store->Write();
+    for (int i = 0; i < 5; ++i) {
+      auto txn = wb->BeginTxn();
+      REQUIRE(txn.Put("k" + std::to_string(i), "v", 0).ok());
+      wb->EndTxn(txn);
+      if (i == 2) REQUIRE(wb->Compact(4).ok());
+    }
+    REQUIRE(wb->Commit(1, false).ok());
+  }
+  store->WaitCompacted(4);  // physical compaction waits for the hub, then runs
+  std::vector<int64_t> revs;
+  for (int i = 0; i < 400 && revs.size() < 5; ++i) {
+    revs.clear();
+    for (const auto& r : sink->Got()) {
+      REQUIRE(r.compact_revision() == 0);
+      for (const auto& e : r.events()) revs.push_back(e.kv().mod_revision());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  CHECK(revs == std::vector<int64_t>{2, 3, 4, 5, 6});
+  // A watcher that starts below the compaction afterwards is cancelled.
+  auto late = std::make_shared<FakeSink>(1000);
+  spec.start_rev = 3;
+  hub.Add(late, 2, spec);
+  bool cancelled = false;
+  for (int i = 0; i < 400 && !cancelled; ++i) {
+    for (const auto& r : late->Got()) cancelled |= r.compact_revision() == 4;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  CHECK(cancelled);
+  hub.Stop();
 }
 
 }  // namespace ketcd_test
