@@ -40,6 +40,15 @@ class PeerTransport::Sender {
     return true;
   }
 
+  // The peer has just opened a stream to us, so it is up: retry now rather
+  // than after the rest of the backoff (a restarted member is heard at
+  // once, as etcd's streams that the receiver dials are).
+  void Kick() {
+    std::lock_guard<std::mutex> lock(mu_);
+    kicked_ = true;
+    cv_.notify_one();
+  }
+
  private:
   void Loop() {
     auto backoff = std::chrono::milliseconds(50);
@@ -63,7 +72,11 @@ class PeerTransport::Sender {
         ctx_ = ctx.get();
       }
       auto writer = stub->Stream(ctx.get(), &ack);
-      bool broken = false;
+      // An empty batch first: it tells the peer who we are (see Kick).
+      peerpb::MessageBatch hello;
+      hello.set_cluster_id(owner_->opts_.cluster_id);
+      hello.set_from(owner_->opts_.self_id);
+      bool broken = !writer->Write(hello);
       while (!broken) {
         peerpb::MessageBatch batch;
         {
@@ -92,7 +105,12 @@ class PeerTransport::Sender {
         // Messages queued while the stream was down are stale for raft;
         // it resends what matters after the unreachable report.
         queue_.clear();
-        if (cv_.wait_for(lock, backoff, [&] { return stopping_; })) return;
+        if (cv_.wait_for(lock, backoff, [&] { return stopping_ || kicked_; }) && stopping_) return;
+        if (kicked_) {
+          kicked_ = false;
+          backoff = std::chrono::milliseconds(50);
+          continue;
+        }
       }
       backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
     }
@@ -105,6 +123,7 @@ class PeerTransport::Sender {
   std::condition_variable cv_;
   std::deque<raftpb::Message> queue_;  // guarded by mu_
   bool stopping_ = false;              // guarded by mu_
+  bool kicked_ = false;                // guarded by mu_
   grpc::ClientContext* ctx_ = nullptr;  // guarded by mu_
   std::thread thread_;
 };
@@ -199,6 +218,10 @@ class PeerTransport::Receiver final : public peerpb::Peer::CallbackService {
                               "ketcd: message from a member of another cluster"));
           return;
         }
+        if (!greeted_ && !owner_->IsCut(batch_.from())) {
+          greeted_ = true;
+          owner_->PeerConnected(batch_.from());
+        }
         if (!owner_->IsCut(batch_.from()) && batch_.messages_size() > 0) {
           std::vector<raftpb::Message> msgs;
           msgs.reserve(batch_.messages_size());
@@ -213,6 +236,7 @@ class PeerTransport::Receiver final : public peerpb::Peer::CallbackService {
      private:
       PeerTransport* owner_;
       peerpb::MessageBatch batch_;
+      bool greeted_ = false;
     };
     return new Reader(owner_);
   }
@@ -286,6 +310,12 @@ void PeerTransport::AddPeer(uint64_t id, const std::string& url) {
     old = std::move(slot);
     slot = std::make_unique<Sender>(this, id, target);
   }
+}
+
+void PeerTransport::PeerConnected(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = senders_.find(id);
+  if (it != senders_.end()) it->second->Kick();
 }
 
 void PeerTransport::RemovePeer(uint64_t id) {

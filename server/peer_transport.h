@@ -76,6 +76,7 @@ class PeerTransport {
   void RunSnapshotTransfer(raftpb::Message msg, const std::string& target, const std::string& dir,
                            const SnapshotDone& done);
   bool IsCut(uint64_t peer_id) const;
+  void PeerConnected(uint64_t peer_id);
 
   Options opts_;
   Deliver deliver_;

@@ -126,6 +126,18 @@ void RaftMember::Fatal(const std::string& what, const absl::Status& s) {
 
 void RaftMember::Loop() {
   absl::Time next_tick = absl::Now() + opts_.tick;
+  {
+    // A sole voter has nobody to wait for: it campaigns at once instead of
+    // after an election timeout (etcd fast-forwards its ticks on boot for
+    // the same reason), so a restarted single member serves in ms, not s.
+    const raftpb::ConfState cs = node_->ConfState();
+    if (cs.voters_size() == 1 && cs.voters(0) == opts_.id) {
+      if (absl::Status s = node_->Campaign(); !s.ok()) {
+        std::fprintf(stderr, "ketcd: campaign on boot: %s\n", std::string(s.message()).c_str());
+      }
+      HandleReady();
+    }
+  }
   while (true) {
     Inbox in;
     {

@@ -113,6 +113,20 @@ class WatchHub {
   // Builds and queues one watcher's response for `events` (all of one or
   // more revisions, already filtered to it); false if the sink was full.
   bool Send(Watcher& w, std::vector<mvccpb::Event> events, int64_t header_rev);
+  // The serialized form of each event of one delivery round, made on first
+  // use, with and without prev_kv.
+  class EncodedEvents {
+   public:
+    explicit EncodedEvents(const std::vector<mvccpb::Event>& events) : events_(events) {}
+    const std::string& Get(size_t k, bool prev_kv);
+
+   private:
+    const std::vector<mvccpb::Event>& events_;
+    std::vector<std::string> with_prev_, without_prev_;
+  };
+  // Send() without fragmentation, for events[indices[0..count)] of a round.
+  bool SendEncoded(Watcher& w, EncodedEvents& encoded, const size_t* indices, size_t count,
+                   int64_t header_rev);
   bool Wants(const Watcher& w, const mvccpb::Event& e) const;
 
   storage::MvccStore* store_;

@@ -33,11 +33,12 @@ class StreamSink : public WatchSink {
         (bytes_ > kMaxQueuedBytes || queue_.size() >= kMaxQueuedResponses)) {
       return false;
     }
-    bytes_ += resp.ByteSizeLong();
-    queue_.push_back(std::move(resp));
+    size_t size = resp.ByteSizeLong();
+    bytes_ += size;
+    queue_.push_back({std::move(resp), size});
     if (!writing_) {
       writing_ = true;
-      reactor_->StartWrite(&queue_.front());
+      WriteFront();
     }
     return true;
   }
@@ -57,14 +58,14 @@ class StreamSink : public WatchSink {
   // write (the client went away) finishes the stream.
   void OnWriteDone(bool ok) {
     std::lock_guard<std::mutex> lock(mu_);
-    bytes_ -= queue_.front().ByteSizeLong();
+    bytes_ -= queue_.front().size;
     queue_.pop_front();
     if (!ok && !finished_) {
       finished_ = true;
       finish_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "etcdserver: watch canceled");
     }
     if (!queue_.empty() && !finished_) {
-      reactor_->StartWrite(&queue_.front());
+      WriteFront();
       return;
     }
     writing_ = false;
@@ -88,11 +89,25 @@ class StreamSink : public WatchSink {
   }
 
  private:
+  struct Queued {
+    etcdserverpb::WatchResponse resp;
+    size_t size;
+  };
+
+  // A response with more queued behind it is written with the buffer hint,
+  // so a burst leaves in a few large socket writes instead of one syscall
+  // per response; the last of a burst flushes.
+  void WriteFront() {
+    grpc::WriteOptions options;
+    if (queue_.size() > 1) options.set_buffer_hint();
+    reactor_->StartWrite(&queue_.front().resp, options);
+  }
+
   WatchReactor* reactor_;
   const MemberInfo info_;
   const Proposer* proposer_;
   std::mutex mu_;
-  std::deque<etcdserverpb::WatchResponse> queue_;  // guarded by mu_; front is being written
+  std::deque<Queued> queue_;  // guarded by mu_; front is being written
   size_t bytes_ = 0;                                // guarded by mu_
   bool writing_ = false;                            // guarded by mu_
   bool finished_ = false;                           // guarded by mu_: no more writes

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -76,6 +77,7 @@ absl::StatusOr<std::string> ReadAll(int fd, const std::string& path) {
   // segment shorter than its size reads as if padded with zeros anyway.
   constexpr uint64_t kChunk = 1 << 20;
   std::string out;
+  out.reserve(*size);
   uint64_t done = 0;
   while (done < *size) {
     off_t next_data = ::lseek(fd, static_cast<off_t>(done), SEEK_DATA);
@@ -101,6 +103,22 @@ absl::StatusOr<std::string> ReadAll(int fd, const std::string& path) {
     if (got < want) break;
   }
   return out;
+}
+
+absl::StatusOr<MappedFile> MappedFile::Map(int fd, uint64_t size, const std::string& path) {
+  if (size == 0) return MappedFile(nullptr, 0);
+  void* addr = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (addr == MAP_FAILED) return ErrnoError("mmap", path, errno);
+  return MappedFile(addr, size);
+}
+
+MappedFile::MappedFile(MappedFile&& other) noexcept : addr_(other.addr_), size_(other.size_) {
+  other.addr_ = nullptr;
+  other.size_ = 0;
+}
+
+MappedFile::~MappedFile() {
+  if (addr_ != nullptr) ::munmap(addr_, size_);
 }
 
 absl::StatusOr<int> OpenDir(const std::string& path, bool lock) {

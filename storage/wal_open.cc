@@ -4,8 +4,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
@@ -26,6 +28,14 @@ namespace {
 // rounded up to a record boundary.
 uint64_t DataEnd(std::string_view file) {
   uint64_t end = file.size();
+  // Mostly tens of MiB of pre-allocated zeros: skip them a word at a time.
+  while (end >= 8 && (end % 8) != 0 && file[end - 1] == 0) --end;
+  while (end >= 8) {
+    uint64_t word;
+    std::memcpy(&word, file.data() + end - 8, 8);
+    if (word != 0) break;
+    end -= 8;
+  }
   while (end > 0 && file[end - 1] == 0) --end;
   return wal_format::AlignUp(end);
 }
@@ -320,16 +330,37 @@ absl::StatusOr<Wal::Opened> Wal::Open(const std::string& dir, const WalOptions& 
     bool last = std::next(it) == names.end();
     int fd = ::open(path.c_str(), (last ? O_RDWR : O_RDONLY) | O_CLOEXEC);
     if (fd < 0) return wal_file::ErrnoError("open", path, errno);
-    absl::StatusOr<std::string> file = wal_file::ReadAll(fd, path);
-    if (!file.ok()) {
+    absl::StatusOr<uint64_t> size = wal_file::FileSize(fd, path);
+    if (!size.ok()) {
       ::close(fd);
-      return file.status();
+      return size.status();
     }
-    // A file shorter than its pre-allocation (someone truncated it) reads
-    // as if the rest were the zeros posix_fallocate put there.
-    uint64_t file_size = file->size();
-    if (file->size() < options.segment_bytes) file->resize(options.segment_bytes, '\0');
-    SegmentReader reader(path, seq, index, it == names.begin(), last, *file, &replay,
+    const uint64_t file_size = *size;
+    // A whole pre-allocated segment is mapped. A file shorter than its
+    // pre-allocation (someone truncated it) is read and padded with the
+    // zeros posix_fallocate would have put there.
+    std::optional<wal_file::MappedFile> mapped;
+    std::string copy;
+    std::string_view bytes;
+    if (file_size >= options.segment_bytes) {
+      absl::StatusOr<wal_file::MappedFile> m = wal_file::MappedFile::Map(fd, file_size, path);
+      if (!m.ok()) {
+        ::close(fd);
+        return m.status();
+      }
+      mapped.emplace(std::move(*m));
+      bytes = mapped->data();
+    } else {
+      absl::StatusOr<std::string> file = wal_file::ReadAll(fd, path);
+      if (!file.ok()) {
+        ::close(fd);
+        return file.status();
+      }
+      copy = std::move(*file);
+      copy.resize(options.segment_bytes, '\0');
+      bytes = copy;
+    }
+    SegmentReader reader(path, seq, index, it == names.begin(), last, bytes, &replay,
                          &wal->metadata_, &next_batch);
     absl::StatusOr<SegmentResult> read = reader.Read();
     if (!read.ok()) {

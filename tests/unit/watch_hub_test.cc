@@ -32,7 +32,10 @@ class FakeSink : public server::WatchSink {
     std::lock_guard<std::mutex> lock(mu_);
     if (!force && queued_ >= capacity_) return false;
     ++queued_;
-    got_.push_back(std::move(resp));
+    // What a client receives: the hub may hand over events pre-serialized.
+    etcdserverpb::WatchResponse wire;
+    REQUIRE(wire.ParseFromString(resp.SerializeAsString()));
+    got_.push_back(std::move(wire));
     return true;
   }
   bool Full() override {
