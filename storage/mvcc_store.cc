@@ -20,6 +20,14 @@ constexpr char kMetaRev[] = "rev";
 constexpr char kMetaCompactRev[] = "compact_rev";
 constexpr char kMetaCompactFinished[] = "compact_finished";
 constexpr char kMetaAppliedIndex[] = "applied_index";
+// Present once the live column family holds every live key (see OpenDb).
+constexpr char kMetaLiveIndex[] = "live_index";
+
+// live column family: the raw user key, with an empty value, of each key
+// that is live at the newest revision. Reads at the newest revision count
+// keys from it without walking their histories. Only a key's creation and
+// deletion touch it: an update of a live key writes nothing there, so hot
+// keys pile up no overwritten entries for an iterator to skip.
 
 // A kv column-family value: a serialized mvccpb.KeyValue, or empty for a
 // tombstone (etcd keys are never empty, so a live record is never empty).
@@ -43,6 +51,22 @@ int64_t DecodeInt(std::string_view s) {
 
 std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
+rocksdb::Slice ToSlice(std::string_view s) { return {s.data(), s.size()}; }
+
+// Counts the entries of the live column family in [from, end) (`to_end`: no
+// end): the live keys there at the newest revision.
+absl::StatusOr<int64_t> CountLive(rocksdb::Iterator* live, std::string_view from,
+                                  const KeyRange& range) {
+  int64_t n = 0;
+  const rocksdb::Slice end = ToSlice(range.end);
+  for (live->Seek(ToSlice(from)); live->Valid(); live->Next()) {
+    if (!range.to_end && live->key().compare(end) >= 0) break;
+    ++n;
+  }
+  if (!live->status().ok()) return FromRocks(live->status());
+  return n;
+}
+
 std::string LeaseIdHex(int64_t lease) {
   char buf[24];
   std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(lease));
@@ -54,9 +78,13 @@ std::string LeaseIdHex(int64_t lease) {
 using KvVisitor = std::function<void(const mvccpb::KeyValue&)>;
 
 // With `visit`, every live key-value goes to it instead of into the result.
-absl::StatusOr<RangeResult> RangeOver(rocksdb::Iterator* it, const KeyRange& range,
-                                      const RangeOptions& opts, int64_t cur_rev,
-                                      int64_t compact_rev, const KvVisitor* visit = nullptr) {
+// `live` iterates the live column family (same snapshot or batch as `it`):
+// at the newest revision, once no more key-values are wanted, the rest of
+// the range is counted from it, one step per key whatever its history.
+absl::StatusOr<RangeResult> RangeOver(rocksdb::Iterator* it, rocksdb::Iterator* live,
+                                      const KeyRange& range, const RangeOptions& opts,
+                                      int64_t cur_rev, int64_t compact_rev,
+                                      const KvVisitor* visit = nullptr) {
   RangeResult result;
   int64_t at_rev = opts.rev;
   if (at_rev > cur_rev) {
@@ -68,6 +96,16 @@ absl::StatusOr<RangeResult> RangeOver(rocksdb::Iterator* it, const KeyRange& ran
   }
   result.rev = cur_rev;
   if (!range.single && !range.to_end && range.end <= range.key) return result;
+  const bool count_rest_from_live = live != nullptr && !range.single && !visit && at_rev == cur_rev;
+  auto collected_enough = [&] {
+    return opts.count_only || (opts.limit > 0 && static_cast<int64_t>(result.kvs.size()) >= opts.limit);
+  };
+  if (count_rest_from_live && collected_enough()) {
+    auto n = CountLive(live, range.key, range);
+    if (!n.ok()) return n.status();
+    result.count = *n;
+    return result;
+  }
 
   std::string upper;
   if (range.single) {
@@ -108,6 +146,14 @@ absl::StatusOr<RangeResult> RangeOver(rocksdb::Iterator* it, const KeyRange& ran
       }
     }
     if (range.single) break;
+    if (count_rest_from_live && collected_enough()) {
+      std::string next_key = decoded->user_key;
+      next_key.push_back('\0');  // the smallest key after it
+      auto n = CountLive(live, next_key, range);
+      if (!n.ok()) return n.status();
+      result.count += *n;
+      return result;
+    }
     // On to the next user key: a few Next() steps reach it when this key has
     // few versions (the common case), and are much cheaper than a Seek.
     const std::string successor = EncodeUserKeySuccessor(decoded->user_key);
@@ -168,7 +214,8 @@ absl::StatusOr<RangeResult> ReadView::Range(const KeyRange& range,
   rocksdb::ReadOptions ro;
   ro.snapshot = snap_;
   std::unique_ptr<rocksdb::Iterator> it(store_->db_->NewIterator(ro, store_->kv_cf_));
-  return RangeOver(it.get(), range, opts, rev_, compact_rev_);
+  std::unique_ptr<rocksdb::Iterator> live(store_->db_->NewIterator(ro, store_->live_cf_));
+  return RangeOver(it.get(), live.get(), range, opts, rev_, compact_rev_);
 }
 
 absl::Status ReadView::Scan(const KeyRange& range, int64_t rev, const KvVisitor& visit) const {
@@ -177,7 +224,7 @@ absl::Status ReadView::Scan(const KeyRange& range, int64_t rev, const KvVisitor&
   std::unique_ptr<rocksdb::Iterator> it(store_->db_->NewIterator(ro, store_->kv_cf_));
   RangeOptions opts;
   opts.rev = rev;
-  return RangeOver(it.get(), range, opts, rev_, compact_rev_, &visit).status();
+  return RangeOver(it.get(), nullptr, range, opts, rev_, compact_rev_, &visit).status();
 }
 
 absl::StatusOr<Changes> ReadView::ReadChanges(int64_t from_rev, int64_t max_revs,
@@ -263,7 +310,10 @@ absl::StatusOr<RangeResult> WriteTxn::Range(const KeyRange& range, const RangeOp
   MvccStore* store = batch_->store_;
   std::unique_ptr<rocksdb::Iterator> base(store->db_->NewIterator(rocksdb::ReadOptions(), store->kv_cf_));
   std::unique_ptr<rocksdb::Iterator> it(batch_->wb_->NewIteratorWithBase(store->kv_cf_, base.release()));
-  return RangeOver(it.get(), range, opts, rev_after(), batch_->compact_rev_);
+  std::unique_ptr<rocksdb::Iterator> live_base(store->db_->NewIterator(rocksdb::ReadOptions(), store->live_cf_));
+  std::unique_ptr<rocksdb::Iterator> live(
+      batch_->wb_->NewIteratorWithBase(store->live_cf_, live_base.release()));
+  return RangeOver(it.get(), live.get(), range, opts, rev_after(), batch_->compact_rev_);
 }
 
 absl::StatusOr<mvccpb::KeyValue> WriteTxn::Put(std::string_view key, std::string_view value,
@@ -277,6 +327,7 @@ absl::StatusOr<mvccpb::KeyValue> WriteTxn::Put(std::string_view key, std::string
   kv.set_create_revision(write_rev_);
   kv.set_version(1);
   int64_t prev_lease = 0;
+  bool was_live = false;
   {
     std::unique_ptr<rocksdb::Iterator> base(store->db_->NewIterator(rocksdb::ReadOptions(), store->kv_cf_));
     std::unique_ptr<rocksdb::Iterator> it(batch_->wb_->NewIteratorWithBase(store->kv_cf_, base.release()));
@@ -290,6 +341,7 @@ absl::StatusOr<mvccpb::KeyValue> WriteTxn::Put(std::string_view key, std::string
       kv.set_create_revision(prev.create_revision());
       kv.set_version(prev.version() + 1);
       prev_lease = prev.lease();
+      was_live = true;
     }
     if (!it->status().ok()) return FromRocks(it->status());
   }
@@ -310,6 +362,7 @@ absl::StatusOr<mvccpb::KeyValue> WriteTxn::Put(std::string_view key, std::string
   rev_value.append(key);
   auto s = batch_->wb_->Put(store->kv_cf_, EncodeKvKey(key, rev), kv.SerializeAsString());
   if (s.ok()) s = batch_->wb_->Put(store->rev_cf_, EncodeRevKey(rev), rev_value);
+  if (s.ok() && !was_live) s = batch_->wb_->Put(store->live_cf_, ToSlice(key), rocksdb::Slice());
   if (!s.ok()) return FromRocks(s);
   return kv;
 }
@@ -324,6 +377,7 @@ absl::StatusOr<std::vector<mvccpb::KeyValue>> WriteTxn::DeleteRange(const KeyRan
     rev_value.append(kv.key());
     auto s = batch_->wb_->Put(store->kv_cf_, EncodeKvKey(kv.key(), rev), rocksdb::Slice());
     if (s.ok()) s = batch_->wb_->Put(store->rev_cf_, EncodeRevKey(rev), rev_value);
+    if (s.ok()) s = batch_->wb_->Delete(store->live_cf_, kv.key());
     if (s.ok() && kv.lease() != 0) s = batch_->wb_->Delete(store->meta_cf_, LeaseKeyMetaKey(kv.lease(), kv.key()));
     if (!s.ok()) return FromRocks(s);
   }
@@ -431,6 +485,7 @@ absl::Status MvccStore::OpenDb() {
       {"kv", rocksdb::ColumnFamilyOptions(options)},
       {"rev", rocksdb::ColumnFamilyOptions(options)},
       {"meta", rocksdb::ColumnFamilyOptions(options)},
+      {"live", rocksdb::ColumnFamilyOptions(options)},
   };
   rocksdb::DB* raw = nullptr;
   auto s = rocksdb::DB::Open(rocksdb::DBOptions(options), dir_, cfs, &handles_, &raw);
@@ -439,7 +494,54 @@ absl::Status MvccStore::OpenDb() {
   kv_cf_ = handles_[1];
   rev_cf_ = handles_[2];
   meta_cf_ = handles_[3];
+  live_cf_ = handles_[4];
+  if (auto s = BuildLiveIndex(); !s.ok()) return s;
   return Load();
+}
+
+// A store written before the live column family existed (or a snapshot
+// from such a member) gets it built here, once; an interrupted build is
+// redone from scratch on the next open.
+absl::Status MvccStore::BuildLiveIndex() {
+  std::string marker;
+  auto s = db_->Get(rocksdb::ReadOptions(), meta_cf_, kMetaLiveIndex, &marker);
+  if (s.ok()) return absl::OkStatus();
+  if (!s.IsNotFound()) return FromRocks(s);
+  rocksdb::WriteBatch wb;
+  auto flush = [&]() -> absl::Status {
+    if (wb.Count() == 0) return absl::OkStatus();
+    auto st = FromRocks(db_->Write(rocksdb::WriteOptions(), &wb));
+    wb.Clear();
+    return st;
+  };
+  std::unique_ptr<rocksdb::Iterator> stale(db_->NewIterator(rocksdb::ReadOptions(), live_cf_));
+  for (stale->SeekToFirst(); stale->Valid(); stale->Next()) {
+    wb.Delete(live_cf_, stale->key());
+    if (wb.Count() >= 10000) {
+      if (auto st = flush(); !st.ok()) return st;
+    }
+  }
+  if (!stale->status().ok()) return FromRocks(stale->status());
+  // The newest version of each key sorts first among its versions.
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), kv_cf_));
+  it->SeekToFirst();
+  while (it->Valid()) {
+    auto decoded = DecodeKvKey(View(it->key()));
+    if (!decoded) return absl::DataLossError("mvcc: undecodable key in kv column family");
+    if (!IsTombstone(it->value())) {
+      wb.Put(live_cf_, decoded->user_key, rocksdb::Slice());
+      if (wb.Count() >= 10000) {
+        if (auto st = flush(); !st.ok()) return st;
+      }
+    }
+    it->Seek(EncodeUserKeySuccessor(decoded->user_key));
+  }
+  if (!it->status().ok()) return FromRocks(it->status());
+  wb.Put(meta_cf_, kMetaLiveIndex, "1");
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  auto st = FromRocks(db_->Write(wo, &wb));
+  return st;
 }
 
 void MvccStore::CloseDb() {
@@ -704,6 +806,20 @@ std::vector<std::pair<std::string, std::string>> MvccStore::ListMeta(std::string
     out.emplace_back(it->key().ToString(), it->value().ToString());
   }
   return out;
+}
+
+absl::Status MvccStore::DropLiveIndexForTest() {
+  SharedHold hold(gate_);
+  rocksdb::WriteBatch wb;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), live_cf_));
+  int n = 0;
+  // Leave a stale entry behind, as an interrupted build could.
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (n++ % 2 == 0) wb.Delete(live_cf_, it->key());
+  }
+  wb.Put(live_cf_, "stale-entry", rocksdb::Slice());
+  wb.Delete(meta_cf_, kMetaLiveIndex);
+  return FromRocks(db_->Write(rocksdb::WriteOptions(), &wb));
 }
 
 int64_t MvccStore::CountVersionsForTest() const {

@@ -254,6 +254,9 @@ class MvccStore {
   // The live keys attached to `lease`, in key order.
   std::vector<std::string> LeaseKeys(int64_t lease) const;
 
+  // Test hook: damages the live-key index and forgets it was built, as a
+  // store from before it (or an interrupted build) looks; reopen to rebuild.
+  [[nodiscard]] absl::Status DropLiveIndexForTest();
   // Test hook: number of physical (key, revision) versions stored.
   int64_t CountVersionsForTest() const;
   // Test hook: run compaction batches of this many revisions.
@@ -269,6 +272,7 @@ class MvccStore {
   void StartCompactor();
   void StopCompactor();
   absl::Status Load();
+  absl::Status BuildLiveIndex();
   void CompactorLoop();
   void RunCompactWaiters(bool all);
   absl::Status CompactStep(int64_t target, std::string* cursor, bool* done);
@@ -305,6 +309,7 @@ class MvccStore {
   rocksdb::ColumnFamilyHandle* kv_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* rev_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* live_cf_ = nullptr;  // live keys only: see mvcc_store.cc
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 
   std::atomic<int64_t> rev_{0};

@@ -22,6 +22,9 @@ def norm(text):
     text = re.sub(r"\b[0-9a-f]{16}\b", name, text)
     text = re.sub(r'"lease":\s*(\d+)', lambda m: '"lease": ' + names.setdefault(
         "%016x" % int(m.group(1)), "L%d" % (len(names) + 1)), text)
+    # etcd lists a lease's keys in Go map order (random from run to run)
+    text = re.sub(r"attached keys\(\[([^\]]*)\]\)",
+                  lambda m: "attached keys([%s])" % " ".join(sorted(m.group(1).split())), text)
     # remaining(Ns): only its bounds are deterministic
     return re.sub(r"remaining\((\d+)s\)", lambda m: "remaining(%s)" % (
         "ok" if 5 <= int(m.group(1)) <= 100 else m.group(1) + "s?"), text)
