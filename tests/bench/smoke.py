@@ -3,7 +3,7 @@
 runs for a few seconds, its summary and --json file parse, the counts add
 up and nothing failed. No performance is asserted.
 
-usage: bench_smoke.py --ketcd PATH --bench PATH
+usage: smoke.py --ketcd PATH --bench PATH
 """
 import argparse
 import json
