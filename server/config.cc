@@ -112,7 +112,9 @@ std::variant<Config, int> ParseConfig(int argc, char** argv) {
   Config cfg;
   std::string listen_client = "http://127.0.0.1:2379";
   std::string advertise_client = "http://localhost:2379";
-  std::string listen_peer = "http://localhost:2380";
+  // Bind addresses are 127.0.0.1, not "localhost" (which may also be ::1,
+  // or not resolve at all without /etc/hosts); advertised names are etcd's.
+  std::string listen_peer = "http://127.0.0.1:2380";
   std::string advertise_peer = "http://localhost:2380";
   std::string initial_cluster = kDefaultInitialCluster;
 

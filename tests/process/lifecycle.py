@@ -7,8 +7,10 @@ usage: lifecycle.py --ketcd PATH
 """
 import argparse
 import os
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -18,9 +20,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import harness  # noqa: E402
 
 FAILED = []
+CHECKED = []
 
 
 def check(name, ok, detail=""):
+    CHECKED.append(name)
     print("%s %s%s" % ("ok  " if ok else "FAIL", name, (": " + detail) if detail and not ok else ""))
     if not ok:
         FAILED.append(name)
@@ -37,6 +41,78 @@ def etcdctl(endpoint, *args, stdin=None):
                        capture_output=True, timeout=20, env=harness.etcdctl_env(),
                        input=stdin.encode() if stdin else None)
     return r.returncode, r.stdout.decode(), r.stderr.decode()
+
+
+def listening_addresses(pid):
+    """The (address, port) of every TCP socket `pid` listens on."""
+    inodes = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    out = []
+    for table, v6 in (("/proc/net/tcp", False), ("/proc/net/tcp6", True)):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if f[3] != "0A" or f[9] not in inodes:  # 0A: LISTEN
+                continue
+            hexaddr, hexport = f[1].split(":")
+            raw = bytes.fromhex(hexaddr)
+            if v6:
+                words = [raw[i:i + 4][::-1] for i in range(0, 16, 4)]
+                addr = socket.inet_ntop(socket.AF_INET6, b"".join(words))
+            else:
+                addr = socket.inet_ntop(socket.AF_INET, raw[::-1])
+            # A dual-stack socket bound to 127.0.0.1 shows as ::ffff:127.0.0.1.
+            out.append((addr.removeprefix("::ffff:"), int(hexport, 16)))
+    return sorted(out)
+
+
+def check_default_addresses(ketcd, tmp):
+    """With no address flags, ketcd binds 127.0.0.1:2379 and :2380 and
+    nothing else: not "localhost" (::1 too, or unresolvable without
+    /etc/hosts), not a wildcard."""
+    # The defaults as configured: a machine whose "localhost" is 127.0.0.1
+    # alone would not show the difference below.
+    code, out = run_flags(ketcd, ["--help"])
+    for flag, url in (("--listen-client-urls", "http://127.0.0.1:2379"),
+                      ("--listen-peer-urls", "http://127.0.0.1:2380")):
+        check("defaults: %s is %s" % (flag, url), code == 0 and re.search(
+            r"%s TEXT=%s\b" % (re.escape(flag), re.escape(url)), out) is not None, out[-2000:])
+    for port in (2379, 2380):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                print("note: port %d in use here, the default-address check is skipped" % port)
+                return
+    log = open(os.path.join(tmp, "defaults.log"), "wb")
+    p = subprocess.Popen([os.path.abspath(ketcd), "--data-dir", os.path.join(tmp, "defaults.ketcd")], stdout=log,
+                         stderr=subprocess.STDOUT, env=harness.clean_env({}), cwd=tmp,
+                         preexec_fn=harness._die_with_parent)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and etcdctl("127.0.0.1:2379", "put", "d", "1")[0] != 0:
+            time.sleep(0.2)
+        code, out, err = etcdctl("127.0.0.1:2379", "get", "d", "--print-value-only")
+        check("defaults: serves on 127.0.0.1:2379", code == 0 and out.strip() == "1", out + err)
+        got = listening_addresses(p.pid)
+        check("defaults: listens on 127.0.0.1:2379 and 127.0.0.1:2380 only",
+              got == [("127.0.0.1", 2379), ("127.0.0.1", 2380)], str(got))
+    finally:
+        p.terminate()
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=10)
 
 
 def main():
@@ -63,6 +139,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="ketcd-life-")
     procs = []
     try:
+        check_default_addresses(ketcd, tmp)
         port, peer = harness.free_ports(2)
         data = os.path.join(tmp, "m1.ketcd")
         url = "http://127.0.0.1:%d" % port
@@ -133,7 +210,7 @@ def main():
                 p.kill()
                 p.wait(timeout=10)
         shutil.rmtree(tmp, ignore_errors=True)
-    total = 15
+    total = len(CHECKED)
     print("%d passed, %d failed" % (total - len(FAILED), len(FAILED)))
     return 1 if FAILED else 0
 
