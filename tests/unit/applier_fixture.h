@@ -11,8 +11,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "server/applier.h"
-#include "server/errors.h"
+#include "server/state/applier.h"
+#include "server/state/errors.h"
 #include "storage/mvcc_store.h"
 #include "tests/unit/local_member.h"
 #include "tests/unit/store_util.h"

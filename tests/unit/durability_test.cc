@@ -8,7 +8,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "server/errors.h"
+#include "server/state/errors.h"
 #include "tests/unit/local_member.h"
 #include "tests/unit/applier_fixture.h"
 #include "tests/unit/store_util.h"

@@ -11,8 +11,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "server/applier.h"
-#include "server/lessor.h"
+#include "server/state/applier.h"
+#include "server/state/lessor.h"
 #include "tests/unit/store_util.h"
 #include "tests/unit/temp_dir.h"
 

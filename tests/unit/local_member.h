@@ -11,10 +11,10 @@
 
 #include <catch2/catch.hpp>
 
-#include "server/applier.h"
-#include "server/peer_transport.h"
-#include "server/raft_log.h"
-#include "server/raft_member.h"
+#include "server/state/applier.h"
+#include "server/peer/peer_transport.h"
+#include "server/replication/raft_log.h"
+#include "server/replication/raft_member.h"
 #include "storage/mvcc_store.h"
 #include "tests/unit/temp_dir.h"
 

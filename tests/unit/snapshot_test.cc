@@ -8,9 +8,9 @@
 
 #include <catch2/catch.hpp>
 
-#include "server/applier.h"
-#include "server/raft_log.h"
-#include "server/snapshot_inbox.h"
+#include "server/state/applier.h"
+#include "server/replication/raft_log.h"
+#include "server/peer/snapshot_inbox.h"
 #include "storage/crc32c.h"
 #include "storage/snapshot_install.h"
 #include "storage/wal.h"

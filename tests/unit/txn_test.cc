@@ -6,8 +6,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "server/errors.h"
-#include "server/request_checks.h"
+#include "server/state/errors.h"
+#include "server/edge/request_checks.h"
 #include "storage/errors.h"
 #include "tests/unit/applier_fixture.h"
 

@@ -10,7 +10,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "server/watch_hub.h"
+#include "server/state/watch_hub.h"
 #include "tests/unit/store_util.h"
 #include "tests/unit/temp_dir.h"
 

@@ -1,0 +1,20 @@
+// The service edge: turns internal absl::Status values into the gRPC codes
+// and exact strings etcd clients compare against ("etcdserver: ...").
+#pragma once
+
+#include "absl/status/status.h"
+#include "grpcpp/server_context.h"
+#include "grpcpp/support/status.h"
+#include "server/replication/proposer.h"
+
+namespace server {
+
+grpc::Status ToGrpcStatus(const absl::Status& s);
+
+// A client that sent "hasleader: true" metadata (clientv3.WithRequireLeader,
+// which kube-apiserver uses) gets "etcdserver: no leader" at once while this
+// member knows no leader, instead of waiting for one, as in etcd.
+[[nodiscard]] absl::Status CheckRequireLeader(const grpc::ServerContextBase& ctx,
+                                              const Proposer& proposer);
+
+}  // namespace server

@@ -1,0 +1,228 @@
+#include "server/edge/watch_service.h"
+
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "server/edge/grpc_errors.h"
+
+namespace server {
+namespace {
+
+// What a stream may hold queued before its watchers fall back to catching
+// up from the store (etcd bounds its per-stream channel the same way).
+constexpr size_t kMaxQueuedBytes = 8 << 20;
+constexpr size_t kMaxQueuedResponses = 1024;
+
+constexpr char kErrEmptyWatcherRange[] = "mvcc: watcher range is empty";
+constexpr char kErrDuplicateWatchId[] = "mvcc: duplicate watch ID provided on the WatchStream";
+
+using WatchReactor = grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>;
+
+// The outbound queue of one stream: one write in flight at a time.
+class StreamSink : public WatchSink {
+ public:
+  StreamSink(WatchReactor* reactor, MemberInfo info, const Proposer* proposer)
+      : reactor_(reactor), info_(info), proposer_(proposer) {}
+
+  bool Enqueue(etcdserverpb::WatchResponse resp, bool force) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (finished_) return true;  // nobody to tell any more
+    if (!force && !queue_.empty() &&
+        (bytes_ > kMaxQueuedBytes || queue_.size() >= kMaxQueuedResponses)) {
+      return false;
+    }
+    size_t size = resp.ByteSizeLong();
+    bytes_ += size;
+    queue_.push_back({std::move(resp), size});
+    if (!writing_) {
+      writing_ = true;
+      WriteFront();
+    }
+    return true;
+  }
+
+  bool Full() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return !finished_ && (bytes_ > kMaxQueuedBytes || queue_.size() >= kMaxQueuedResponses);
+  }
+
+  void FillHeader(etcdserverpb::ResponseHeader* h) override {
+    h->set_cluster_id(info_.cluster_id);
+    h->set_member_id(info_.member_id);
+    h->set_raft_term(proposer_->Term());
+  }
+
+  // After a write completes: the next one, or the deferred Finish. A failed
+  // write (the client went away) finishes the stream.
+  void OnWriteDone(bool ok) {
+    std::lock_guard<std::mutex> lock(mu_);
+    bytes_ -= queue_.front().size;
+    queue_.pop_front();
+    if (!ok && !finished_) {
+      finished_ = true;
+      finish_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "etcdserver: watch canceled");
+    }
+    if (!queue_.empty() && !finished_) {
+      WriteFront();
+      return;
+    }
+    writing_ = false;
+    if (finished_ && !finish_sent_) {
+      finish_sent_ = true;
+      reactor_->Finish(finish_status_);
+    }
+  }
+
+  // Finishes the RPC once: no write starts after it, and gRPC's Finish
+  // waits for a write in flight (Finish may not overlap a write).
+  void FinishOnce(const grpc::Status& status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (finished_) return;
+    finished_ = true;
+    finish_status_ = status;
+    if (!writing_) {
+      finish_sent_ = true;
+      reactor_->Finish(status);
+    }
+  }
+
+ private:
+  struct Queued {
+    etcdserverpb::WatchResponse resp;
+    size_t size;
+  };
+
+  // A response with more queued behind it is written with the buffer hint,
+  // so a burst leaves in a few large socket writes instead of one syscall
+  // per response; the last of a burst flushes.
+  void WriteFront() {
+    grpc::WriteOptions options;
+    if (queue_.size() > 1) options.set_buffer_hint();
+    reactor_->StartWrite(&queue_.front().resp, options);
+  }
+
+  WatchReactor* reactor_;
+  const MemberInfo info_;
+  const Proposer* proposer_;
+  std::mutex mu_;
+  std::deque<Queued> queue_;  // guarded by mu_; front is being written
+  size_t bytes_ = 0;                                // guarded by mu_
+  bool writing_ = false;                            // guarded by mu_
+  bool finished_ = false;                           // guarded by mu_: no more writes
+  bool finish_sent_ = false;                        // guarded by mu_
+  grpc::Status finish_status_;                      // guarded by mu_
+};
+
+}  // namespace
+
+class WatchService::Stream : public WatchReactor {
+ public:
+  Stream(WatchService* svc, grpc::CallbackServerContext* ctx)
+      : svc_(svc), sink_(std::make_shared<StreamSink>(this, svc->info_, svc->proposer_)) {
+    if (auto s = CheckRequireLeader(*ctx, *svc_->proposer_); !s.ok()) {
+      sink_->FinishOnce(ToGrpcStatus(s));
+      return;
+    }
+    StartRead(&req_);
+  }
+
+  void OnReadDone(bool ok) override {
+    // A half-close (or a broken read) ends the requests, not the stream:
+    // etcd keeps sending events until the client cancels.
+    if (!ok) return;
+    if (req_.has_create_request()) {
+      Create(req_.create_request());
+    } else if (req_.has_cancel_request()) {
+      Cancel(req_.cancel_request().watch_id());
+    } else if (req_.has_progress_request()) {
+      svc_->hub_->RequestProgress(sink_);
+    }
+    req_.Clear();
+    StartRead(&req_);
+  }
+
+  void OnWriteDone(bool ok) override { sink_->OnWriteDone(ok); }
+
+  void OnCancel() override {
+    sink_->FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "etcdserver: watch canceled"));
+  }
+
+  void OnDone() override {
+    svc_->hub_->RemoveSink(sink_.get());
+    delete this;
+  }
+
+ private:
+  void Refuse(const std::string& reason) {
+    etcdserverpb::WatchResponse r;
+    sink_->FillHeader(r.mutable_header());
+    r.mutable_header()->set_revision(svc_->store_->Rev());
+    r.set_watch_id(-1);
+    r.set_created(true);
+    r.set_canceled(true);
+    r.set_cancel_reason(reason);
+    sink_->Enqueue(std::move(r), /*force=*/true);
+  }
+
+  void Create(const etcdserverpb::WatchCreateRequest& c) {
+    // etcd: an empty key is the smallest key; range_end "\0" means "and
+    // every key after it".
+    const std::string key = c.key().empty() ? std::string(1, '\0') : c.key();
+    WatchSpec spec;
+    spec.range = storage::KeyRange::FromEtcd(key, c.range_end());
+    if (!spec.range.single && !spec.range.to_end && spec.range.key >= spec.range.end) {
+      return Refuse(kErrEmptyWatcherRange);
+    }
+    // A negative start revision is below any compaction (-1 when none):
+    // the hub cancels the watcher with compact_revision, as etcd 3.4 does.
+    int64_t id = c.watch_id();
+    if (id == 0) {
+      while (ids_.count(next_id_)) ++next_id_;
+      id = next_id_++;
+    } else if (ids_.count(id)) {
+      return Refuse(kErrDuplicateWatchId);
+    }
+    const int64_t ws_rev = svc_->store_->Rev();
+    spec.start_rev = c.start_revision() == 0 ? ws_rev + 1 : c.start_revision();
+    spec.prev_kv = c.prev_kv();
+    spec.progress_notify = c.progress_notify();
+    spec.fragment = c.fragment();
+    for (int f : c.filters()) {
+      if (f == etcdserverpb::WatchCreateRequest::NOPUT) spec.no_put = true;
+      if (f == etcdserverpb::WatchCreateRequest::NODELETE) spec.no_delete = true;
+    }
+    ids_.insert(id);
+    etcdserverpb::WatchResponse r;
+    sink_->FillHeader(r.mutable_header());
+    r.mutable_header()->set_revision(ws_rev);
+    r.set_watch_id(id);
+    r.set_created(true);
+    // Queued before the hub knows the watcher: no event can overtake it.
+    sink_->Enqueue(std::move(r), /*force=*/true);
+    svc_->hub_->Add(sink_, id, std::move(spec));
+  }
+
+  void Cancel(int64_t id) {
+    if (ids_.erase(id) == 0) return;  // unknown: etcd says nothing
+    svc_->hub_->Remove(sink_.get(), id);
+    etcdserverpb::WatchResponse r;
+    sink_->FillHeader(r.mutable_header());
+    r.mutable_header()->set_revision(svc_->store_->Rev());
+    r.set_watch_id(id);
+    r.set_canceled(true);
+    sink_->Enqueue(std::move(r), /*force=*/true);
+  }
+
+  WatchService* svc_;
+  std::shared_ptr<StreamSink> sink_;
+  etcdserverpb::WatchRequest req_;
+  // Read-side state: only OnReadDone touches it, one read at a time.
+  std::set<int64_t> ids_;
+  int64_t next_id_ = 0;
+};
+
+WatchReactor* WatchService::Watch(grpc::CallbackServerContext* ctx) { return new Stream(this, ctx); }
+
+}  // namespace server

@@ -1,0 +1,177 @@
+// RaftMember: the Proposer of a replicated member. One loop thread owns the
+// raft::RawNode, its in-memory log cache and the durable raft log, and
+// drives them by the Ready contract (raft/rawnode.h):
+//
+//   inbox (proposals, peer messages, read barriers, ticks)
+//     -> RawNode -> Ready: persist (one fdatasync) -> send -> apply
+//        (one MvccStore batch, applied index recorded with it, not synced:
+//        the raft log is the durable record and is replayed past the
+//        store's applied index after a crash) -> answer waiters -> Advance
+//
+// Requests are answered by id when their entry is applied on this member;
+// a request whose entry never commits times out ("request timed out"), as
+// in etcd. Linearizable reads use ReadIndex: all barriers that arrive in
+// one loop turn share one round. Thread-safety: the public methods are
+// thread-safe; callbacks run on the loop thread and must not block.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "raft/rawnode.h"
+#include "raft/storage.h"
+#include "server/state/applier.h"
+#include "server/peer/peer_transport.h"
+#include "server/replication/proposer.h"
+#include "storage/mvcc_store.h"
+
+namespace server {
+
+// The durable side of the raft log (the WAL), as the loop uses it.
+class RaftPersistence {
+ public:
+  virtual ~RaftPersistence() = default;
+  // One durable write of entries then hard state; fdatasync when `sync`.
+  [[nodiscard]] virtual absl::Status Save(const std::optional<raftpb::HardState>& hs,
+                                          const std::vector<raftpb::Entry>& entries,
+                                          bool sync) = 0;
+  [[nodiscard]] virtual absl::Status SaveSnapshotMarker(const raftpb::SnapshotMetadata& meta) = 0;
+  // A snapshot received from the leader replaced the state machine: from
+  // now on the log starts after it. Durable when it returns.
+  [[nodiscard]] virtual absl::Status SaveInstalledSnapshot(const raftpb::SnapshotMetadata& meta) = 0;
+  // Entries at or below `index` may be forgotten.
+  [[nodiscard]] virtual absl::Status ReleaseTo(uint64_t index) = 0;
+};
+
+struct RaftMemberOptions {
+  uint64_t id = 0;
+  absl::Duration tick = absl::Milliseconds(100);  // --heartbeat-interval
+  uint64_t snapshot_count = 100000;               // --snapshot-count
+  // Entries kept behind a snapshot for slow followers.
+  uint64_t snapshot_catchup_entries = 5000;
+  absl::Duration request_timeout = absl::Seconds(7);
+  // <data-dir>/member: where snapshots are staged (snapshot_install.h).
+  // Empty for a member that never sends or installs snapshots (tests).
+  std::string member_dir;
+  // Called on the loop thread after a snapshot replaced the store, for the
+  // state kept beside it (the lessor).
+  std::function<void()> on_snapshot_installed;
+};
+
+class RaftMember : public Proposer {
+ public:
+  // Borrows everything; all must outlive the member. `log_cache` already
+  // holds what `persistence` recovered (or the bootstrap entries).
+  RaftMember(RaftMemberOptions opts, std::unique_ptr<raft::RawNode> node,
+             raft::MemoryStorage* log_cache, RaftPersistence* persistence,
+             storage::MvccStore* store, const Applier* applier, PeerTransport* transport);
+  ~RaftMember() override;
+
+  void Start();
+  void Stop();
+
+  // Feeds messages received from a peer (any thread).
+  void Deliver(std::vector<raftpb::Message> msgs);
+  void ReportUnreachable(uint64_t peer);
+  // The outcome of a snapshot transfer to `peer` (any thread).
+  void ReportSnapshot(uint64_t peer, bool ok);
+
+  void Propose(serverpb::InternalRequest req, ProposeDone done) override;
+  void ReadBarrier(std::function<void(absl::Status)> done) override;
+  uint64_t Term() const override { return term_.load(std::memory_order_relaxed); }
+  RaftStatus Status() const override;
+
+  // Durable raft-log writes so far (each one fdatasync at most); for tests
+  // and stats: concurrent proposals share them (group commit).
+  uint64_t LogWrites() const { return log_writes_.load(std::memory_order_relaxed); }
+
+  // Unique request ids across the cluster: member id bits, then a counter.
+  uint64_t NextRequestId();
+
+ private:
+  struct Waiter {
+    ProposeDone done;
+    absl::Time deadline;
+  };
+  struct ReadWaiter {
+    std::function<void(absl::Status)> done;
+    absl::Time deadline;
+  };
+  struct Inbox {
+    std::vector<raftpb::Message> messages;
+    std::vector<uint64_t> unreachable;
+    std::vector<std::pair<uint64_t, bool>> snapshot_reports;
+    std::vector<std::pair<serverpb::InternalRequest, ProposeDone>> proposals;
+    std::vector<std::function<void(absl::Status)>> reads;
+    bool empty() const {
+      return messages.empty() && unreachable.empty() && snapshot_reports.empty() &&
+             proposals.empty() && reads.empty();
+    }
+  };
+
+  void Loop();
+  void HandleInbox(Inbox& in);
+  void HandleReady();
+  void Apply(const std::vector<raftpb::Entry>& committed);
+  void ApplyConfChange(storage::WriteBatch& wb, const raftpb::Entry& e);
+  // Leader: checkpoints the store and streams it to m.to() in place of the
+  // log it no longer has (m's metadata is rewritten to the checkpoint's).
+  void SendSnapshot(raftpb::Message m);
+  // Follower: replaces the store with the received snapshot raft accepted.
+  void InstallSnapshot(const raftpb::Snapshot& snap);
+  void ReloadPeers();
+  void MaybeSnapshot();
+  void ServeReads();
+  void ExpireWaiters(absl::Time now);
+  // Requests that arrived while no leader was known wait here (up to their
+  // deadline) and are retried when one is, as etcd makes them wait.
+  void RetryParked();
+  [[noreturn]] void Fatal(const std::string& what, const absl::Status& s);
+
+  const RaftMemberOptions opts_;
+  std::unique_ptr<raft::RawNode> node_;
+  raft::MemoryStorage* log_cache_;
+  RaftPersistence* persistence_;
+  storage::MvccStore* store_;
+  const Applier* applier_;
+  PeerTransport* transport_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  Inbox inbox_;          // guarded by mu_
+  bool stopping_ = false;  // guarded by mu_
+  std::thread loop_;
+
+  // Loop-thread state.
+  std::map<uint64_t, Waiter> waiters_;                           // request id -> waiter
+  std::map<std::string, std::vector<ReadWaiter>> read_rounds_;   // ctx -> barriers
+  std::vector<std::pair<uint64_t, std::vector<ReadWaiter>>> ready_reads_;  // index -> barriers
+  struct ParkedProposal {
+    serverpb::InternalRequest req;
+    ProposeDone done;
+    absl::Time deadline;
+  };
+  std::vector<ParkedProposal> parked_proposals_;
+  std::vector<ReadWaiter> parked_reads_;
+  uint64_t next_read_ctx_ = 1;
+  uint64_t snapshot_index_ = 0;
+
+  std::atomic<uint64_t> term_{0};
+  std::atomic<uint64_t> leader_{0};
+  std::atomic<uint64_t> commit_index_{0};
+  std::atomic<uint64_t> request_seq_;
+  std::atomic<uint64_t> log_writes_{0};
+};
+
+}  // namespace server

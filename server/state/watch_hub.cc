@@ -1,0 +1,386 @@
+#include "server/state/watch_hub.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <limits>
+
+#include "google/protobuf/unknown_field_set.h"
+
+namespace server {
+namespace {
+
+// Rounds that find at most this many revisions answer one per revision.
+constexpr size_t kPerRevisionRounds = 64;
+
+}  // namespace
+
+WatchHub::WatchHub(storage::MvccStore* store, Options opts) : store_(store), opts_(opts) {
+  generation_ = store_->Generation();
+  SetHubRev(store_->Rev());
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void WatchHub::SetHubRev(int64_t rev) {
+  hub_rev_ = rev;
+  store_->SetCompactionHold(rev);
+}
+
+WatchHub::~WatchHub() { Stop(); }
+
+void WatchHub::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(wake_mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  store_->SetCompactionHold(std::numeric_limits<int64_t>::max());
+  std::lock_guard<std::mutex> lock(mu_);
+  watchers_.clear();
+  unsynced_.clear();
+  progress_requests_.clear();
+}
+
+void WatchHub::Wake() {
+  {
+    std::lock_guard<std::mutex> lock(wake_mu_);
+    notified_ = true;
+  }
+  cv_.notify_one();
+}
+
+void WatchHub::Notify() { Wake(); }
+
+void WatchHub::Add(const std::shared_ptr<WatchSink>& sink, int64_t id, WatchSpec spec) {
+  auto w = std::make_shared<Watcher>();
+  w->sink = sink;
+  w->id = id;
+  w->next_rev = spec.start_rev;
+  w->spec = std::move(spec);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const Key key{sink.get(), id};
+    watchers_[key] = w;
+    // A start at or below hub_rev needs history first.
+    if (w->next_rev <= hub_rev_) unsynced_.insert(key);
+  }
+  Wake();
+}
+
+bool WatchHub::Remove(const WatchSink* sink, int64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  unsynced_.erase({sink, id});
+  return watchers_.erase({sink, id}) > 0;
+}
+
+void WatchHub::RemoveSink(const WatchSink* sink) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = watchers_.lower_bound({sink, INT64_MIN}); it != watchers_.end() && it->first.first == sink;) {
+    unsynced_.erase(it->first);
+    it = watchers_.erase(it);
+  }
+  std::erase_if(progress_requests_, [&](const auto& s) { return s.get() == sink; });
+}
+
+void WatchHub::RequestProgress(const std::shared_ptr<WatchSink>& sink) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    progress_requests_.push_back(sink);
+  }
+  Wake();
+}
+
+void WatchHub::Loop() {
+  absl::Time next_progress = absl::Now() + opts_.progress_interval;
+  bool retry_soon = false;
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(wake_mu_);
+      // Unsynced watchers (a full stream, history left to read) are retried
+      // every 10 ms, as etcd retries its victims.
+      absl::Time until = retry_soon ? std::min(next_progress, absl::Now() + absl::Milliseconds(10))
+                                    : next_progress;
+      cv_.wait_until(lock, absl::ToChronoTime(until), [&] { return stopping_ || notified_; });
+      if (stopping_) return;
+      notified_ = false;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    DeliverLive();
+    CatchUp();
+    AnswerProgressRequests();
+    const absl::Time now = absl::Now();
+    if (now >= next_progress) {
+      SendProgress(now);
+      next_progress = now + opts_.progress_interval;
+    }
+    retry_soon = !unsynced_.empty() || !progress_requests_.empty();
+  }
+}
+
+bool WatchHub::Wants(const Watcher& w, const mvccpb::Event& e) const {
+  if (e.type() == mvccpb::Event::PUT && w.spec.no_put) return false;
+  if (e.type() == mvccpb::Event::DELETE && w.spec.no_delete) return false;
+  return w.spec.range.Contains(e.kv().key());
+}
+
+bool WatchHub::Send(Watcher& w, std::vector<mvccpb::Event> events, int64_t header_rev) {
+  etcdserverpb::WatchResponse r;
+  w.sink->FillHeader(r.mutable_header());
+  r.mutable_header()->set_revision(header_rev);
+  r.set_watch_id(w.id);
+  for (auto& e : events) {
+    if (!w.spec.prev_kv) e.clear_prev_kv();
+    *r.add_events() = std::move(e);
+  }
+  w.events_since_progress = true;
+  if (!w.spec.fragment || r.events_size() < 2 ||
+      static_cast<int64_t>(r.ByteSizeLong()) < opts_.fragment_bytes) {
+    return w.sink->Enqueue(std::move(r), /*force=*/false);
+  }
+  // etcd's fragmentation: greedy parts below the limit, each with at least
+  // one event; every part but the last says fragment=true.
+  std::vector<etcdserverpb::WatchResponse> parts;
+  etcdserverpb::WatchResponse part = r;
+  part.clear_events();
+  const etcdserverpb::WatchResponse empty = part;
+  for (auto& e : *r.mutable_events()) {
+    const int64_t grown = static_cast<int64_t>(part.ByteSizeLong() + e.ByteSizeLong() + 8);
+    if (part.events_size() > 0 && grown >= opts_.fragment_bytes) {
+      part.set_fragment(true);
+      parts.push_back(std::move(part));
+      part = empty;
+    }
+    *part.add_events() = std::move(e);
+  }
+  parts.push_back(std::move(part));
+  if (!w.sink->Enqueue(std::move(parts[0]), /*force=*/false)) return false;
+  // The rest must follow the first part, whatever the queue holds.
+  for (size_t i = 1; i < parts.size(); ++i) w.sink->Enqueue(std::move(parts[i]), /*force=*/true);
+  return true;
+}
+
+const std::string& WatchHub::EncodedEvents::Get(size_t k, bool prev_kv) {
+  if (with_prev_.empty()) {
+    with_prev_.resize(events_.size());
+    without_prev_.resize(events_.size());
+  }
+  const mvccpb::Event& e = events_[k];
+  if (prev_kv || !e.has_prev_kv()) {
+    if (with_prev_[k].empty()) e.SerializeToString(&with_prev_[k]);
+    return with_prev_[k];
+  }
+  if (without_prev_[k].empty()) {
+    mvccpb::Event bare = e;
+    bare.clear_prev_kv();
+    bare.SerializeToString(&without_prev_[k]);
+  }
+  return without_prev_[k];
+}
+
+bool WatchHub::SendEncoded(Watcher& w, EncodedEvents& encoded, const size_t* indices, size_t count,
+                           int64_t header_rev) {
+  etcdserverpb::WatchResponse r;
+  w.sink->FillHeader(r.mutable_header());
+  r.mutable_header()->set_revision(header_rev);
+  r.set_watch_id(w.id);
+  // The events go in already serialized, as unknown fields with the events
+  // field's number: the wire bytes are the same as real events, and a
+  // revision watched by N watchers is encoded once instead of copied N
+  // times. (etcd shares the event objects between watchers the same way.)
+  auto* raw = r.GetReflection()->MutableUnknownFields(&r);
+  for (size_t x = 0; x < count; ++x) {
+    raw->AddLengthDelimited(etcdserverpb::WatchResponse::kEventsFieldNumber,
+                            encoded.Get(indices[x], w.spec.prev_kv));
+  }
+  w.events_since_progress = true;
+  return w.sink->Enqueue(std::move(r), /*force=*/false);
+}
+
+void WatchHub::DeliverLive() {
+  const int64_t store_rev = store_->Rev();
+  if (store_rev <= hub_rev_) return;
+  const uint64_t generation = store_->Generation();
+  auto view = store_->Read();
+  if (generation != generation_) {
+    // The store was replaced by a snapshot from the leader: its history
+    // below the snapshot's compaction is not here. Every watcher catches up
+    // from the new store, or is told its revision is compacted.
+    generation_ = generation;
+    for (const auto& [key, w] : watchers_) unsynced_.insert(key);
+    SetHubRev(view->rev());
+    return;
+  }
+  std::vector<Watcher*> synced;
+  bool with_prev = false;
+  for (const auto& [key, w] : watchers_) {
+    if (unsynced_.count(key)) continue;
+    synced.push_back(w.get());
+    with_prev |= w->spec.prev_kv;
+  }
+  std::vector<char> behind(synced.size(), 0);
+  while (hub_rev_ < view->rev()) {
+    // Physical compaction is held at hub_rev (SetCompactionHold): what a
+    // logical compaction above it covers is still there for the watchers
+    // that are up to date.
+    auto changes = view->ReadChanges(hub_rev_ + 1, opts_.batch_revs, with_prev, /*held=*/true);
+    if (!changes.ok()) {
+      std::fprintf(stderr, "ketcd: watch: reading changes after revision %lld: %s\n",
+                   static_cast<long long>(hub_rev_), std::string(changes.status().message()).c_str());
+      return;
+    }
+    // One response per revision, as etcd sends them, while a round finds
+    // few revisions. A round that finds many (a loaded apply loop commits
+    // them in one batch) gives each watcher ONE response for them all
+    // (header.revision = the last): a response per revision per watcher
+    // would multiply the messages, and clients already take multi-revision
+    // responses (every catch-up response is one).
+    const int64_t batch_end = changes->next_rev - 1;
+    const auto& evs = changes->events;
+    size_t revisions = 0;
+    for (size_t k = 0; k < evs.size(); ++k) {
+      if (k == 0 || evs[k].kv().mod_revision() != evs[k - 1].kv().mod_revision()) ++revisions;
+    }
+    const bool per_revision = revisions <= kPerRevisionRounds;
+    EncodedEvents encoded(evs);
+    for (size_t n = 0; n < synced.size(); ++n) {
+      Watcher* w = synced[n];
+      if (behind[n] || w->next_rev > batch_end) continue;  // fell behind, or starts later
+      std::vector<size_t> mine;
+      for (size_t k = 0; k < evs.size(); ++k) {
+        if (evs[k].kv().mod_revision() >= w->next_rev && Wants(*w, evs[k])) mine.push_back(k);
+      }
+      size_t i = 0;
+      while (i < mine.size() && !behind[n]) {
+        size_t j = mine.size();
+        if (per_revision) {
+          j = i;
+          while (j < mine.size() && evs[mine[j]].kv().mod_revision() == evs[mine[i]].kv().mod_revision()) ++j;
+        }
+        const int64_t first = evs[mine[i]].kv().mod_revision();
+        const int64_t header = per_revision ? first : batch_end;
+        bool sent;
+        if (w->spec.fragment) {
+          std::vector<mvccpb::Event> part;
+          for (size_t x = i; x < j; ++x) part.push_back(evs[mine[x]]);
+          sent = Send(*w, std::move(part), header);
+        } else {
+          sent = SendEncoded(*w, encoded, mine.data() + i, j - i, header);
+        }
+        if (!sent) {
+          // Its stream is full: it re-reads from this revision later.
+          unsynced_.insert({w->sink.get(), w->id});
+          w->next_rev = first;
+          behind[n] = 1;
+        }
+        i = j;
+      }
+      if (!behind[n]) w->next_rev = batch_end + 1;
+    }
+    SetHubRev(changes->next_rev - 1);
+  }
+  // Every synced watcher now has all events through hub_rev.
+  for (size_t n = 0; n < synced.size(); ++n) {
+    if (!behind[n] && synced[n]->next_rev <= hub_rev_) synced[n]->next_rev = hub_rev_ + 1;
+  }
+}
+
+void WatchHub::CatchUp() {
+  if (unsynced_.empty()) return;
+  auto view = store_->Read();
+  const int64_t compact = view->compact_rev();
+  int64_t min_next = INT64_MAX;
+  bool with_prev = false;
+  for (auto it = unsynced_.begin(); it != unsynced_.end();) {
+    Watcher& w = *watchers_.at(*it);
+    if (w.next_rev < compact) {
+      // etcd: a compaction cancel (a start at the compacted revision itself
+      // is still served), with header revision 0 and no reason.
+      etcdserverpb::WatchResponse r;
+      w.sink->FillHeader(r.mutable_header());
+      r.mutable_header()->set_revision(0);
+      r.set_watch_id(w.id);
+      r.set_compact_revision(compact);
+      r.set_canceled(true);
+      w.sink->Enqueue(std::move(r), /*force=*/true);
+      watchers_.erase(*it);
+      it = unsynced_.erase(it);
+      continue;
+    }
+    if (w.next_rev > hub_rev_) {
+      it = unsynced_.erase(it);  // nothing left to read: synced
+      continue;
+    }
+    if (w.sink->Full()) {
+      ++it;  // a stream that is not being read must not hold the others back
+      continue;
+    }
+    min_next = std::min(min_next, w.next_rev);
+    with_prev |= w.spec.prev_kv;
+    ++it;
+  }
+  if (unsynced_.empty() || min_next == INT64_MAX) return;
+  auto changes = view->ReadChanges(min_next, opts_.batch_revs, with_prev);
+  if (!changes.ok()) {
+    std::fprintf(stderr, "ketcd: watch: catching up from revision %lld: %s\n",
+                 static_cast<long long>(min_next), std::string(changes.status().message()).c_str());
+    return;
+  }
+  const int64_t upto = std::min(changes->next_rev - 1, hub_rev_);
+  for (auto it = unsynced_.begin(); it != unsynced_.end();) {
+    Watcher& w = *watchers_.at(*it);
+    if (w.next_rev < min_next || w.next_rev > upto) {
+      ++it;  // skipped this round (full stream), or nothing of this batch
+      continue;
+    }
+    std::vector<mvccpb::Event> mine;
+    for (const auto& e : changes->events) {
+      const int64_t rev = e.kv().mod_revision();
+      if (rev >= w.next_rev && rev <= upto && Wants(w, e)) mine.push_back(e);
+    }
+    if (!mine.empty() && !Send(w, std::move(mine), hub_rev_)) {
+      ++it;  // still full: next round
+      continue;
+    }
+    w.next_rev = std::max(w.next_rev, upto + 1);
+    it = w.next_rev > hub_rev_ ? unsynced_.erase(it) : std::next(it);
+  }
+}
+
+void WatchHub::AnswerProgressRequests() {
+  std::vector<std::shared_ptr<WatchSink>> waiting;
+  for (auto& sink : progress_requests_) {
+    bool any = false, all_synced = true;
+    for (auto it = watchers_.lower_bound({sink.get(), INT64_MIN});
+         it != watchers_.end() && it->first.first == sink.get(); ++it) {
+      any = true;
+      if (unsynced_.count(it->first)) all_synced = false;
+    }
+    if (!any) continue;  // etcd 3.5 answers nothing without a watcher
+    if (!all_synced) {
+      waiting.push_back(std::move(sink));
+      continue;
+    }
+    etcdserverpb::WatchResponse r;
+    sink->FillHeader(r.mutable_header());
+    r.mutable_header()->set_revision(hub_rev_);
+    r.set_watch_id(-1);
+    sink->Enqueue(std::move(r), /*force=*/true);
+  }
+  progress_requests_ = std::move(waiting);
+}
+
+void WatchHub::SendProgress(absl::Time) {
+  for (auto& [key, w] : watchers_) {
+    if (!w->spec.progress_notify || unsynced_.count(key)) continue;
+    if (!w->events_since_progress) {
+      etcdserverpb::WatchResponse r;
+      w->sink->FillHeader(r.mutable_header());
+      r.mutable_header()->set_revision(hub_rev_);
+      r.set_watch_id(w->id);
+      w->sink->Enqueue(std::move(r), /*force=*/false);
+    }
+    w->events_since_progress = false;
+  }
+}
+
+}  // namespace server
