@@ -17,6 +17,9 @@
 
 namespace base {
 
+// The numbers cross the peer wire (server/peer/wire_errors.h), where members
+// of different builds may meet during an upgrade: append new kinds at the
+// end and never renumber one.
 enum class ErrorKind : int {
   kNone = 0,
   // A request etcd refuses before it runs.

@@ -1,10 +1,13 @@
 // Named outcomes of the MVCC store that callers are expected to handle.
-// The server maps them to etcd's gRPC codes and strings at its edge; the
-// messages here are etcd's internal mvcc messages, without "etcdserver: ".
+// Each carries a base::ErrorKind (base/errors.h): callers test the kind with
+// IsCompacted/IsFutureRev, never the message. The server maps the kinds to
+// etcd's gRPC codes and strings at its edge; the messages here are etcd's
+// internal mvcc messages, without "etcdserver: ".
 #pragma once
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "base/errors.h"
 
 namespace storage {
 
@@ -14,16 +17,16 @@ inline constexpr absl::string_view kErrFutureRev =
     "mvcc: required revision is a future revision";
 
 [[nodiscard]] inline absl::Status CompactedError() {
-  return absl::OutOfRangeError(kErrCompacted);
+  return base::MakeError(base::ErrorKind::kCompacted, absl::StatusCode::kOutOfRange, kErrCompacted);
 }
 [[nodiscard]] inline absl::Status FutureRevError() {
-  return absl::OutOfRangeError(kErrFutureRev);
+  return base::MakeError(base::ErrorKind::kFutureRev, absl::StatusCode::kOutOfRange, kErrFutureRev);
 }
 inline bool IsCompacted(const absl::Status& s) {
-  return s.code() == absl::StatusCode::kOutOfRange && s.message() == kErrCompacted;
+  return base::IsError(s, base::ErrorKind::kCompacted);
 }
 inline bool IsFutureRev(const absl::Status& s) {
-  return s.code() == absl::StatusCode::kOutOfRange && s.message() == kErrFutureRev;
+  return base::IsError(s, base::ErrorKind::kFutureRev);
 }
 
 }  // namespace storage

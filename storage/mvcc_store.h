@@ -42,7 +42,12 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "mvccpb/kv.pb.h"
+#include "storage/meta_schema.h"
 #include "storage/revision.h"
+
+namespace base {
+class Logger;
+}  // namespace base
 
 namespace rocksdb {
 class ColumnFamilyHandle;
@@ -89,12 +94,16 @@ struct Changes {
 
 class MvccStore;
 
-// The lease attachment index, kept by WriteTxn in the meta column family
-// in the same batch as the key-values: "lease_key/<lease as 16 hex
-// digits>/<key>" for each live key whose newest version carries a lease.
-inline constexpr char kLeaseKeyMetaPrefix[] = "lease_key/";
-std::string LeaseKeysMetaPrefix(int64_t lease);
-std::string LeaseKeyMetaKey(int64_t lease, std::string_view key);
+// The lease attachment index is kept by WriteTxn in the meta table in the
+// same batch as the key-values: LeaseKeyMetaKey(lease, key) (meta_schema.h)
+// for each live key whose newest version carries a lease.
+
+struct MvccStoreOptions {
+  // Where the store reports what it recovers from on its own (a failed
+  // background compaction step). Not owned; must outlive the store.
+  // Default: null, nothing is reported.
+  base::Logger* logger = nullptr;
+};
 
 // A consistent, immutable view of the store at one moment.
 class ReadView {
@@ -196,7 +205,8 @@ class WriteBatch {
 class MvccStore {
  public:
   // Opens or creates the store under `dir` (a RocksDB directory).
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<MvccStore>> Open(const std::string& dir);
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<MvccStore>> Open(
+      const std::string& dir, const MvccStoreOptions& options = {});
   ~MvccStore();
 
   int64_t Rev() const { return rev_.load(std::memory_order_acquire); }
@@ -300,6 +310,7 @@ class MvccStore {
   };
 
   std::string dir_;
+  base::Logger* logger_ = nullptr;
   std::function<void()> commit_listener_;
   std::atomic<int64_t> compaction_hold_{std::numeric_limits<int64_t>::max()};
   std::atomic<uint64_t> generation_{0};
@@ -309,7 +320,7 @@ class MvccStore {
   rocksdb::ColumnFamilyHandle* kv_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* rev_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;
-  rocksdb::ColumnFamilyHandle* live_cf_ = nullptr;  // live keys only: see mvcc_store.cc
+  rocksdb::ColumnFamilyHandle* live_cf_ = nullptr;  // live keys only: see mvcc_internal.h
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 
   std::atomic<int64_t> rev_{0};

@@ -5,13 +5,13 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <filesystem>
 #include <system_error>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "base/logger.h"
 #include "storage/wal_file.h"
 
 namespace storage {
@@ -70,11 +70,11 @@ absl::Status SwapInStore(const std::string& db_dir, const std::string& install_d
   return RemoveTree(old);
 }
 
-absl::Status RecoverSnapshotDirs(const SnapshotDirs& dirs) {
+absl::Status RecoverSnapshotDirs(const SnapshotDirs& dirs, base::Logger* logger) {
   std::error_code ec;
   if (!fs::exists(dirs.member_dir(), ec)) return absl::OkStatus();
-  if (fs::exists(dirs.install(), ec)) {
-    std::fprintf(stderr, "ketcd: finishing the installation of a received snapshot\n");
+  if (fs::exists(dirs.install(), ec) && logger != nullptr) {
+    logger->Info("finishing the installation of a received snapshot");
   }
   if (auto s = SwapInStore(dirs.db(), dirs.install()); !s.ok()) return s;
   for (const auto& entry : fs::directory_iterator(dirs.member_dir(), ec)) {

@@ -30,6 +30,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
+namespace base {
+class Logger;
+}  // namespace base
+
 namespace storage {
 
 class SnapshotDirs {
@@ -48,8 +52,9 @@ class SnapshotDirs {
 
 // At start, before the store is opened: finishes an interrupted swap and
 // removes leftovers (partial receives, unclaimed ready snapshots, send
-// checkpoints).
-[[nodiscard]] absl::Status RecoverSnapshotDirs(const SnapshotDirs& dirs);
+// checkpoints). Finishing a swap is logged to `logger` (if not null).
+[[nodiscard]] absl::Status RecoverSnapshotDirs(const SnapshotDirs& dirs,
+                                               base::Logger* logger = nullptr);
 
 // A whole received snapshot becomes snap.ready.<index> (the files were
 // synced by SnapshotFileSink::Finish).

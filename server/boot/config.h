@@ -2,15 +2,23 @@
 // flag names, defaults and ETCD_* environment variables (a flag wins over its
 // variable). Go-style single-dash long flags (-name x) are accepted too,
 // because scripts written for etcd use them.
+//
+// ParseConfig is pure: the arguments and the environment come in, a Config
+// or what to print and the exit code come out, so the parser is tested
+// without a process; main() prints and exits.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "base/logger.h"
+#include "server/net/transport_security.h"
 #include "server/net/url.h"
 
 namespace server {
@@ -37,10 +45,33 @@ struct Config {
   uint64_t snapshot_count = 100000;
   uint64_t snapshot_catchup_entries = 5000;  // etcd 3.5's default
   absl::Duration watch_progress_notify_interval = absl::Minutes(10);
+  // --logger: "zap" prints etcd 3.5's JSON lines; "capnslog" (ketcd's
+  // default for now) one line of text per event. --log-level: etcd's names.
+  base::LogFormat log_format = base::LogFormat::kText;
+  base::LogLevel log_level = base::LogLevel::kInfo;
+  // --cert-file, --key-file, --trusted-ca-file, --client-cert-auth.
+  TlsFiles client_tls;
+  // --peer-cert-file, --peer-key-file, --peer-trusted-ca-file, --peer-client-cert-auth.
+  TlsFiles peer_tls;
 };
 
-// Either a Config, or the exit code to stop with after --help/--version (0)
-// or a usage error (2; the message is already printed to stderr).
-std::variant<Config, int> ParseConfig(int argc, char** argv);
+// What to do instead of starting: print `out` (to stdout: --help,
+// --version) or `err` (to stderr: a usage error) and exit with `code`
+// (0 after --help/--version, 2 after a usage error, as etcd).
+struct ConfigExit {
+  int code = 0;
+  std::string out;
+  std::string err;
+};
+
+// Looks up an environment variable (ETCD_NAME, ...): nullopt when unset.
+using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
+
+// `args` are the arguments after the program name.
+std::variant<Config, ConfigExit> ParseConfig(const std::vector<std::string>& args,
+                                             const EnvLookup& env);
+
+// The process's own environment, for main().
+EnvLookup ProcessEnvironment();
 
 }  // namespace server

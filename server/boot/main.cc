@@ -4,14 +4,23 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "base/clock.h"
+#include "base/logger.h"
 #include "server/boot/config.h"
 #include "server/boot/member.h"
 
 int main(int argc, char** argv) {
-  auto parsed = server::ParseConfig(argc, argv);
-  if (std::holds_alternative<int>(parsed)) return std::get<int>(parsed);
+  auto parsed = server::ParseConfig(std::vector<std::string>(argv + 1, argv + argc),
+                                    server::ProcessEnvironment());
+  if (auto* exit = std::get_if<server::ConfigExit>(&parsed)) {
+    std::fputs(exit->out.c_str(), stdout);
+    std::fputs(exit->err.c_str(), stderr);
+    return exit->code;
+  }
   const auto& cfg = std::get<server::Config>(parsed);
 
   // Block the stop signals before any thread starts, so that only the
@@ -31,29 +40,30 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  auto member = server::Member::Start(cfg);
+  base::RealClock clock;
+  base::Logger logger(&clock, cfg.log_format, cfg.log_level);
+  auto member = server::Member::Start(cfg, clock, logger);
   if (!member.ok()) {
-    std::fprintf(stderr, "ketcd: %s\n", std::string(member.status().message()).c_str());
+    logger.Error(std::string(member.status().message()));
     return 1;
   }
   std::string urls;
   for (const auto& u : cfg.listen_client_urls) urls += absl::StrCat(urls.empty() ? "" : ",", u.raw);
-  std::fprintf(stderr,
-               "ketcd: member %s (id %llx) of cluster %llx serving client requests on %s, data in %s\n",
-               cfg.name.c_str(), static_cast<unsigned long long>((*member)->member_id()),
-               static_cast<unsigned long long>((*member)->cluster_id()), urls.c_str(),
-               cfg.data_dir.c_str());
+  logger.Info(absl::StrFormat("member %s (id %x) of cluster %x serving client requests on %s, data in %s",
+                              cfg.name, (*member)->member_id(), (*member)->cluster_id(), urls,
+                              cfg.data_dir),
+              {base::HexId("member-id", (*member)->member_id()),
+               base::HexId("cluster-id", (*member)->cluster_id())});
 
   int sig = 0;
   while (true) {
     sigwait(&stop_signals, &sig);
     if (sig != SIGUSR1 && sig != SIGUSR2) break;
-    std::fprintf(stderr, "ketcd: test failpoint: %s\n",
-                 sig == SIGUSR1 ? "isolated from peers" : "rejoined peers");
+    logger.Info(sig == SIGUSR1 ? "test failpoint: isolated from peers" : "test failpoint: rejoined peers");
     (*member)->IsolateForTest(sig == SIGUSR1);
   }
-  std::fprintf(stderr, "ketcd: received %s, shutting down\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  logger.Info(sig == SIGTERM ? "received SIGTERM, shutting down" : "received SIGINT, shutting down");
   (*member)->Shutdown();
-  std::fprintf(stderr, "ketcd: stopped\n");
+  logger.Info("stopped");
   return 0;
 }

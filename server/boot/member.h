@@ -1,19 +1,28 @@
-// Member: one running ketcd member, wiring the store, the applier, the
-// proposer and the gRPC services from a Config. Owns everything it starts;
-// Shutdown() (also run by the destructor) stops serving, fails or finishes
-// pending requests, and closes the store cleanly.
+// Member: one running ketcd member. The composition root: it builds the
+// parts from a Config in dependency order (transport security, data dir and
+// store, state machine, replication, services, listeners), owns all of them,
+// and takes them down in reverse. Shutdown() (also run by the destructor)
+// stops serving, fails or finishes pending requests, and closes the store
+// cleanly. The clock and logger are the caller's and outlive the member.
 #pragma once
 
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "base/clock.h"
+#include "base/logger.h"
 #include "server/boot/config.h"
+#include "server/state/member_info.h"
 
 namespace server {
 
 class Member {
  public:
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Member>> Start(const Config& cfg);
+  // Certificates and flags that cannot work are refused before the data
+  // dir is touched.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Member>> Start(const Config& cfg,
+                                                                     const base::Clock& clock,
+                                                                     base::Logger& logger);
   ~Member();
   void Shutdown();
 
@@ -21,15 +30,16 @@ class Member {
   // (as a network partition would) until called again with false.
   void IsolateForTest(bool isolated);
 
-  uint64_t member_id() const;
-  uint64_t cluster_id() const;
+  // Valid after Start, also after Shutdown.
+  uint64_t member_id() const { return ids_.member_id; }
+  uint64_t cluster_id() const { return ids_.cluster_id; }
 
- public:
-  struct Parts;  // defined in member.cc
+  struct Parts;  // member_parts.h
 
  private:
   explicit Member(std::unique_ptr<Parts> parts);
-  std::unique_ptr<Parts> parts_;
+  std::unique_ptr<Parts> parts_;  // null once shut down
+  MemberInfo ids_;
 };
 
 }  // namespace server

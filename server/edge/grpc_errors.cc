@@ -2,35 +2,41 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
+#include "base/errors.h"
 #include "server/state/errors.h"
 #include "storage/errors.h"
 
 namespace server {
 namespace {
 
-struct KnownError {
-  absl::string_view message;
+// Every error a client can provoke: its kind, etcd's gRPC code for it and
+// etcd's message (api/v3rpc/rpctypes/error.go), which clients compare and
+// so must match etcd's byte for byte.
+struct EtcdError {
+  base::ErrorKind kind;
   grpc::StatusCode code;
+  absl::string_view message;
 };
 
-// Every error a client can provoke, with etcd's gRPC code for it.
-constexpr KnownError kKnown[] = {
-    {kErrEmptyKey, grpc::StatusCode::INVALID_ARGUMENT},
-    {kErrKeyNotFound, grpc::StatusCode::INVALID_ARGUMENT},
-    {kErrValueProvided, grpc::StatusCode::INVALID_ARGUMENT},
-    {kErrLeaseProvided, grpc::StatusCode::INVALID_ARGUMENT},
-    {kErrTooManyOps, grpc::StatusCode::INVALID_ARGUMENT},
-    {kErrDuplicateKey, grpc::StatusCode::INVALID_ARGUMENT},
-    {kErrRequestTooLarge, grpc::StatusCode::INVALID_ARGUMENT},
-    {kErrInvalidSortOption, grpc::StatusCode::INVALID_ARGUMENT},
-    {kErrLeaseNotFound, grpc::StatusCode::NOT_FOUND},
-    {kErrLeaseExists, grpc::StatusCode::FAILED_PRECONDITION},
-    {kErrLeaseTtlTooLarge, grpc::StatusCode::OUT_OF_RANGE},
-    {kErrStopped, grpc::StatusCode::UNAVAILABLE},
-    {kErrTimeout, grpc::StatusCode::UNAVAILABLE},
-    {kErrNoLeader, grpc::StatusCode::UNAVAILABLE},
-    {storage::kErrCompacted, grpc::StatusCode::OUT_OF_RANGE},
-    {storage::kErrFutureRev, grpc::StatusCode::OUT_OF_RANGE},
+using K = base::ErrorKind;
+constexpr EtcdError kEtcdErrors[] = {
+    {K::kEmptyKey, grpc::StatusCode::INVALID_ARGUMENT, kErrEmptyKey},
+    {K::kKeyNotFound, grpc::StatusCode::INVALID_ARGUMENT, kErrKeyNotFound},
+    {K::kValueProvided, grpc::StatusCode::INVALID_ARGUMENT, kErrValueProvided},
+    {K::kLeaseProvided, grpc::StatusCode::INVALID_ARGUMENT, kErrLeaseProvided},
+    {K::kTooManyOps, grpc::StatusCode::INVALID_ARGUMENT, kErrTooManyOps},
+    {K::kDuplicateKey, grpc::StatusCode::INVALID_ARGUMENT, kErrDuplicateKey},
+    {K::kRequestTooLarge, grpc::StatusCode::INVALID_ARGUMENT, kErrRequestTooLarge},
+    {K::kInvalidSortOption, grpc::StatusCode::INVALID_ARGUMENT, kErrInvalidSortOption},
+    {K::kLeaseNotFound, grpc::StatusCode::NOT_FOUND, kErrLeaseNotFound},
+    {K::kLeaseExists, grpc::StatusCode::FAILED_PRECONDITION, kErrLeaseExists},
+    {K::kLeaseTtlTooLarge, grpc::StatusCode::OUT_OF_RANGE, kErrLeaseTtlTooLarge},
+    {K::kStopped, grpc::StatusCode::UNAVAILABLE, kErrStopped},
+    {K::kTimeout, grpc::StatusCode::UNAVAILABLE, kErrTimeout},
+    {K::kNoLeader, grpc::StatusCode::UNAVAILABLE, kErrNoLeader},
+    {K::kCompacted, grpc::StatusCode::OUT_OF_RANGE, storage::kErrCompacted},
+    {K::kFutureRev, grpc::StatusCode::OUT_OF_RANGE, storage::kErrFutureRev},
 };
 
 grpc::StatusCode FromAbslCode(absl::StatusCode c) {
@@ -42,10 +48,9 @@ grpc::StatusCode FromAbslCode(absl::StatusCode c) {
 
 grpc::Status ToGrpcStatus(const absl::Status& s) {
   if (s.ok()) return grpc::Status::OK;
-  for (const auto& k : kKnown) {
-    if (s.message() == k.message) {
-      return grpc::Status(k.code, "etcdserver: " + std::string(k.message));
-    }
+  const base::ErrorKind kind = base::KindOf(s);
+  for (const auto& e : kEtcdErrors) {
+    if (e.kind == kind) return grpc::Status(e.code, absl::StrCat("etcdserver: ", e.message));
   }
   return grpc::Status(FromAbslCode(s.code()), std::string(s.message()));
 }

@@ -1,5 +1,8 @@
-// The service edge: turns internal absl::Status values into the gRPC codes
-// and exact strings etcd clients compare against ("etcdserver: ...").
+// The service edge's error table: turns internal absl::Status values into
+// the gRPC codes and exact strings etcd clients compare against
+// ("etcdserver: ..."), chosen by the status's base::ErrorKind, never by its
+// message. A status without a known kind keeps its code and message.
+// Thread-safety: stateless.
 #pragma once
 
 #include "absl/status/status.h"
@@ -9,7 +12,7 @@
 
 namespace server {
 
-grpc::Status ToGrpcStatus(const absl::Status& s);
+[[nodiscard]] grpc::Status ToGrpcStatus(const absl::Status& s);
 
 // A client that sent "hasleader: true" metadata (clientv3.WithRequireLeader,
 // which kube-apiserver uses) gets "etcdserver: no leader" at once while this

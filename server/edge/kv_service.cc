@@ -1,59 +1,19 @@
 #include "server/edge/kv_service.h"
 
-#include "server/state/errors.h"
 #include "server/edge/grpc_errors.h"
 #include "server/edge/request_checks.h"
 
 namespace server {
 
-void KvService::FillHeader(etcdserverpb::ResponseHeader* h) const {
-  h->set_cluster_id(info_.cluster_id);
-  h->set_member_id(info_.member_id);
-  h->set_raft_term(proposer_->Term());
-}
-
-grpc::ServerUnaryReactor* KvService::Fail(grpc::CallbackServerContext* ctx, const absl::Status& s) {
-  auto* reactor = ctx->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(s));
-  return reactor;
-}
-
-void KvService::Write(serverpb::InternalRequest req, ProposeDone done) {
-  req.set_id(next_request_id_.fetch_add(1, std::memory_order_relaxed));
-  // etcd measures the replicated request, not the gRPC message.
-  if (static_cast<int64_t>(req.ByteSizeLong()) > limits_.max_request_bytes) {
-    done(RequestError(kErrRequestTooLarge));
-    return;
-  }
-  proposer_->Propose(std::move(req), std::move(done));
-}
-
-template <typename Resp>
-void KvService::Answer(grpc::ServerUnaryReactor* reactor, Resp* resp, absl::StatusOr<Resp> got) {
-  if (!got.ok()) return reactor->Finish(ToGrpcStatus(got.status()));
-  *resp = std::move(*got);
-  FillHeader(resp->mutable_header());
-  reactor->Finish(grpc::Status::OK);
-}
-
-template <typename Resp, typename Pick>
-void KvService::ProposeAndAnswer(serverpb::InternalRequest req, grpc::ServerUnaryReactor* reactor,
-                                 Resp* resp, Pick pick) {
-  Write(std::move(req), [this, reactor, resp, pick](ProposeResult r) {
-    if (!r.ok()) return reactor->Finish(ToGrpcStatus(r.status()));
-    Answer<Resp>(reactor, resp, std::move(*pick(*r)));
-  });
-}
-
 grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
                                            const etcdserverpb::RangeRequest* req,
                                            etcdserverpb::RangeResponse* resp) {
-  if (auto s = CheckRequireLeader(*ctx, *proposer_); !s.ok()) return Fail(ctx, s);
-  if (auto s = CheckRange(*req); !s.ok()) return Fail(ctx, s);
+  if (auto s = CheckRequireLeader(*ctx, *proposer_); !s.ok()) return UnaryCalls::Fail(ctx, s);
+  if (auto s = CheckRange(*req); !s.ok()) return UnaryCalls::Fail(ctx, s);
   auto* reactor = ctx->DefaultReactor();
   auto serve = [this, reactor, req, resp](absl::Status barrier) {
     if (!barrier.ok()) return reactor->Finish(ToGrpcStatus(barrier));
-    Answer(reactor, resp, applier_->ReadRange(*store_, *req));
+    calls_.Answer(reactor, resp, applier_->ReadRange(*store_, *req));
   };
   if (req->serializable()) {
     serve(absl::OkStatus());
@@ -66,60 +26,61 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
 grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
                                          const etcdserverpb::PutRequest* req,
                                          etcdserverpb::PutResponse* resp) {
-  if (auto s = CheckRequireLeader(*ctx, *proposer_); !s.ok()) return Fail(ctx, s);
-  if (auto s = CheckPut(*req); !s.ok()) return Fail(ctx, s);
+  if (auto s = CheckRequireLeader(*ctx, *proposer_); !s.ok()) return UnaryCalls::Fail(ctx, s);
+  if (auto s = CheckPut(*req); !s.ok()) return UnaryCalls::Fail(ctx, s);
   auto* reactor = ctx->DefaultReactor();
   serverpb::InternalRequest ir;
   *ir.mutable_put() = *req;
-  ProposeAndAnswer(std::move(ir), reactor, resp, [](auto& r) { return r.mutable_put(); });
+  calls_.ProposeAndAnswer(std::move(ir), reactor, resp, [](auto& r) { return r.mutable_put(); });
   return reactor;
 }
 
 grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ctx,
                                                  const etcdserverpb::DeleteRangeRequest* req,
                                                  etcdserverpb::DeleteRangeResponse* resp) {
-  if (auto s = CheckRequireLeader(*ctx, *proposer_); !s.ok()) return Fail(ctx, s);
-  if (auto s = CheckDeleteRange(*req); !s.ok()) return Fail(ctx, s);
+  if (auto s = CheckRequireLeader(*ctx, *proposer_); !s.ok()) return UnaryCalls::Fail(ctx, s);
+  if (auto s = CheckDeleteRange(*req); !s.ok()) return UnaryCalls::Fail(ctx, s);
   auto* reactor = ctx->DefaultReactor();
   serverpb::InternalRequest ir;
   *ir.mutable_delete_range() = *req;
-  ProposeAndAnswer(std::move(ir), reactor, resp, [](auto& r) { return r.mutable_delete_range(); });
+  calls_.ProposeAndAnswer(std::move(ir), reactor, resp,
+                          [](auto& r) { return r.mutable_delete_range(); });
   return reactor;
 }
 
 grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
                                          const etcdserverpb::TxnRequest* req,
                                          etcdserverpb::TxnResponse* resp) {
-  if (auto s = CheckRequireLeader(*ctx, *proposer_); !s.ok()) return Fail(ctx, s);
-  if (auto s = CheckTxn(*req, limits_.max_txn_ops); !s.ok()) return Fail(ctx, s);
+  if (auto s = CheckRequireLeader(*ctx, *proposer_); !s.ok()) return UnaryCalls::Fail(ctx, s);
+  if (auto s = CheckTxn(*req, limits_.max_txn_ops); !s.ok()) return UnaryCalls::Fail(ctx, s);
   auto* reactor = ctx->DefaultReactor();
   if (IsTxnReadOnly(*req)) {
     // etcd serves a read-only txn without raft, after a linearizable barrier.
     proposer_->ReadBarrier([this, reactor, req, resp](absl::Status barrier) {
       if (!barrier.ok()) return reactor->Finish(ToGrpcStatus(barrier));
-      Answer(reactor, resp, applier_->ReadTxn(*store_, *req));
+      calls_.Answer(reactor, resp, applier_->ReadTxn(*store_, *req));
     });
     return reactor;
   }
   serverpb::InternalRequest ir;
   *ir.mutable_txn() = *req;
-  ProposeAndAnswer(std::move(ir), reactor, resp, [](auto& r) { return r.mutable_txn(); });
+  calls_.ProposeAndAnswer(std::move(ir), reactor, resp, [](auto& r) { return r.mutable_txn(); });
   return reactor;
 }
 
 grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* ctx,
                                              const etcdserverpb::CompactionRequest* req,
                                              etcdserverpb::CompactionResponse* resp) {
-  if (auto s = CheckRequireLeader(*ctx, *proposer_); !s.ok()) return Fail(ctx, s);
+  if (auto s = CheckRequireLeader(*ctx, *proposer_); !s.ok()) return UnaryCalls::Fail(ctx, s);
   auto* reactor = ctx->DefaultReactor();
   serverpb::InternalRequest ir;
   *ir.mutable_compaction() = *req;
   const bool physical = req->physical();
   const int64_t rev = req->revision();
-  Write(std::move(ir), [this, reactor, resp, physical, rev](ProposeResult r) {
+  calls_.Propose(std::move(ir), [this, reactor, resp, physical, rev](ProposeResult r) {
     if (!r.ok()) return reactor->Finish(ToGrpcStatus(r.status()));
     *resp = std::move(*r->mutable_compaction());
-    FillHeader(resp->mutable_header());
+    FillHeader(calls_.headers(), HeaderRevision::kKeep, resp->mutable_header());
     if (!physical) return reactor->Finish(grpc::Status::OK);
     // etcd answers a physical compaction once the old versions are gone.
     store_->NotifyWhenCompacted(rev, [reactor] { reactor->Finish(grpc::Status::OK); });

@@ -1,15 +1,17 @@
 // KvService: etcd's KV gRPC service. Validates requests as etcd's API layer
 // does, sends writes through the Proposer and serves reads from the store,
 // and fills response headers (cluster_id, member_id, revision, raft_term).
+// Ownership: borrows the store, applier and proposer, which outlive it.
+// Thread-safety: gRPC calls it from any thread.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "server/edge/unary_call.h"
+#include "server/replication/proposer.h"
 #include "server/state/applier.h"
 #include "server/state/member_info.h"
-#include "server/replication/proposer.h"
 #include "storage/mvcc_store.h"
 
 namespace server {
@@ -25,7 +27,8 @@ class KvService final : public etcdserverpb::KV::CallbackService {
  public:
   KvService(storage::MvccStore* store, const Applier* applier, Proposer* proposer,
             MemberInfo info, KvLimits limits)
-      : store_(store), applier_(applier), proposer_(proposer), info_(info), limits_(limits) {}
+      : store_(store), applier_(applier), proposer_(proposer), limits_(limits),
+        calls_(proposer, HeaderSource{info, proposer, store}, limits.max_request_bytes) {}
 
   grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* ctx,
                                   const etcdserverpb::RangeRequest* req,
@@ -44,25 +47,11 @@ class KvService final : public etcdserverpb::KV::CallbackService {
                                     etcdserverpb::CompactionResponse* resp) override;
 
  private:
-  // Proposes `req`; `done` gets the applied response or the error, once.
-  void Write(serverpb::InternalRequest req, ProposeDone done);
-  // Proposes `req` and answers the call with the part of the applied
-  // response that `pick` selects.
-  template <typename Resp, typename Pick>
-  void ProposeAndAnswer(serverpb::InternalRequest req, grpc::ServerUnaryReactor* reactor,
-                        Resp* resp, Pick pick);
-  // Finishes a call: the error, or `got` with its header filled.
-  template <typename Resp>
-  void Answer(grpc::ServerUnaryReactor* reactor, Resp* resp, absl::StatusOr<Resp> got);
-  void FillHeader(etcdserverpb::ResponseHeader* h) const;
-  grpc::ServerUnaryReactor* Fail(grpc::CallbackServerContext* ctx, const absl::Status& s);
-
   storage::MvccStore* store_;
   const Applier* applier_;
   Proposer* proposer_;
-  MemberInfo info_;
   KvLimits limits_;
-  std::atomic<uint64_t> next_request_id_{1};
+  UnaryCalls calls_;
 };
 
 }  // namespace server

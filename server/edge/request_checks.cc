@@ -26,15 +26,15 @@ absl::Status CheckOp(const RequestOp& op, int max_txn_ops) {
       return CheckTxnOps(op.request_txn(), max_txn_ops);
     default:
       // etcd answers an empty union with "key not found".
-      return RequestError(kErrKeyNotFound);
+      return KeyNotFoundError();
   }
 }
 
 absl::Status CheckTxnOps(const etcdserverpb::TxnRequest& r, int max_txn_ops) {
   int ops = std::max({r.compare_size(), r.success_size(), r.failure_size()});
-  if (ops > max_txn_ops) return RequestError(kErrTooManyOps);
+  if (ops > max_txn_ops) return TooManyOpsError();
   for (const auto& c : r.compare()) {
-    if (c.key().empty()) return RequestError(kErrEmptyKey);
+    if (c.key().empty()) return EmptyKeyError();
   }
   // Nested txns share the budget the way etcd counts it.
   for (const auto& op : r.success()) {
@@ -81,13 +81,13 @@ absl::Status CheckIntervals(const google::protobuf::RepeatedPtrField<RequestOp>&
     if (auto s = CheckIntervals(op.request_txn().success(), &puts_then, &dels_then); !s.ok()) return s;
     if (auto s = CheckIntervals(op.request_txn().failure(), &puts_else, &dels_else); !s.ok()) return s;
     for (const auto& k : puts_then) {
-      if (puts.count(k) || Contains(dels, k)) return RequestError(kErrDuplicateKey);
+      if (puts.count(k) || Contains(dels, k)) return DuplicateKeyError();
       puts.insert(k);
     }
     for (const auto& k : puts_else) {
       // then/else exclude each other, so a key put by both is fine.
-      if (puts.count(k) && !puts_then.count(k)) return RequestError(kErrDuplicateKey);
-      if (Contains(dels, k)) return RequestError(kErrDuplicateKey);
+      if (puts.count(k) && !puts_then.count(k)) return DuplicateKeyError();
+      if (Contains(dels, k)) return DuplicateKeyError();
       puts.insert(k);
     }
     dels.insert(dels.end(), dels_then.begin(), dels_then.end());
@@ -96,7 +96,7 @@ absl::Status CheckIntervals(const google::protobuf::RepeatedPtrField<RequestOp>&
   for (const auto& op : ops) {
     if (!op.has_request_put()) continue;
     const std::string& k = op.request_put().key();
-    if (puts.count(k) || Contains(dels, k)) return RequestError(kErrDuplicateKey);
+    if (puts.count(k) || Contains(dels, k)) return DuplicateKeyError();
     puts.insert(k);
   }
   if (puts_out) *puts_out = std::move(puts);
@@ -115,24 +115,24 @@ bool OpsReadOnly(const google::protobuf::RepeatedPtrField<RequestOp>& ops) {
 }  // namespace
 
 absl::Status CheckRange(const etcdserverpb::RangeRequest& r) {
-  if (r.key().empty()) return RequestError(kErrEmptyKey);
+  if (r.key().empty()) return EmptyKeyError();
   // etcd 3.5 refuses enum values it does not know.
   if (!etcdserverpb::RangeRequest::SortOrder_IsValid(r.sort_order()) ||
       !etcdserverpb::RangeRequest::SortTarget_IsValid(r.sort_target())) {
-    return RequestError(kErrInvalidSortOption);
+    return InvalidSortOptionError();
   }
   return absl::OkStatus();
 }
 
 absl::Status CheckPut(const etcdserverpb::PutRequest& r) {
-  if (r.key().empty()) return RequestError(kErrEmptyKey);
-  if (r.ignore_value() && !r.value().empty()) return RequestError(kErrValueProvided);
-  if (r.ignore_lease() && r.lease() != 0) return RequestError(kErrLeaseProvided);
+  if (r.key().empty()) return EmptyKeyError();
+  if (r.ignore_value() && !r.value().empty()) return ValueProvidedError();
+  if (r.ignore_lease() && r.lease() != 0) return LeaseProvidedError();
   return absl::OkStatus();
 }
 
 absl::Status CheckDeleteRange(const etcdserverpb::DeleteRangeRequest& r) {
-  if (r.key().empty()) return RequestError(kErrEmptyKey);
+  if (r.key().empty()) return EmptyKeyError();
   return absl::OkStatus();
 }
 

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "server/edge/grpc_errors.h"
+#include "server/edge/response_header.h"
 
 namespace server {
 namespace {
@@ -23,8 +24,7 @@ using WatchReactor = grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdser
 // The outbound queue of one stream: one write in flight at a time.
 class StreamSink : public WatchSink {
  public:
-  StreamSink(WatchReactor* reactor, MemberInfo info, const Proposer* proposer)
-      : reactor_(reactor), info_(info), proposer_(proposer) {}
+  StreamSink(WatchReactor* reactor, HeaderSource headers) : reactor_(reactor), headers_(headers) {}
 
   bool Enqueue(etcdserverpb::WatchResponse resp, bool force) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -49,9 +49,8 @@ class StreamSink : public WatchSink {
   }
 
   void FillHeader(etcdserverpb::ResponseHeader* h) override {
-    h->set_cluster_id(info_.cluster_id);
-    h->set_member_id(info_.member_id);
-    h->set_raft_term(proposer_->Term());
+    // Callers set the revision each response reports.
+    server::FillHeader(headers_, HeaderRevision::kKeep, h);
   }
 
   // After a write completes: the next one, or the deferred Finish. A failed
@@ -104,8 +103,7 @@ class StreamSink : public WatchSink {
   }
 
   WatchReactor* reactor_;
-  const MemberInfo info_;
-  const Proposer* proposer_;
+  const HeaderSource headers_;
   std::mutex mu_;
   std::deque<Queued> queue_;  // guarded by mu_; front is being written
   size_t bytes_ = 0;                                // guarded by mu_
@@ -120,7 +118,8 @@ class StreamSink : public WatchSink {
 class WatchService::Stream : public WatchReactor {
  public:
   Stream(WatchService* svc, grpc::CallbackServerContext* ctx)
-      : svc_(svc), sink_(std::make_shared<StreamSink>(this, svc->info_, svc->proposer_)) {
+      : svc_(svc), sink_(std::make_shared<StreamSink>(
+                          this, HeaderSource{svc->info_, svc->proposer_, svc->store_})) {
     if (auto s = CheckRequireLeader(*ctx, *svc_->proposer_); !s.ok()) {
       sink_->FinishOnce(ToGrpcStatus(s));
       return;

@@ -11,7 +11,7 @@
 #include <memory>
 
 #include "etcdserverpb/rpc.grpc.pb.h"
-#include "server/edge/kv_service.h"
+#include "server/state/member_info.h"
 #include "server/replication/proposer.h"
 #include "server/state/watch_hub.h"
 #include "storage/mvcc_store.h"

@@ -19,11 +19,11 @@ absl::StatusOr<Url> ParseUrl(const std::string& raw) {
   }
   url.scheme = std::string(rest.substr(0, scheme_end));
   rest.remove_prefix(scheme_end + 3);
-  if (url.scheme == "https" || url.scheme == "unix" || url.scheme == "unixs") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "URL scheme ", url.scheme, " is not supported yet (TLS and unix sockets are not built): ", raw));
+  if (url.scheme == "unix" || url.scheme == "unixs") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("URL scheme ", url.scheme, " is not supported yet (unix sockets are not built): ", raw));
   }
-  if (url.scheme != "http") {
+  if (url.scheme != "http" && url.scheme != "https") {
     return absl::InvalidArgumentError(
         absl::StrCat("URL scheme must be http, https, unix, or unixs: ", raw));
   }

@@ -1,35 +1,40 @@
 // PeerTransport: carries raft messages between members over ketcd's Peer
-// gRPC service (proto/peerpb/peer.proto).
+// gRPC service (proto/peerpb/peer.proto). It composes three parts, each in
+// its own file:
+//  - PeerSender (peer_sender.h): per peer, a bounded queue drained by its
+//    own thread over one long-lived stream; sending never blocks the
+//    caller, and a full queue or a broken stream drops messages and
+//    reports the peer unreachable (raft retries);
+//  - SnapshotSender (snapshot_sender.h): snapshots on their own stream and
+//    connection, one thread per transfer;
+//  - PeerService (peer_service.h): the receiving side, registered on the
+//    peer listener; it hands every message of this cluster to `deliver`
+//    and a snapshot's MSG_SNAP only once the snapshot is durable.
+// Every connection is dialed through the shared PeerDirectory, which
+// AddPeer / RemovePeer keep current.
 //
-// Sending never blocks the caller: each peer has a bounded queue drained by
-// its own thread over one long-lived client stream, reopened with backoff
-// after a failure. When a queue is full, or a stream breaks, the messages
-// are dropped and the peer is reported unreachable (raft retries; a slow or
-// dead peer never holds the leader back). Receiving hands every message of
-// this cluster to `deliver`, on a gRPC thread.
-//
-// Snapshots travel on their own stream (Peer.Snapshot), one thread per
-// transfer: the checkpoint's files in chunks of kSnapshotChunkBytes, so
-// memory stays bounded whatever the store's size; the receiving side hands
-// them to a SnapshotInbox and delivers the MSG_SNAP only once the whole
-// snapshot is durable.
+// Ownership: borrows the directory, the inbox, the lessor, the clock and
+// the logger; all must outlive the transport.
 // Thread-safety: all public methods are thread-safe.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "peerpb/peer.grpc.pb.h"
+#include "base/clock.h"
+#include "base/logger.h"
 #include "raftpb/raft.pb.h"
-#include "server/state/lessor.h"
+#include "server/peer/peer_directory.h"
+#include "server/peer/peer_sender.h"
+#include "server/peer/peer_service.h"
 #include "server/peer/snapshot_inbox.h"
+#include "server/peer/snapshot_sender.h"
+#include "server/state/lessor.h"
 
 namespace server {
 
@@ -43,6 +48,10 @@ class PeerTransport {
     SnapshotInbox* snapshot_inbox = nullptr;
     // Answers lease calls forwarded by followers; none = refused.
     Lessor* lessor = nullptr;
+    // Where every peer is dialed; shared with the other dialers. Required.
+    PeerDirectory* directory = nullptr;
+    const base::Clock* clock = nullptr;  // required
+    base::Logger* logger = nullptr;      // required
   };
   static constexpr size_t kSnapshotChunkBytes = 1 << 20;
   using SnapshotDone = std::function<void(bool ok)>;
@@ -53,7 +62,9 @@ class PeerTransport {
   PeerTransport(Options opts, Deliver deliver, Unreachable unreachable);
   ~PeerTransport();
 
-  // `url` like "http://127.0.0.1:2380". Replaces a known peer's address.
+  // `url` like "http://127.0.0.1:2380". Records it in the directory (this
+  // member's own too) and, for another member, starts sending to it;
+  // replaces a known peer's address.
   void AddPeer(uint64_t id, const std::string& url);
   void RemovePeer(uint64_t id);
   void Send(std::vector<raftpb::Message> msgs);
@@ -62,7 +73,7 @@ class PeerTransport {
   // transfer's thread) with whether the peer accepted it.
   void SendSnapshot(raftpb::Message msg, std::string dir, SnapshotDone done);
   // The receiving side, to register on the peer listener.
-  grpc::Service* service();
+  grpc::Service* service() { return &service_; }
   void Stop();
 
   // Test-only fault injection: while cut, messages to and from `peer_id`
@@ -70,29 +81,18 @@ class PeerTransport {
   void CutForTest(uint64_t peer_id, bool cut);
 
  private:
-  class Sender;
-  class Receiver;
-  class SnapshotReader;
-  void RunSnapshotTransfer(raftpb::Message msg, const std::string& target, const std::string& dir,
-                           const SnapshotDone& done);
   bool IsCut(uint64_t peer_id) const;
   void PeerConnected(uint64_t peer_id);
 
-  Options opts_;
-  Deliver deliver_;
-  Unreachable unreachable_;
-  std::unique_ptr<Receiver> receiver_;
+  const Options opts_;
+  const Deliver deliver_;
+  const Unreachable unreachable_;
+  PeerService service_;
+  SnapshotSender snapshots_;
   mutable std::mutex mu_;
-  std::map<uint64_t, std::unique_ptr<Sender>> senders_;  // guarded by mu_
-  std::map<uint64_t, bool> cut_;                         // guarded by mu_
-  std::map<uint64_t, std::string> targets_;              // guarded by mu_
-  struct Transfer {
-    std::thread thread;
-    std::shared_ptr<std::atomic<bool>> done;
-  };
-  std::vector<Transfer> transfers_;                      // guarded by mu_
-  std::vector<grpc::ClientContext*> transfer_calls_;     // guarded by mu_
-  bool stopped_ = false;                                 // guarded by mu_
+  std::map<uint64_t, std::unique_ptr<PeerSender>> senders_;  // guarded by mu_
+  std::map<uint64_t, bool> cut_;                             // guarded by mu_
+  bool stopped_ = false;                                     // guarded by mu_
 };
 
 }  // namespace server

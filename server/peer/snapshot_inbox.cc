@@ -1,7 +1,5 @@
 #include "server/peer/snapshot_inbox.h"
 
-#include <cstdio>
-
 #include "absl/strings/str_cat.h"
 #include "storage/crc32c.h"
 #include "storage/mvcc_store.h"
@@ -52,8 +50,8 @@ absl::StatusOr<raftpb::Message> SnapshotInbox::Finish() {
                                            (*store)->AppliedIndex(), ", its message says ",
                                            meta.index()));
     } else {
-      s = (*store)->PutMeta(kMetaMemberId, absl::StrCat(absl::Hex(member_id_)));
-      if (s.ok()) s = (*store)->PutMeta(kMetaRaftSnapshot, meta.SerializeAsString());
+      s = (*store)->PutMeta(storage::kMetaMemberId, storage::EncodeMetaId(member_id_));
+      if (s.ok()) s = (*store)->PutMeta(storage::kMetaRaftSnapshot, meta.SerializeAsString());
     }
   }
   if (s.ok()) s = storage::MarkReceived(dirs_, meta.index());
@@ -61,9 +59,8 @@ absl::StatusOr<raftpb::Message> SnapshotInbox::Finish() {
     (void)storage::RemoveTree(dirs_.receiving());
     return s;
   }
-  std::fprintf(stderr, "ketcd: received a snapshot at index %llu from member %llx\n",
-               static_cast<unsigned long long>(meta.index()),
-               static_cast<unsigned long long>(msg.from()));
+  logger_->Info(absl::StrCat("received a snapshot at index ", meta.index(), " from member ",
+                             absl::Hex(msg.from())));
   return msg;
 }
 

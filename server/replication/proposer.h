@@ -3,8 +3,9 @@
 // Propose() hands a request to the replicated log; `done` runs exactly once,
 // after the request is durable in the log and applied to the store (with its
 // response), or with an error if it never will be (stopped, timed out, too
-// large, not leader). Implementation: RaftMember (raft_member.h), for a
-// lone member as for a cluster. Thread-safe.
+// large, not leader). ProposeConfChange() does the same for a membership
+// change. Implementation: RaftMember (raft_member.h), for a lone member as
+// for a cluster. Thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -12,12 +13,14 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "raftpb/raft.pb.h"
 #include "serverpb/internal.pb.h"
 
 namespace server {
 
 using ProposeResult = absl::StatusOr<serverpb::InternalResponse>;
 using ProposeDone = std::function<void(ProposeResult)>;
+using ConfChangeDone = std::function<void(absl::Status)>;
 
 // What Maintenance.Status reports about the member's raft state.
 struct RaftStatus {
@@ -32,6 +35,14 @@ class Proposer {
  public:
   virtual ~Proposer() = default;
   virtual void Propose(serverpb::InternalRequest req, ProposeDone done) = 0;
+  // Proposes a membership change. `cc.context()` describes the member as
+  // storage/wal_bootstrap.h says (storage::EncodeConfChangeContext); `cc.id()` is
+  // assigned here. `done` runs exactly once: OK once the change is applied
+  // on this member (its record is in the store, raft's configuration has
+  // it), or an error: stopped, timed out (also while no leader appears),
+  // or refused by raft (raft::IsConfChangeRejected: another change is still
+  // pending, or the change is invalid, such as demoting a voter).
+  virtual void ProposeConfChange(raftpb::ConfChange cc, ConfChangeDone done) = 0;
   // Runs `done` (OK) once every write acknowledged anywhere in the cluster
   // before this call is applied locally, so that a read of the local store
   // afterwards is linearizable; or with an error ("no leader", timeout).

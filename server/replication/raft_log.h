@@ -1,7 +1,8 @@
 // OpenRaftLog: a member's raft log, ready for a RaftMember: opens the WAL
 // under <wal_dir> (repairing a torn tail) or, on a member's first start,
-// creates it with the bootstrap membership; loads it into the in-memory log
-// cache raft reads; and builds the RawNode at the store's applied index.
+// creates it with the bootstrap membership (storage/wal_bootstrap.h); loads
+// it into the in-memory log cache raft reads; and builds the RawNode at the
+// store's applied index.
 //
 // Refuses a WAL of another member or cluster, a corrupt WAL, and a data dir
 // whose store was written without a raft log. Finishes the installation of
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "base/logger.h"
 #include "raft/rawnode.h"
 #include "raft/storage.h"
 #include "server/replication/raft_member.h"
@@ -32,6 +34,9 @@ struct RaftLogOptions {
   int election_tick = 10;
   uint64_t random_seed = 0;
   uint64_t wal_segment_bytes = 64ull << 20;
+  // Where recoveries (a torn tail dropped, an interrupted snapshot install
+  // finished) are reported. Not owned; null reports nothing.
+  base::Logger* logger = nullptr;
 };
 
 struct RaftLog {

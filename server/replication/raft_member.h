@@ -8,11 +8,19 @@
 //        the raft log is the durable record and is replayed past the
 //        store's applied index after a crash) -> answer waiters -> Advance
 //
-// Requests are answered by id when their entry is applied on this member;
-// a request whose entry never commits times out ("request timed out"), as
-// in etcd. Linearizable reads use ReadIndex: all barriers that arrive in
-// one loop turn share one round. Thread-safety: the public methods are
-// thread-safe; callbacks run on the loop thread and must not block.
+// Requests and membership changes are answered by id when their entry is
+// applied on this member; one whose entry never commits times out
+// ("request timed out"), as in etcd. Linearizable reads use ReadIndex: all
+// barriers that arrive in one loop turn share one round.
+//
+// Files: raft_member.cc (the public entry points), raft_loop.cc (the loop,
+// the Ready handling, waiters), raft_apply.cc (applying committed entries
+// and membership), raft_snapshots.cc (taking, sending, installing).
+// Time comes from the injected clock and every line goes to the injected
+// logger; a broken invariant (a failed fsync, an undecodable entry) stops
+// the process through Logger::Fatal.
+// Thread-safety: the public methods are thread-safe; callbacks run on the
+// loop thread and must not block.
 #pragma once
 
 #include <atomic>
@@ -29,6 +37,8 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "base/clock.h"
+#include "base/logger.h"
 #include "raft/rawnode.h"
 #include "raft/storage.h"
 #include "server/state/applier.h"
@@ -67,6 +77,10 @@ struct RaftMemberOptions {
   // Called on the loop thread after a snapshot replaced the store, for the
   // state kept beside it (the lessor).
   std::function<void()> on_snapshot_installed;
+  // Ticks, request deadlines and request ids read this clock. Required.
+  const base::Clock* clock = nullptr;
+  // Required.
+  base::Logger* logger = nullptr;
 };
 
 class RaftMember : public Proposer {
@@ -88,9 +102,13 @@ class RaftMember : public Proposer {
   void ReportSnapshot(uint64_t peer, bool ok);
 
   void Propose(serverpb::InternalRequest req, ProposeDone done) override;
+  void ProposeConfChange(raftpb::ConfChange cc, ConfChangeDone done) override;
   void ReadBarrier(std::function<void(absl::Status)> done) override;
   uint64_t Term() const override { return term_.load(std::memory_order_relaxed); }
   RaftStatus Status() const override;
+  // Raft's configuration (voters, learners) as of the last Ready handled:
+  // a change is in it once appended, before it is applied. Any thread.
+  raftpb::ConfState ConfState() const;
 
   // Durable raft-log writes so far (each one fdatasync at most); for tests
   // and stats: concurrent proposals share them (group commit).
@@ -108,11 +126,18 @@ class RaftMember : public Proposer {
     std::function<void(absl::Status)> done;
     absl::Time deadline;
   };
+  // What goes into the log: a request, or a membership change.
+  struct Proposal {
+    serverpb::InternalRequest req;
+    std::optional<raftpb::ConfChange> conf_change;  // set: a membership change
+    ProposeDone done;
+    uint64_t id() const { return conf_change ? conf_change->id() : req.id(); }
+  };
   struct Inbox {
     std::vector<raftpb::Message> messages;
     std::vector<uint64_t> unreachable;
     std::vector<std::pair<uint64_t, bool>> snapshot_reports;
-    std::vector<std::pair<serverpb::InternalRequest, ProposeDone>> proposals;
+    std::vector<Proposal> proposals;
     std::vector<std::function<void(absl::Status)>> reads;
     bool empty() const {
       return messages.empty() && unreachable.empty() && snapshot_reports.empty() &&
@@ -120,11 +145,18 @@ class RaftMember : public Proposer {
     }
   };
 
+  void Enqueue(Proposal p);
   void Loop();
+  void CampaignIfSoleVoter();
   void HandleInbox(Inbox& in);
   void HandleReady();
+  // Ready steps 1 and 2 (raft/rawnode.h): persist, and send what waits
+  // for the disk.
+  void Persist(raft::Ready& rd, std::vector<raftpb::Message> out, bool leading);
   void Apply(const std::vector<raftpb::Entry>& committed);
-  void ApplyConfChange(storage::WriteBatch& wb, const raftpb::Entry& e);
+  // Records the change in `wb` and the peer directory; returns its id.
+  uint64_t ApplyConfChange(storage::WriteBatch& wb, const raftpb::Entry& e);
+  void PublishConfState();
   // Leader: checkpoints the store and streams it to m.to() in place of the
   // log it no longer has (m's metadata is rewritten to the checkpoint's).
   void SendSnapshot(raftpb::Message m);
@@ -140,6 +172,8 @@ class RaftMember : public Proposer {
   [[noreturn]] void Fatal(const std::string& what, const absl::Status& s);
 
   const RaftMemberOptions opts_;
+  const base::Clock& clock_;
+  base::Logger& logger_;
   std::unique_ptr<raft::RawNode> node_;
   raft::MemoryStorage* log_cache_;
   RaftPersistence* persistence_;
@@ -158,8 +192,7 @@ class RaftMember : public Proposer {
   std::map<std::string, std::vector<ReadWaiter>> read_rounds_;   // ctx -> barriers
   std::vector<std::pair<uint64_t, std::vector<ReadWaiter>>> ready_reads_;  // index -> barriers
   struct ParkedProposal {
-    serverpb::InternalRequest req;
-    ProposeDone done;
+    Proposal p;
     absl::Time deadline;
   };
   std::vector<ParkedProposal> parked_proposals_;
@@ -172,6 +205,8 @@ class RaftMember : public Proposer {
   std::atomic<uint64_t> commit_index_{0};
   std::atomic<uint64_t> request_seq_;
   std::atomic<uint64_t> log_writes_{0};
+  mutable std::mutex conf_mu_;
+  raftpb::ConfState conf_state_;  // guarded by conf_mu_
 };
 
 }  // namespace server

@@ -1,16 +1,34 @@
-// Applier: etcd's KV request semantics (Range options, Put flags, DeleteRange,
-// Txn compares and nesting, Compaction) on top of storage::MvccStore.
+// Applier: how a replicated request changes the member's state, as etcd's
+// apply/ package: an interface with one method per kind of request in the
+// raft log (serverpb::InternalRequest), the core implementation over the
+// store and the lessor (KvApplier, kv_applier.h), and decorators that wrap
+// the core and override only what they guard (later: quota, auth). The
+// non-virtual ApplyEntry is the one dispatcher: it turns an InternalRequest
+// into the call on the outermost applier, so a decorator is consulted for
+// every entry of its kind.
 //
-// Pure with respect to its inputs: given the same store state and request it
-// produces the same effects and response, which is what lets every member of
-// a cluster apply the same log and agree. Responses carry only
-// header.revision; the service edge fills cluster_id, member_id and raft_term.
-// Thread-safety: the read functions may run on any thread against their own
-// view; ApplyEntry runs only on the apply loop.
+// Errors (what RaftMember::Apply does with ApplyEntry's status):
+//  - ok: the request's response, handed to the proposer's waiter;
+//  - kInternal: storage failed in the middle of the request (the batch may
+//    hold part of it). FATAL to the apply loop: the member stops rather
+//    than commit or skip half an entry, as a replica that diverged silently
+//    would be worse than a crash;
+//  - any other code (typed errors from server/state/errors.h and
+//    storage/errors.h: kLeaseNotFound, kKeyNotFound, kCompacted, ...): the
+//    request's own answer, the same on every member. The entry is consumed,
+//    the batch holds no change from it, and the proposer gets the status.
+//    A decorator that refuses a request returns such a status and writes
+//    nothing.
+//
+// Pure with respect to its inputs: given the same store state and request
+// every member produces the same effects and response. Responses carry only
+// header.revision; the service edge fills cluster_id, member_id, raft_term.
+// Thread-safety: the Read* methods may run on any thread against their own
+// view; the write methods and ApplyEntry run only on the apply loop.
 #pragma once
 
-#include <functional>
-#include <vector>
+#include <cstdint>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "etcdserverpb/rpc.pb.h"
@@ -19,66 +37,97 @@
 
 namespace server {
 
-// The key space as one request sees it: a read-only view or a write txn.
-class KvAccess {
- public:
-  virtual ~KvAccess() = default;
-  virtual absl::StatusOr<storage::RangeResult> Range(const storage::KeyRange& range,
-                                                     const storage::RangeOptions& opts) = 0;
-  virtual absl::StatusOr<mvccpb::KeyValue> Put(std::string_view key, std::string_view value,
-                                               int64_t lease) = 0;
-  virtual absl::StatusOr<std::vector<mvccpb::KeyValue>> DeleteRange(
-      const storage::KeyRange& range) = 0;
-  // The revision reads see now (including this request's own writes).
-  virtual int64_t Rev() const = 0;
-  virtual int64_t CompactRev() const = 0;
-};
-
-// Where a member's announced attributes live in the store's meta table.
-std::string MemberMetaKey(uint64_t member_id);
-inline constexpr char kMemberMetaPrefix[] = "member/";
-
-// Answers whether a lease id is currently granted (the lessor's view).
-using LeaseLookup = std::function<bool(int64_t lease_id)>;
-
-class Lessor;
-
 class Applier {
  public:
-  explicit Applier(LeaseLookup lease_exists) : lease_exists_(std::move(lease_exists)) {}
-  // Lease grants, revokes and checkpoints are applied through `lessor`
-  // (without one they fail); set before the first ApplyEntry.
-  void SetLessor(Lessor* lessor) { lessor_ = lessor; }
+  virtual ~Applier() = default;
 
-  [[nodiscard]] absl::StatusOr<etcdserverpb::RangeResponse> Range(
-      KvAccess& kv, const etcdserverpb::RangeRequest& r) const;
-  [[nodiscard]] absl::StatusOr<etcdserverpb::PutResponse> Put(
-      KvAccess& kv, const etcdserverpb::PutRequest& r) const;
-  [[nodiscard]] absl::StatusOr<etcdserverpb::DeleteRangeResponse> DeleteRange(
-      KvAccess& kv, const etcdserverpb::DeleteRangeRequest& r) const;
-  [[nodiscard]] absl::StatusOr<etcdserverpb::TxnResponse> Txn(
-      KvAccess& kv, const etcdserverpb::TxnRequest& r) const;
+  // ---- replicated requests, each applied inside the entry's `batch`
+  [[nodiscard]] virtual absl::StatusOr<etcdserverpb::PutResponse> Put(
+      storage::WriteBatch& batch, const etcdserverpb::PutRequest& r) const = 0;
+  [[nodiscard]] virtual absl::StatusOr<etcdserverpb::DeleteRangeResponse> DeleteRange(
+      storage::WriteBatch& batch, const etcdserverpb::DeleteRangeRequest& r) const = 0;
+  // A txn's puts and deletes run inside the core's Txn, not through Put and
+  // DeleteRange: a decorator guarding writes overrides Txn too (as etcd's
+  // auth applier checks every op of a txn).
+  [[nodiscard]] virtual absl::StatusOr<etcdserverpb::TxnResponse> Txn(
+      storage::WriteBatch& batch, const etcdserverpb::TxnRequest& r) const = 0;
+  [[nodiscard]] virtual absl::StatusOr<etcdserverpb::CompactionResponse> Compaction(
+      storage::WriteBatch& batch, const etcdserverpb::CompactionRequest& r) const = 0;
+  [[nodiscard]] virtual absl::StatusOr<etcdserverpb::LeaseGrantResponse> LeaseGrant(
+      storage::WriteBatch& batch, const etcdserverpb::LeaseGrantRequest& r) const = 0;
+  [[nodiscard]] virtual absl::StatusOr<etcdserverpb::LeaseRevokeResponse> LeaseRevoke(
+      storage::WriteBatch& batch, const etcdserverpb::LeaseRevokeRequest& r) const = 0;
+  [[nodiscard]] virtual absl::StatusOr<etcdserverpb::LeaseCheckpointResponse> LeaseCheckpoint(
+      storage::WriteBatch& batch, const etcdserverpb::LeaseCheckpointRequest& r) const = 0;
+  // A member's name and URLs, as it announced them through the log.
+  [[nodiscard]] virtual absl::StatusOr<serverpb::MemberAttributes> SetMemberAttributes(
+      storage::WriteBatch& batch, const serverpb::MemberAttributes& attrs) const = 0;
 
-  // Serves a read (Range or read-only Txn) from a consistent snapshot.
-  [[nodiscard]] absl::StatusOr<etcdserverpb::RangeResponse> ReadRange(
-      const storage::MvccStore& store, const etcdserverpb::RangeRequest& r) const;
-  [[nodiscard]] absl::StatusOr<etcdserverpb::TxnResponse> ReadTxn(
-      const storage::MvccStore& store, const etcdserverpb::TxnRequest& r) const;
+  // ---- reads, served from a consistent snapshot of `store` (not replicated)
+  [[nodiscard]] virtual absl::StatusOr<etcdserverpb::RangeResponse> ReadRange(
+      const storage::MvccStore& store, const etcdserverpb::RangeRequest& r) const = 0;
+  // A read-only txn (see IsTxnReadOnly in request_checks.h).
+  [[nodiscard]] virtual absl::StatusOr<etcdserverpb::TxnResponse> ReadTxn(
+      const storage::MvccStore& store, const etcdserverpb::TxnRequest& r) const = 0;
 
-  // Applies one replicated request as one txn of `batch`. An error leaves the
-  // batch without any change from this request.
+  // The dispatcher: applies one replicated request through the method of its
+  // kind. See the error contract above.
   [[nodiscard]] absl::StatusOr<serverpb::InternalResponse> ApplyEntry(
       storage::WriteBatch& batch, const serverpb::InternalRequest& req) const;
+};
+
+// A decorator's base: passes every call to `next` (not owned, must outlive
+// it). A decorator derives from it and overrides only what it guards.
+class ApplierDecorator : public Applier {
+ public:
+  explicit ApplierDecorator(const Applier* next) : next_(next) {}
+
+  absl::StatusOr<etcdserverpb::PutResponse> Put(
+      storage::WriteBatch& batch, const etcdserverpb::PutRequest& r) const override {
+    return next_->Put(batch, r);
+  }
+  absl::StatusOr<etcdserverpb::DeleteRangeResponse> DeleteRange(
+      storage::WriteBatch& batch, const etcdserverpb::DeleteRangeRequest& r) const override {
+    return next_->DeleteRange(batch, r);
+  }
+  absl::StatusOr<etcdserverpb::TxnResponse> Txn(
+      storage::WriteBatch& batch, const etcdserverpb::TxnRequest& r) const override {
+    return next_->Txn(batch, r);
+  }
+  absl::StatusOr<etcdserverpb::CompactionResponse> Compaction(
+      storage::WriteBatch& batch, const etcdserverpb::CompactionRequest& r) const override {
+    return next_->Compaction(batch, r);
+  }
+  absl::StatusOr<etcdserverpb::LeaseGrantResponse> LeaseGrant(
+      storage::WriteBatch& batch, const etcdserverpb::LeaseGrantRequest& r) const override {
+    return next_->LeaseGrant(batch, r);
+  }
+  absl::StatusOr<etcdserverpb::LeaseRevokeResponse> LeaseRevoke(
+      storage::WriteBatch& batch, const etcdserverpb::LeaseRevokeRequest& r) const override {
+    return next_->LeaseRevoke(batch, r);
+  }
+  absl::StatusOr<etcdserverpb::LeaseCheckpointResponse> LeaseCheckpoint(
+      storage::WriteBatch& batch, const etcdserverpb::LeaseCheckpointRequest& r) const override {
+    return next_->LeaseCheckpoint(batch, r);
+  }
+  absl::StatusOr<serverpb::MemberAttributes> SetMemberAttributes(
+      storage::WriteBatch& batch, const serverpb::MemberAttributes& attrs) const override {
+    return next_->SetMemberAttributes(batch, attrs);
+  }
+  absl::StatusOr<etcdserverpb::RangeResponse> ReadRange(
+      const storage::MvccStore& store, const etcdserverpb::RangeRequest& r) const override {
+    return next_->ReadRange(store, r);
+  }
+  absl::StatusOr<etcdserverpb::TxnResponse> ReadTxn(
+      const storage::MvccStore& store, const etcdserverpb::TxnRequest& r) const override {
+    return next_->ReadTxn(store, r);
+  }
+
+ protected:
+  const Applier& next() const { return *next_; }
 
  private:
-  absl::Status CheckPath(KvAccess& kv, const etcdserverpb::TxnRequest& r,
-                         const std::vector<bool>& path, size_t* pos) const;
-  absl::Status ApplyOps(KvAccess& kv, const etcdserverpb::TxnRequest& r,
-                        const std::vector<bool>& path, size_t* pos,
-                        etcdserverpb::TxnResponse* resp) const;
-
-  LeaseLookup lease_exists_;
-  Lessor* lessor_ = nullptr;
+  const Applier* next_;
 };
 
 }  // namespace server

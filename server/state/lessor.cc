@@ -8,21 +8,9 @@
 #include "serverpb/internal.pb.h"
 
 namespace server {
-namespace {
-
-absl::Status NotLeader() { return absl::FailedPreconditionError("not leader"); }
-
-}  // namespace
-
-std::string LeaseMetaKey(int64_t id) {
-  char buf[48];
-  std::snprintf(buf, sizeof(buf), "%s%016llx", kLeaseMetaPrefix, static_cast<unsigned long long>(id));
-  return buf;
-}
-
 absl::Status Lessor::Reload() {
   std::map<int64_t, Lease> loaded;
-  for (const auto& [key, value] : store_->ListMeta(kLeaseMetaPrefix)) {
+  for (const auto& [key, value] : store_->ListMeta(storage::kLeaseMetaPrefix)) {
     serverpb::LeaseRecord rec;
     if (!rec.ParseFromString(value)) {
       return absl::DataLossError("undecodable lease record " + key);
@@ -35,7 +23,7 @@ absl::Status Lessor::Reload() {
   std::lock_guard<std::mutex> lock(mu_);
   leases_ = std::move(loaded);
   if (primary_) {
-    const absl::Time now = absl::Now();
+    const absl::Time now = clock_.Now();
     for (auto& [id, l] : leases_) l.expiry = DeadlineOnPromote(l, now);
   }
   return absl::OkStatus();
@@ -49,18 +37,18 @@ bool Lessor::Exists(int64_t id) const {
 absl::StatusOr<etcdserverpb::LeaseGrantResponse> Lessor::ApplyGrant(
     storage::WriteBatch& batch, const etcdserverpb::LeaseGrantRequest& r) {
   if (r.id() == 0) return LeaseNotFoundError();
-  if (r.ttl() > kMaxLeaseTtl) return absl::OutOfRangeError(kErrLeaseTtlTooLarge);
+  if (r.ttl() > kMaxLeaseTtl) return LeaseTtlTooLargeError();
   std::lock_guard<std::mutex> lock(mu_);
-  if (leases_.count(r.id())) return absl::FailedPreconditionError(kErrLeaseExists);
+  if (leases_.count(r.id())) return LeaseExistsError();
   Lease l;
   l.ttl = std::max(r.ttl(), opts_.min_ttl);
   serverpb::LeaseRecord rec;
   rec.set_id(r.id());
   rec.set_ttl(l.ttl);
-  if (auto s = batch.PutMeta(LeaseMetaKey(r.id()), rec.SerializeAsString()); !s.ok()) {
+  if (auto s = batch.PutMeta(storage::LeaseMetaKey(r.id()), rec.SerializeAsString()); !s.ok()) {
     return absl::InternalError(s.message());
   }
-  if (primary_) l.expiry = absl::Now() + absl::Seconds(l.ttl);
+  if (primary_) l.expiry = clock_.Now() + absl::Seconds(l.ttl);
   leases_[r.id()] = l;
   etcdserverpb::LeaseGrantResponse resp;
   resp.set_id(r.id());
@@ -84,7 +72,7 @@ absl::StatusOr<etcdserverpb::LeaseRevokeResponse> Lessor::ApplyRevoke(
     if (!del.ok()) return absl::InternalError(del.status().message());
   }
   batch.EndTxn(txn);
-  if (auto s = batch.DeleteMeta(LeaseMetaKey(r.id())); !s.ok()) return absl::InternalError(s.message());
+  if (auto s = batch.DeleteMeta(storage::LeaseMetaKey(r.id())); !s.ok()) return absl::InternalError(s.message());
   {
     std::lock_guard<std::mutex> lock(mu_);
     leases_.erase(r.id());
@@ -105,7 +93,7 @@ absl::Status Lessor::ApplyCheckpoint(storage::WriteBatch& batch,
     rec.set_id(cp.id());
     rec.set_ttl(it->second.ttl);
     rec.set_remaining_ttl(cp.remaining_ttl());
-    if (auto s = batch.PutMeta(LeaseMetaKey(cp.id()), rec.SerializeAsString()); !s.ok()) {
+    if (auto s = batch.PutMeta(storage::LeaseMetaKey(cp.id()), rec.SerializeAsString()); !s.ok()) {
       return absl::InternalError(s.message());
     }
   }
@@ -139,7 +127,7 @@ bool Lessor::primary() const {
 
 absl::StatusOr<int64_t> Lessor::Renew(int64_t id, absl::Time now) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!primary_) return NotLeader();
+  if (!primary_) return NotLeaderError();
   auto it = leases_.find(id);
   if (it == leases_.end() || it->second.expiry <= now) return 0;  // gone, or about to be revoked
   // A renewal restarts the full TTL; a checkpoint from before no longer
@@ -156,7 +144,7 @@ absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> Lessor::TimeToLive(int64_t
   resp.set_id(id);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!primary_) return NotLeader();
+    if (!primary_) return NotLeaderError();
     auto it = leases_.find(id);
     if (it == leases_.end()) {
       resp.set_ttl(-1);

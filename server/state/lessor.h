@@ -1,14 +1,20 @@
 // Lessor: the member's leases. The set of granted leases (id, TTL, last
 // checkpointed remaining TTL) is replicated state: it changes only when the
 // apply loop applies a grant, revoke or checkpoint, and lives in the store
-// (meta "lease/<id>"; the key attachments are the store's lease_key index),
+// (meta storage::LeaseMetaKey, storage/meta_schema.h; the key attachments
+// are the store's lease_key index),
 // so a restart or a snapshot install rebuilds it with Reload().
 //
 // Expiry is not replicated: only the leader (the primary) tracks deadlines.
 // On becoming primary every lease gets its remaining TTL (checkpointed, or
 // the full TTL) plus the election timeout, as etcd's Promote does; a
 // follower's leases never expire by themselves. Expired leases are revoked
-// by the leader through raft (LeaseExpirer in lease_service.h).
+// by the leader through raft (LeaseExpirer, server/replication/lease_expirer.h).
+// Deadlines of leases granted or reloaded on the primary start at the
+// injected clock's Now(); every other method takes `now` from its caller.
+// Ownership: borrows the store and the clock, which must outlive it.
+// Errors: NotLeaderError on a follower; LeaseNotFoundError,
+// LeaseExistsError, LeaseTtlTooLargeError as etcd (server/state/errors.h).
 // Thread-safety: all methods are thread-safe.
 #pragma once
 
@@ -21,14 +27,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "base/clock.h"
 #include "etcdserverpb/rpc.pb.h"
 #include "storage/mvcc_store.h"
 
 namespace server {
 
-inline constexpr char kLeaseMetaPrefix[] = "lease/";
 inline constexpr int64_t kMaxLeaseTtl = 9000000000;
-std::string LeaseMetaKey(int64_t id);
 
 class Lessor {
  public:
@@ -36,7 +41,8 @@ class Lessor {
     int64_t min_ttl = 2;                         // seconds: ceil(1.5 election timeouts)
     absl::Duration extend = absl::Seconds(1);    // election timeout
   };
-  Lessor(storage::MvccStore* store, Options opts) : store_(store), opts_(opts) {}
+  Lessor(storage::MvccStore* store, const base::Clock& clock, Options opts)
+      : store_(store), clock_(clock), opts_(opts) {}
 
   [[nodiscard]] absl::Status Reload();
   bool Exists(int64_t id) const;
@@ -55,7 +61,7 @@ class Lessor {
   void Demote();
   bool primary() const;
 
-  // ---- the primary only (FailedPrecondition "not leader" elsewhere)
+  // ---- the primary only (NotLeaderError elsewhere)
   // The granted TTL, or 0 for an unknown lease.
   [[nodiscard]] absl::StatusOr<int64_t> Renew(int64_t id, absl::Time now);
   [[nodiscard]] absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> TimeToLive(
@@ -85,6 +91,7 @@ class Lessor {
   absl::Time DeadlineOnPromote(const Lease& l, absl::Time now) const;
 
   storage::MvccStore* store_;
+  const base::Clock& clock_;
   const Options opts_;
   mutable std::mutex mu_;
   std::map<int64_t, Lease> leases_;  // guarded by mu_

@@ -18,12 +18,9 @@
 
 namespace server {
 
-inline constexpr char kRaftMemberMetaPrefix[] = "raft_member/";
-std::string RaftMemberMetaKey(uint64_t member_id);
-
-std::string EncodeConfChangeContext(const serverpb::MemberAttributes& member);
-// Also reads the first format (the bare peer URL).
-serverpb::MemberAttributes DecodeConfChangeContext(uint64_t member_id, const std::string& context);
+// The records' keys are storage::RaftMemberMetaKey (storage/meta_schema.h).
+// The context's encoding is storage::EncodeConfChangeContext
+// (storage/wal_bootstrap.h), which also writes the founding members'.
 
 // The recorded members, by id.
 std::map<uint64_t, serverpb::MemberAttributes> LoadRaftMembers(const storage::MvccStore& store);

@@ -1,7 +1,6 @@
 #include "server/state/watch_hub.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <limits>
 
 #include "google/protobuf/unknown_field_set.h"
@@ -11,13 +10,18 @@ namespace {
 
 // Rounds that find at most this many revisions answer one per revision.
 constexpr size_t kPerRevisionRounds = 64;
+// The longest the hub thread sleeps without a notification.
+constexpr absl::Duration kMaxWait = absl::Hours(24);
 
 }  // namespace
 
-WatchHub::WatchHub(storage::MvccStore* store, Options opts) : store_(store), opts_(opts) {
+WatchHub::WatchHub(storage::MvccStore* store, const base::Clock& clock, base::Logger* logger,
+                   Options opts)
+    : store_(store), clock_(clock), logger_(logger), opts_(opts) {
   generation_ = store_->Generation();
   SetHubRev(store_->Rev());
-  thread_ = std::thread([this] { Loop(); });
+  next_progress_ = clock_.Now() + opts_.progress_interval;
+  if (opts_.run_thread) thread_ = std::thread([this] { Loop(); });
 }
 
 void WatchHub::SetHubRev(int64_t rev) {
@@ -91,30 +95,43 @@ void WatchHub::RequestProgress(const std::shared_ptr<WatchSink>& sink) {
 }
 
 void WatchHub::Loop() {
-  absl::Time next_progress = absl::Now() + opts_.progress_interval;
-  bool retry_soon = false;
+  absl::Time due;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    due = next_progress_;
+  }
   while (true) {
     {
       std::unique_lock<std::mutex> lock(wake_mu_);
-      // Unsynced watchers (a full stream, history left to read) are retried
-      // every 10 ms, as etcd retries its victims.
-      absl::Time until = retry_soon ? std::min(next_progress, absl::Now() + absl::Milliseconds(10))
-                                    : next_progress;
-      cv_.wait_until(lock, absl::ToChronoTime(until), [&] { return stopping_ || notified_; });
+      // The wait is recomputed from the clock every round, so the deadline
+      // follows the injected clock rather than the condition variable's.
+      // Capped so that a far deadline cannot overflow the wait.
+      const absl::Duration wait =
+          std::clamp(due - clock_.Now(), absl::ZeroDuration(), kMaxWait);
+      cv_.wait_for(lock, absl::ToChronoNanoseconds(wait), [&] { return stopping_ || notified_; });
       if (stopping_) return;
       notified_ = false;
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    DeliverLive();
-    CatchUp();
-    AnswerProgressRequests();
-    const absl::Time now = absl::Now();
-    if (now >= next_progress) {
-      SendProgress(now);
-      next_progress = now + opts_.progress_interval;
-    }
-    retry_soon = !unsynced_.empty() || !progress_requests_.empty();
+    due = Step();
   }
+}
+
+absl::Time WatchHub::Step() {
+  std::lock_guard<std::mutex> lock(mu_);
+  DeliverLive();
+  CatchUp();
+  AnswerProgressRequests();
+  const absl::Time now = clock_.Now();
+  if (now >= next_progress_) {
+    SendProgress(now);
+    next_progress_ = now + opts_.progress_interval;
+  }
+  // Unsynced watchers (a full stream, history left to read) are retried
+  // every 10 ms, as etcd retries its victims.
+  if (!unsynced_.empty() || !progress_requests_.empty()) {
+    return std::min(next_progress_, now + absl::Milliseconds(10));
+  }
+  return next_progress_;
 }
 
 bool WatchHub::Wants(const Watcher& w, const mvccpb::Event& e) const {
@@ -224,64 +241,76 @@ void WatchHub::DeliverLive() {
     // that are up to date.
     auto changes = view->ReadChanges(hub_rev_ + 1, opts_.batch_revs, with_prev, /*held=*/true);
     if (!changes.ok()) {
-      std::fprintf(stderr, "ketcd: watch: reading changes after revision %lld: %s\n",
-                   static_cast<long long>(hub_rev_), std::string(changes.status().message()).c_str());
+      if (logger_) logger_->Error("watch: reading changes failed",
+                     {{"after-revision", hub_rev_}, {"error", changes.status()}});
       return;
     }
-    // One response per revision, as etcd sends them, while a round finds
-    // few revisions. A round that finds many (a loaded apply loop commits
-    // them in one batch) gives each watcher ONE response for them all
-    // (header.revision = the last): a response per revision per watcher
-    // would multiply the messages, and clients already take multi-revision
-    // responses (every catch-up response is one).
-    const int64_t batch_end = changes->next_rev - 1;
-    const auto& evs = changes->events;
-    size_t revisions = 0;
-    for (size_t k = 0; k < evs.size(); ++k) {
-      if (k == 0 || evs[k].kv().mod_revision() != evs[k - 1].kv().mod_revision()) ++revisions;
-    }
-    const bool per_revision = revisions <= kPerRevisionRounds;
-    EncodedEvents encoded(evs);
-    for (size_t n = 0; n < synced.size(); ++n) {
-      Watcher* w = synced[n];
-      if (behind[n] || w->next_rev > batch_end) continue;  // fell behind, or starts later
-      std::vector<size_t> mine;
-      for (size_t k = 0; k < evs.size(); ++k) {
-        if (evs[k].kv().mod_revision() >= w->next_rev && Wants(*w, evs[k])) mine.push_back(k);
-      }
-      size_t i = 0;
-      while (i < mine.size() && !behind[n]) {
-        size_t j = mine.size();
-        if (per_revision) {
-          j = i;
-          while (j < mine.size() && evs[mine[j]].kv().mod_revision() == evs[mine[i]].kv().mod_revision()) ++j;
-        }
-        const int64_t first = evs[mine[i]].kv().mod_revision();
-        const int64_t header = per_revision ? first : batch_end;
-        bool sent;
-        if (w->spec.fragment) {
-          std::vector<mvccpb::Event> part;
-          for (size_t x = i; x < j; ++x) part.push_back(evs[mine[x]]);
-          sent = Send(*w, std::move(part), header);
-        } else {
-          sent = SendEncoded(*w, encoded, mine.data() + i, j - i, header);
-        }
-        if (!sent) {
-          // Its stream is full: it re-reads from this revision later.
-          unsynced_.insert({w->sink.get(), w->id});
-          w->next_rev = first;
-          behind[n] = 1;
-        }
-        i = j;
-      }
-      if (!behind[n]) w->next_rev = batch_end + 1;
-    }
+    DeliverBatch(synced, behind, changes->events, changes->next_rev - 1);
     SetHubRev(changes->next_rev - 1);
   }
   // Every synced watcher now has all events through hub_rev.
   for (size_t n = 0; n < synced.size(); ++n) {
     if (!behind[n] && synced[n]->next_rev <= hub_rev_) synced[n]->next_rev = hub_rev_ + 1;
   }
+}
+
+void WatchHub::DeliverBatch(const std::vector<Watcher*>& synced, std::vector<char>& behind,
+                            const std::vector<mvccpb::Event>& evs, int64_t batch_end) {
+  // One response per revision, as etcd sends them, while a round finds
+  // few revisions. A round that finds many (a loaded apply loop commits
+  // them in one batch) gives each watcher ONE response for them all
+  // (header.revision = the last): a response per revision per watcher
+  // would multiply the messages, and clients already take multi-revision
+  // responses (every catch-up response is one).
+  size_t revisions = 0;
+  for (size_t k = 0; k < evs.size(); ++k) {
+    if (k == 0 || evs[k].kv().mod_revision() != evs[k - 1].kv().mod_revision()) ++revisions;
+  }
+  const bool per_revision = revisions <= kPerRevisionRounds;
+  EncodedEvents encoded(evs);
+  for (size_t n = 0; n < synced.size(); ++n) {
+    Watcher* w = synced[n];
+    if (behind[n] || w->next_rev > batch_end) continue;  // fell behind, or starts later
+    if (DeliverTo(*w, evs, encoded, per_revision, batch_end)) {
+      w->next_rev = batch_end + 1;
+    } else {
+      behind[n] = 1;
+    }
+  }
+}
+
+bool WatchHub::DeliverTo(Watcher& w, const std::vector<mvccpb::Event>& evs, EncodedEvents& encoded,
+                         bool per_revision, int64_t batch_end) {
+  std::vector<size_t> mine;
+  for (size_t k = 0; k < evs.size(); ++k) {
+    if (evs[k].kv().mod_revision() >= w.next_rev && Wants(w, evs[k])) mine.push_back(k);
+  }
+  size_t i = 0;
+  while (i < mine.size()) {
+    size_t j = mine.size();
+    if (per_revision) {
+      j = i;
+      while (j < mine.size() && evs[mine[j]].kv().mod_revision() == evs[mine[i]].kv().mod_revision()) ++j;
+    }
+    const int64_t first = evs[mine[i]].kv().mod_revision();
+    const int64_t header = per_revision ? first : batch_end;
+    bool sent;
+    if (w.spec.fragment) {
+      std::vector<mvccpb::Event> part;
+      for (size_t x = i; x < j; ++x) part.push_back(evs[mine[x]]);
+      sent = Send(w, std::move(part), header);
+    } else {
+      sent = SendEncoded(w, encoded, mine.data() + i, j - i, header);
+    }
+    if (!sent) {
+      // Its stream is full: it re-reads from this revision later.
+      unsynced_.insert({w.sink.get(), w.id});
+      w.next_rev = first;
+      return false;
+    }
+    i = j;
+  }
+  return true;
 }
 
 void WatchHub::CatchUp() {
@@ -321,8 +350,8 @@ void WatchHub::CatchUp() {
   if (unsynced_.empty() || min_next == INT64_MAX) return;
   auto changes = view->ReadChanges(min_next, opts_.batch_revs, with_prev);
   if (!changes.ok()) {
-    std::fprintf(stderr, "ketcd: watch: catching up from revision %lld: %s\n",
-                 static_cast<long long>(min_next), std::string(changes.status().message()).c_str());
+    if (logger_) logger_->Error("watch: catching up failed",
+                   {{"from-revision", min_next}, {"error", changes.status()}});
     return;
   }
   const int64_t upto = std::min(changes->next_rev - 1, hub_rev_);

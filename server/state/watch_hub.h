@@ -1,8 +1,8 @@
 // WatchHub: turns the store's committed revisions into etcd watch responses
 // for every watcher of every Watch stream on this member.
 //
-// One hub thread does all event work, so there is no seam between history
-// and live events: it keeps `hub_rev`, the revision through which every
+// One round at a time does all event work (see Rounds below), so there is
+// no seam between history and live events: it keeps `hub_rev`, the revision through which every
 // synced watcher has been given its events, and
 //  - reads the changes (hub_rev, store rev] from the store when the store
 //    commits, and hands each synced watcher whose range they touch one
@@ -18,8 +18,15 @@
 // Memory is bounded: a stream's outbound queue holds at most
 // kMaxQueuedBytes; a watcher whose response does not fit becomes unsynced
 // and later re-reads what it missed from the store (etcd's victims).
+// Rounds: Step() is one round (deliver live events, catch up unsynced
+// watchers, answer progress requests, and send periodic progress when the
+// injected clock says it is due). The hub thread runs a round whenever it
+// is notified or the next round is due; with Options::run_thread false there
+// is no thread and the owner (a test) calls Step() itself.
+// Ownership: borrows the store, the clock and the logger (must outlive it).
 // Thread-safety: all public methods are thread-safe. Streams are called
-// back (Enqueue) from the hub thread only.
+// back (Enqueue) from whichever thread runs Step(): the hub thread, or the
+// owner's when there is none.
 #pragma once
 
 #include <atomic>
@@ -36,6 +43,8 @@
 #include "mvccpb/kv.pb.h"
 
 #include "absl/time/time.h"
+#include "base/clock.h"
+#include "base/logger.h"
 #include "etcdserverpb/rpc.pb.h"
 #include "storage/mvcc_store.h"
 
@@ -72,9 +81,11 @@ class WatchHub {
     int64_t batch_revs = 1000;
     // Responses larger than this are split for watchers that asked for it.
     int64_t fragment_bytes = 2 << 20;
+    // False: no hub thread; the owner drives rounds with Step().
+    bool run_thread = true;
   };
 
-  WatchHub(storage::MvccStore* store, Options opts);
+  WatchHub(storage::MvccStore* store, const base::Clock& clock, base::Logger* logger, Options opts);
   ~WatchHub();
 
   // Wakes the hub: the store has committed (any thread, must not block).
@@ -91,6 +102,11 @@ class WatchHub {
   void RequestProgress(const std::shared_ptr<WatchSink>& sink);
 
   void Stop();
+
+  // Runs one round now; returns when the next round is due at the latest
+  // (soon while watchers are unsynced or progress requests wait, else at
+  // the next periodic progress).
+  absl::Time Step();
 
  private:
   struct Watcher {
@@ -127,9 +143,18 @@ class WatchHub {
   // Send() without fragmentation, for events[indices[0..count)] of a round.
   bool SendEncoded(Watcher& w, EncodedEvents& encoded, const size_t* indices, size_t count,
                    int64_t header_rev);
+  // Gives each synced watcher (behind[n]: fell behind this round) its
+  // events of one batch of changes, through `batch_end`.
+  void DeliverBatch(const std::vector<Watcher*>& synced, std::vector<char>& behind,
+                    const std::vector<mvccpb::Event>& evs, int64_t batch_end);
+  // One watcher's part of DeliverBatch; false if its stream was full.
+  bool DeliverTo(Watcher& w, const std::vector<mvccpb::Event>& evs, EncodedEvents& encoded,
+                 bool per_revision, int64_t batch_end);
   bool Wants(const Watcher& w, const mvccpb::Event& e) const;
 
   storage::MvccStore* store_;
+  const base::Clock& clock_;
+  base::Logger* logger_;
   const Options opts_;
 
   // Wake-ups: Notify() comes from the apply loop and must never wait for a
@@ -146,6 +171,7 @@ class WatchHub {
   std::vector<std::shared_ptr<WatchSink>> progress_requests_;  // guarded by mu_
   int64_t hub_rev_ = 0;                 // guarded by mu_ (written by the hub thread)
   uint64_t generation_ = 0;             // the store's, as of hub_rev_
+  absl::Time next_progress_;            // guarded by mu_: periodic progress due
   std::thread thread_;
 };
 

@@ -1,4 +1,4 @@
-// ApplierFixture: a fresh store in a temp dir, an Applier whose lessor knows
+// ApplierFixture: a fresh store in a temp dir, a KvApplier whose lessor knows
 // leases 100 and 200, and helpers that build etcdserverpb requests and apply
 // them as the apply loop does (one WriteBatch per entry, committed with the
 // next applied index).
@@ -12,11 +12,12 @@
 #include <catch2/catch.hpp>
 
 #include "server/state/applier.h"
+#include "server/state/kv_applier.h"
 #include "server/state/errors.h"
 #include "storage/mvcc_store.h"
 #include "tests/unit/local_member.h"
 #include "tests/unit/store_util.h"
-#include "tests/unit/temp_dir.h"
+#include "tests/common/temp_dir.h"
 
 namespace ketcd_test {
 
@@ -158,7 +159,7 @@ class ApplierFixture {
   TempDir dir_;
   std::unique_ptr<storage::MvccStore> store_;
   std::set<int64_t> leases_{100, 200};
-  server::Applier applier_;
+  server::KvApplier applier_;
   uint64_t index_ = 0;
 };
 

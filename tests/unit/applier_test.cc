@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "base/errors.h"
 #include "server/state/errors.h"
 #include "server/edge/request_checks.h"
 #include "storage/errors.h"
@@ -243,6 +244,7 @@ TEST_CASE_METHOD(ApplierFixture, "Put prev_kv, ignore_value and ignore_lease", "
       auto r = Apply(Wrap(q));
       CHECK(r.status().code() == absl::StatusCode::kInvalidArgument);
       CHECK(r.status().message() == server::kErrKeyNotFound);
+      CHECK(base::IsError(r.status(), base::ErrorKind::kKeyNotFound));
       CHECK(store_->Rev() == 6);
       CHECK_FALSE(Get("missing").has_value());
     }
@@ -256,6 +258,7 @@ TEST_CASE_METHOD(ApplierFixture, "Put prev_kv, ignore_value and ignore_lease", "
     auto r = Apply(Wrap(MakePut("a", "9", 999)));
     CHECK(r.status().code() == absl::StatusCode::kNotFound);
     CHECK(r.status().message() == server::kErrLeaseNotFound);
+    CHECK(base::IsError(r.status(), base::ErrorKind::kLeaseNotFound));
     CHECK(store_->Rev() == 6);
     CHECK(Get("a")->value() == "3");
     // ...and known leases work.
@@ -315,4 +318,64 @@ TEST_CASE_METHOD(ApplierFixture, "DeleteRange prev_kv, deleted count and revisio
   // Re-created keys start a new life: version 1, new create revision.
   REQUIRE(Put("b", "again") == 8);
   CHECK(KvStr(*Get("b")) == "{\"b\"=\"again\" c8 m8 v1 l0}");
+}
+
+namespace {
+
+// A decorator as quota and auth will be: it guards puts under a prefix and
+// leaves every other request to the applier it wraps.
+class RefusePrefix final : public server::ApplierDecorator {
+ public:
+  RefusePrefix(const server::Applier* next, std::string prefix)
+      : ApplierDecorator(next), prefix_(std::move(prefix)) {}
+  absl::StatusOr<etcdserverpb::PutResponse> Put(storage::WriteBatch& batch,
+                                                const etcdserverpb::PutRequest& r) const override {
+    ++consulted;
+    if (r.key().rfind(prefix_, 0) == 0) return absl::PermissionDeniedError("refused");
+    return next().Put(batch, r);
+  }
+  mutable int consulted = 0;
+
+ private:
+  std::string prefix_;
+};
+
+}  // namespace
+
+TEST_CASE_METHOD(ApplierFixture, "A decorator is consulted through the dispatcher; the rest passes through",
+                 "[applier][decorator]") {
+  RefusePrefix guard(&applier_, "locked/");
+  const server::Applier& top = guard;
+  auto apply = [&](const serverpb::InternalRequest& req) {
+    auto wb = store_->Write();
+    auto got = top.ApplyEntry(*wb, req);
+    REQUIRE(wb->Commit(++index_, /*sync=*/false).ok());
+    return got;
+  };
+  // Refused by the decorator: the request's own answer, nothing written.
+  auto refused = apply(Wrap(MakePut("locked/a", "v")));
+  CHECK(absl::IsPermissionDenied(refused.status()));
+  CHECK(guard.consulted == 1);
+  CHECK(store_->Rev() == 1);
+  CHECK_FALSE(Get("locked/a").has_value());
+  // Let through to the core.
+  auto put = apply(Wrap(MakePut("open", "v")));
+  REQUIRE(put.ok());
+  CHECK(put->put().header().revision() == 2);
+  CHECK(guard.consulted == 2);
+  // Kinds it does not guard go straight to the core.
+  TxnRequest t;
+  *t.add_success() = OpPut("t", "1");
+  auto txn = apply(Wrap(t));
+  REQUIRE(txn.ok());
+  CHECK(txn->txn().succeeded());
+  auto del = apply(Wrap(MakeDelete("open")));
+  REQUIRE(del.ok());
+  CHECK(del->delete_range().deleted() == 1);
+  REQUIRE(apply(WrapCompact(3)).ok());
+  auto read = top.ReadRange(*store_, MakeRange("t"));
+  REQUIRE(read.ok());
+  CHECK(read->count() == 1);
+  CHECK(guard.consulted == 2);
+  CHECK(store_->Rev() == 4);
 }

@@ -234,7 +234,7 @@ TEST_CASE("Snapshot readers never lose a version to concurrent physical compacti
   TempDir dir;
   auto store = OpenStore(dir.Sub("db"));
   store->SetCompactionBatchForTest(2);
-  server::Applier applier([](int64_t) { return false; });
+  server::KvApplier applier([](int64_t) { return false; });
   auto log_owner = NewLog(store.get(), &applier);
   auto& log = *log_owner;
   log.Start();

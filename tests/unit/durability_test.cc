@@ -12,7 +12,7 @@
 #include "tests/unit/local_member.h"
 #include "tests/unit/applier_fixture.h"
 #include "tests/unit/store_util.h"
-#include "tests/unit/temp_dir.h"
+#include "tests/common/temp_dir.h"
 
 namespace {
 
@@ -61,7 +61,7 @@ TEST_CASE("A lone raft member applies in order and the store remembers the index
   TempDir dir;
   const std::string path = dir.Sub("db");
   std::set<int64_t> leases = {5};
-  server::Applier applier([&](int64_t id) { return leases.count(id) > 0; });
+  server::KvApplier applier([&](int64_t id) { return leases.count(id) > 0; });
   uint64_t base = 0;
   {
     auto store = OpenStore(path);
@@ -103,7 +103,7 @@ TEST_CASE("A lone raft member applies in order and the store remembers the index
 TEST_CASE("Group commit: concurrent proposals share batches", "[durability]") {
   TempDir dir;
   auto store = OpenStore(dir.Sub("db"));
-  server::Applier applier([](int64_t) { return false; });
+  server::KvApplier applier([](int64_t) { return false; });
   auto log_owner = NewLog(store.get(), &applier);
   auto& log = *log_owner;
   log.Start();

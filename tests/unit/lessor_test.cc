@@ -4,23 +4,27 @@
 // Applier as the apply loop does. After every step the lessor, the store's
 // attachment index and a lessor reloaded from the store agree with the
 // model; a revoke deletes exactly the model's keys, in one revision. Expiry
-// on the primary follows the model's deadlines.
+// on the primary follows the model's deadlines, on a ManualClock (no test
+// waits for real time).
 #include <map>
 #include <random>
 #include <set>
 
 #include <catch2/catch.hpp>
 
-#include "server/state/applier.h"
+#include "base/clock.h"
+#include "base/errors.h"
+#include "server/state/errors.h"
+#include "server/state/kv_applier.h"
 #include "server/state/lessor.h"
 #include "tests/unit/store_util.h"
-#include "tests/unit/temp_dir.h"
+#include "tests/common/temp_dir.h"
 
 namespace ketcd_test {
 namespace {
 
-// A store with a lessor (minimum TTL 2 s, promotion extension 1 s) and the
-// Applier wired to it, as in a member.
+// A store with a lessor (minimum TTL 2 s, promotion extension 1 s) on a
+// manual clock, and the core applier wired to it, as in a member.
 struct LessorFixture {
   static server::Lessor::Options Opts() {
     server::Lessor::Options o;
@@ -31,8 +35,9 @@ struct LessorFixture {
   TempDir tmp;
   std::unique_ptr<storage::MvccStore> store = OpenStore(tmp.Sub("db"));
   server::Lessor::Options opts = Opts();
-  server::Lessor lessor{store.get(), opts};
-  server::Applier applier{[this](int64_t id) { return lessor.Exists(id); }};
+  base::ManualClock clock{absl::FromUnixSeconds(1000000)};
+  server::Lessor lessor{store.get(), clock, opts};
+  server::KvApplier applier{[this](int64_t id) { return lessor.Exists(id); }};
   LessorFixture() {
     REQUIRE(lessor.Reload().ok());
     applier.SetLessor(&lessor);
@@ -139,7 +144,7 @@ TEST_CASE("the lessor matches a model of leases and attached keys", "[lease]") {
       REQUIRE(apply(req).ok());
     }
     // The lessor, the attachment index and a reloaded lessor agree with the model.
-    server::Lessor reloaded(store.get(), lo);
+    server::Lessor reloaded(store.get(), f.clock, lo);
     REQUIRE(reloaded.Reload().ok());
     for (int64_t id = 1; id <= 7; ++id) {
       CHECK(lessor.Exists(id) == model_ttl.count(id) > 0);
@@ -171,6 +176,7 @@ TEST_CASE("only the primary expires leases, from its promotion or last renewal",
   const absl::Time t0 = absl::FromUnixSeconds(1000000);
   CHECK(lessor.TakeExpired(t0 + absl::Hours(1), absl::Seconds(7), 100).empty());  // a follower
   CHECK(absl::IsFailedPrecondition(lessor.Renew(1, t0).status()));
+  CHECK(base::IsError(lessor.Renew(1, t0).status(), base::ErrorKind::kNotLeader));
   lessor.Promote(t0);
   // ttl + extend: lease 1 at t0+6s, lease 2 at t0+11s.
   CHECK(lessor.TakeExpired(t0 + absl::Seconds(5.9), absl::Seconds(7), 100).empty());
@@ -198,13 +204,52 @@ TEST_CASE("only the primary expires leases, from its promotion or last renewal",
   }
   lessor.Demote();
   CHECK(lessor.TakeExpired(t0 + absl::Hours(1), absl::Seconds(7), 100).empty());
-  server::Lessor next(store.get(), lo);  // a new leader, from the store
+  server::Lessor next(store.get(), f.clock, lo);  // a new leader, from the store
   REQUIRE(next.Reload().ok());
   next.Promote(t0);
   // 1 and 2 from their full TTLs (t0+6s, t0+11s); 3 from its checkpoint (t0+31s).
   CHECK(next.TakeExpired(t0 + absl::Seconds(30.9), absl::Seconds(7), 100) == std::vector<int64_t>{1, 2});
   auto due = next.TakeExpired(t0 + absl::Seconds(31.1), absl::Seconds(7), 100);
   CHECK(std::count(due.begin(), due.end(), 3) == 1);
+}
+
+}  // namespace ketcd_test
+
+namespace ketcd_test {
+
+TEST_CASE("a lease granted or reloaded on the primary starts at the clock's now", "[lease]") {
+  LessorFixture f;
+  auto& lessor = f.lessor;
+  uint64_t applied = 0;
+  auto grant = [&](int64_t id, int64_t ttl) {
+    serverpb::InternalRequest req;
+    req.mutable_lease_grant()->set_id(id);
+    req.mutable_lease_grant()->set_ttl(ttl);
+    auto wb = f.store->Write();
+    auto r = f.applier.ApplyEntry(*wb, req);
+    REQUIRE(wb->Commit(++applied, false).ok());
+    return r;
+  };
+  lessor.Promote(f.clock.Now());
+  f.clock.Advance(absl::Seconds(100));
+  REQUIRE(grant(1, 5).ok());
+  const absl::Time granted = f.clock.Now();
+  // Its full TTL from the grant, with no promotion extension.
+  CHECK(lessor.TakeExpired(granted + absl::Seconds(4.9), absl::Seconds(7), 100).empty());
+  CHECK(lessor.TakeExpired(granted + absl::Seconds(5.1), absl::Seconds(7), 100) ==
+        std::vector<int64_t>{1});
+  // A reload on the primary restarts every deadline from now plus the
+  // extension, as a promotion does.
+  f.clock.Advance(absl::Seconds(50));
+  REQUIRE(lessor.Reload().ok());
+  const absl::Time reloaded = f.clock.Now();
+  CHECK(lessor.TakeExpired(reloaded + absl::Seconds(5.9), absl::Seconds(7), 100).empty());
+  CHECK(lessor.TakeExpired(reloaded + absl::Seconds(6.1), absl::Seconds(7), 100) ==
+        std::vector<int64_t>{1});
+  // The lessor's refusals carry their kinds.
+  CHECK(base::IsError(grant(1, 5).status(), base::ErrorKind::kLeaseExists));
+  CHECK(base::IsError(grant(2, server::kMaxLeaseTtl + 1).status(), base::ErrorKind::kLeaseTtlTooLarge));
+  CHECK(base::IsError(grant(0, 5).status(), base::ErrorKind::kLeaseNotFound));
 }
 
 }  // namespace ketcd_test

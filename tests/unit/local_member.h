@@ -11,12 +11,16 @@
 
 #include <catch2/catch.hpp>
 
+#include "base/clock.h"
+#include "base/logger.h"
+#include "server/net/transport_security.h"
 #include "server/state/applier.h"
+#include "server/peer/peer_directory.h"
 #include "server/peer/peer_transport.h"
 #include "server/replication/raft_log.h"
 #include "server/replication/raft_member.h"
 #include "storage/mvcc_store.h"
-#include "tests/unit/temp_dir.h"
+#include "tests/common/temp_dir.h"
 
 namespace ketcd_test {
 
@@ -44,11 +48,21 @@ class LocalMember {
     auto log = server::OpenRaftLog(lo, *store);
     REQUIRE(log.ok());
     log_ = std::move(*log);
+    auto security = server::TransportSecurity::Create(server::SecurityConfig{});
+    REQUIRE(security.ok());
+    security_ = std::move(*security);
+    peers_ = std::make_unique<server::PeerDirectory>(security_.get());
+    server::PeerTransport::Options topts{7, 1, 16};
+    topts.directory = peers_.get();
+    topts.clock = &clock_;
+    topts.logger = &logger_;
     transport_ = std::make_unique<server::PeerTransport>(
-        server::PeerTransport::Options{7, 1, 16}, [](std::vector<raftpb::Message>) {}, [](uint64_t) {});
+        topts, [](std::vector<raftpb::Message>) {}, [](uint64_t) {});
     server::RaftMemberOptions opts;
     opts.id = 1;
     opts.tick = absl::Milliseconds(5);
+    opts.clock = &clock_;
+    opts.logger = &logger_;
     member_ = std::make_unique<server::RaftMember>(opts, std::move(log_.node), log_.cache.get(),
                                                    log_.persistence.get(), store, applier,
                                                    transport_.get());
@@ -82,11 +96,16 @@ class LocalMember {
   // The store's applied index once the member led: log indexes of the
   // test's own proposals start right after it.
   uint64_t base_index() const { return base_index_; }
+  server::RaftMember& member() { return *member_; }
 
  private:
   TempDir dir_;
+  base::RealClock clock_;
+  base::Logger logger_{&clock_};
   storage::MvccStore* store_;
   server::RaftLog log_;
+  std::unique_ptr<server::TransportSecurity> security_;
+  std::unique_ptr<server::PeerDirectory> peers_;
   std::unique_ptr<server::PeerTransport> transport_;
   std::unique_ptr<server::RaftMember> member_;
   uint64_t base_index_ = 0;

@@ -15,7 +15,7 @@
 #include "storage/mvcc_store.h"
 #include "tests/unit/kv_model.h"
 #include "tests/unit/store_util.h"
-#include "tests/unit/temp_dir.h"
+#include "tests/common/temp_dir.h"
 
 namespace {
 

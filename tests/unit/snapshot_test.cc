@@ -16,7 +16,7 @@
 #include "storage/wal.h"
 #include "tests/unit/local_member.h"
 #include "tests/unit/store_util.h"
-#include "tests/unit/temp_dir.h"
+#include "tests/common/temp_dir.h"
 
 namespace ketcd_test {
 namespace {
@@ -81,10 +81,12 @@ TEST_CASE("a checkpoint sent in chunks arrives as a store stamped for the receiv
   TempDir tmp;
   auto leader = OpenStore(tmp.Sub("leader"));
   PutKeys(*leader, "k/", 500, 40);
-  REQUIRE(leader->PutMeta(server::kMetaMemberId, "aaaa").ok());
+  REQUIRE(leader->PutMeta(storage::kMetaMemberId, "aaaa").ok());
   storage::SnapshotDirs dirs(tmp.Sub("member"));
   fs::create_directories(dirs.member_dir());
-  server::SnapshotInbox inbox(dirs, 0xbeef);
+  base::RealClock clock;
+  base::Logger logger(&clock);
+  server::SnapshotInbox inbox(dirs, 0xbeef, &logger);
 
   SECTION("whole") {
     auto msg = Transfer(*leader, tmp.Sub("cp"), inbox, 40);
@@ -95,9 +97,9 @@ TEST_CASE("a checkpoint sent in chunks arrives as a store stamped for the receiv
     auto got = OpenStore(dirs.ready(40));
     CHECK(CountKeys(*got, "k/") == 500);
     CHECK(got->AppliedIndex() == 40);
-    CHECK(*got->GetMeta(server::kMetaMemberId) == "beef");
+    CHECK(*got->GetMeta(storage::kMetaMemberId) == "beef");
     raftpb::SnapshotMetadata meta;
-    REQUIRE(meta.ParseFromString(*got->GetMeta(server::kMetaRaftSnapshot)));
+    REQUIRE(meta.ParseFromString(*got->GetMeta(storage::kMetaRaftSnapshot)));
     CHECK(meta.index() == 40);
     CHECK(meta.term() == 3);
   }
@@ -242,7 +244,7 @@ TEST_CASE("a store installed from a snapshot whose log marker was lost still ope
   meta.set_term(4);
   meta.mutable_conf_state()->add_voters(1);
   SECTION("with the store's record: the marker is written and the log opens") {
-    REQUIRE(store->PutMeta(server::kMetaRaftSnapshot, meta.SerializeAsString()).ok());
+    REQUIRE(store->PutMeta(storage::kMetaRaftSnapshot, meta.SerializeAsString()).ok());
     {
       auto log = server::OpenRaftLog(lo, *store);
       INFO(log.status().ToString());

@@ -10,6 +10,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "base/errors.h"
 #include "server/state/errors.h"
 #include "server/edge/request_checks.h"
 #include "storage/errors.h"
@@ -219,7 +220,9 @@ void RandomOps(std::mt19937_64& rng, const KvModel& m, int depth,
 std::string ErrorKind(const absl::Status& s) {
   if (storage::IsFutureRev(s)) return "future";
   if (storage::IsCompacted(s)) return "compacted";
-  if (s.code() == absl::StatusCode::kNotFound && s.message() == server::kErrLeaseNotFound) return "lease";
+  if (s.code() == absl::StatusCode::kNotFound && base::IsError(s, base::ErrorKind::kLeaseNotFound)) {
+    return "lease";
+  }
   return s.ToString();
 }
 

@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "base/errors.h"
 #include "server/state/errors.h"
 #include "server/edge/request_checks.h"
 #include "storage/errors.h"
@@ -202,6 +203,7 @@ TEST_CASE_METHOD(ApplierFixture, "Txn checks its chosen path before writing anyt
     auto r = Apply(Wrap(t));
     CHECK(r.status().code() == absl::StatusCode::kNotFound);
     CHECK(r.status().message() == server::kErrLeaseNotFound);
+    CHECK(base::IsError(r.status(), base::ErrorKind::kLeaseNotFound));
     expect_untouched();
   }
   SECTION("ignore_value of a missing key") {
@@ -212,6 +214,7 @@ TEST_CASE_METHOD(ApplierFixture, "Txn checks its chosen path before writing anyt
     p->set_ignore_value(true);
     auto r = Apply(Wrap(t));
     CHECK(r.status().message() == server::kErrKeyNotFound);
+    CHECK(base::IsError(r.status(), base::ErrorKind::kKeyNotFound));
     expect_untouched();
   }
   SECTION("a range at a future revision") {

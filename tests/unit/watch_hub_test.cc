@@ -3,16 +3,21 @@
 // cancelled at random, on streams that are often full. Every watcher must
 // get exactly the model's events for its range from its start revision, in
 // order — or a prefix of them and then a compaction cancel.
+//
+// The hub runs with no thread: each test calls Step() for a round, at
+// chosen points, on a ManualClock, so every run is the same and nothing
+// sleeps.
 #include <map>
 #include <mutex>
 #include <random>
-#include <thread>
 
 #include <catch2/catch.hpp>
 
+#include "base/clock.h"
+#include "base/logger.h"
 #include "server/state/watch_hub.h"
 #include "tests/unit/store_util.h"
-#include "tests/unit/temp_dir.h"
+#include "tests/common/temp_dir.h"
 
 namespace ketcd_test {
 namespace {
@@ -74,12 +79,17 @@ TEST_CASE("the watch hub gives every watcher its model events exactly once, in o
   const auto seed = GENERATE(1, 2, 3, 4, 5);
   INFO("seed " << seed);
   std::mt19937_64 rng(seed);
+  // Rounds after every step, or after one step in two or three on average.
+  const size_t step_odds = 1 + static_cast<size_t>(seed) % 3;
   TempDir tmp;
   auto store = OpenStore(tmp.Sub("db"));
+  base::ManualClock clock;
+  base::Logger logger(&clock);
   server::WatchHub::Options opts;
   opts.batch_revs = 3;  // several catch-up rounds per watcher
   opts.progress_interval = absl::Hours(1);
-  server::WatchHub hub(store.get(), opts);
+  opts.run_thread = false;
+  server::WatchHub hub(store.get(), clock, &logger, opts);
   store->SetCommitListener([&] { hub.Notify(); });
 
   const std::vector<std::string> keys = {"a", "b", "b/1", "b/2", "c", "d"};
@@ -150,7 +160,7 @@ TEST_CASE("the watch hub gives every watcher its model events exactly once, in o
     } else {
       for (auto& s : sinks) s->Drain();
     }
-    if (pick(10) == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    if (pick(step_odds) == 0) hub.Step();
   }
 
   // Let every live watcher finish: keep draining until the hub is quiet.
@@ -173,16 +183,16 @@ TEST_CASE("the watch hub gives every watcher its model events exactly once, in o
   };
   for (int i = 0; i < 2000; ++i) {
     for (auto& s : sinks) s->Drain();
-    hub.Notify();
+    hub.Step();
     bool all = true;
     for (const auto& w : watchers) all = all && finished(w);
     if (all) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  for (auto& s : sinks) s->Drain();
-  hub.Notify();
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // Two more rounds: anything still sent would show up as an extra event.
+  for (int i = 0; i < 2; ++i) {
+    for (auto& s : sinks) s->Drain();
+    hub.Step();
+  }
   hub.Stop();
 
   for (const auto& w : watchers) {
@@ -233,9 +243,12 @@ TEST_CASE("a compaction committed with the writes before it does not cancel up-t
           "[watch]") {
   TempDir tmp;
   auto store = OpenStore(tmp.Sub("db"));
+  base::ManualClock clock;
+  base::Logger logger(&clock);
   server::WatchHub::Options opts;
   opts.progress_interval = absl::Hours(1);
-  server::WatchHub hub(store.get(), opts);
+  opts.run_thread = false;
+  server::WatchHub hub(store.get(), clock, &logger, opts);
   store->SetCommitListener([&] { hub.Notify(); });
   auto sink = std::make_shared<FakeSink>(1000);
   server::WatchSpec spec;
@@ -253,27 +266,77 @@ TEST_CASE("a compaction committed with the writes before it does not cancel up-t
     }
     REQUIRE(wb->Commit(1, false).ok());
   }
-  store->WaitCompacted(4);  // physical compaction waits for the hub, then runs
+  // Physical compaction waits for the hub's hold (still at revision 1):
+  // the round reads 2..6 while they are all there and moves the hold past
+  // the compaction, which then runs.
+  CHECK(store->PhysicallyCompactedRev() < 4);
+  hub.Step();
+  store->WaitCompacted(4);
   std::vector<int64_t> revs;
-  for (int i = 0; i < 400 && revs.size() < 5; ++i) {
-    revs.clear();
-    for (const auto& r : sink->Got()) {
-      REQUIRE(r.compact_revision() == 0);
-      for (const auto& e : r.events()) revs.push_back(e.kv().mod_revision());
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (const auto& r : sink->Got()) {
+    REQUIRE(r.compact_revision() == 0);
+    for (const auto& e : r.events()) revs.push_back(e.kv().mod_revision());
   }
   CHECK(revs == std::vector<int64_t>{2, 3, 4, 5, 6});
   // A watcher that starts below the compaction afterwards is cancelled.
   auto late = std::make_shared<FakeSink>(1000);
   spec.start_rev = 3;
   hub.Add(late, 2, spec);
+  hub.Step();
   bool cancelled = false;
-  for (int i = 0; i < 400 && !cancelled; ++i) {
-    for (const auto& r : late->Got()) cancelled |= r.compact_revision() == 4;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  for (const auto& r : late->Got()) cancelled |= r.compact_revision() == 4;
   CHECK(cancelled);
+  hub.Stop();
+}
+
+}  // namespace ketcd_test
+
+namespace ketcd_test {
+
+TEST_CASE("periodic progress follows the injected clock", "[watch]") {
+  TempDir tmp;
+  auto store = OpenStore(tmp.Sub("db"));
+  base::ManualClock clock;
+  base::Logger logger(&clock);
+  server::WatchHub::Options opts;
+  opts.progress_interval = absl::Minutes(10);
+  opts.run_thread = false;
+  server::WatchHub hub(store.get(), clock, &logger, opts);
+  auto sink = std::make_shared<FakeSink>(1000);
+  server::WatchSpec spec;
+  spec.range = storage::KeyRange::FromEtcd("k", "l");
+  spec.start_rev = store->Rev() + 1;
+  spec.progress_notify = true;
+  hub.Add(sink, 1, spec);
+  auto progress_count = [&] {
+    int n = 0;
+    for (const auto& r : sink->Got()) n += r.events_size() == 0 && r.watch_id() == 1;
+    return n;
+  };
+  // Nothing is due before the interval, and the hub says when it will be.
+  CHECK(hub.Step() == clock.Now() + absl::Minutes(10));
+  clock.Advance(absl::Minutes(9));
+  hub.Step();
+  CHECK(progress_count() == 0);
+  clock.Advance(absl::Minutes(1));
+  hub.Step();
+  REQUIRE(progress_count() == 1);
+  CHECK(sink->Got().back().header().revision() == store->Rev());
+  // An interval with events owes no progress notification; the next one does.
+  {
+    auto wb = store->Write();
+    auto txn = wb->BeginTxn();
+    REQUIRE(txn.Put("k1", "v", 0).ok());
+    wb->EndTxn(txn);
+    REQUIRE(wb->Commit(1, false).ok());
+  }
+  hub.Step();
+  clock.Advance(absl::Minutes(10));
+  hub.Step();
+  CHECK(progress_count() == 1);
+  clock.Advance(absl::Minutes(10));
+  hub.Step();
+  CHECK(progress_count() == 2);
   hub.Stop();
 }
 

@@ -15,32 +15,13 @@
 #include <vector>
 
 #include "storage/wal.h"
+#include "tests/common/temp_dir.h"
 #include "storage/wal_format.h"
 
 namespace wal_test {
 
-// A fresh directory, removed with everything in it when the guard goes out
-// of scope (test passed or threw). Declare it before any Wal using it.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> next{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("ketcd-wal-" + std::to_string(::getpid()) + "-" + std::to_string(next++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;  // best effort: must not mask the test result
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string Sub(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+// The tests' one temp-dir guard (tests/common/temp_dir.h).
+using TempDir = ketcd_test::TempDir;
 
 inline storage::WalOptions SmallSegments(uint64_t bytes = 4096) {
   storage::WalOptions o;

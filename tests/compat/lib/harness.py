@@ -99,6 +99,68 @@ def etcdctl_env():
     return clean_env({"ETCDCTL_API": "3"})
 
 
+class Certs:
+    """Test certificates made with the openssl CLI in `dir` (nothing committed).
+
+    ca: the cluster's CA; server: a certificate for 127.0.0.1/localhost usable
+    as server and client (members present it on both ends of peer links);
+    client: a client certificate (CN `client_cn`); foreign_ca and foreign: a
+    CA the members do not trust and a server+client certificate from it."""
+
+    def __init__(self, dir, client_cn="root"):
+        self.dir = dir
+        os.makedirs(dir, exist_ok=True)
+        self.ca, self.ca_key = self._ca("ca", "ketcd test CA")
+        self.foreign_ca, self.foreign_ca_key = self._ca("foreign-ca", "foreign test CA")
+        self.server, self.server_key = self._leaf("server", "ketcd test member", self.ca, self.ca_key)
+        self.client, self.client_key = self._leaf("client", client_cn, self.ca, self.ca_key)
+        self.foreign, self.foreign_key = self._leaf("foreign", "intruder", self.foreign_ca,
+                                                    self.foreign_ca_key)
+
+    def _run(self, *args):
+        r = subprocess.run(["openssl"] + list(args), cwd=self.dir, capture_output=True,
+                           stdin=subprocess.DEVNULL, timeout=30)
+        if r.returncode != 0:
+            raise HarnessError("openssl %s: %s" % (" ".join(args), r.stderr.decode()[-500:]))
+
+    def _ca(self, name, cn):
+        key, crt = os.path.join(self.dir, name + ".key"), os.path.join(self.dir, name + ".crt")
+        self._run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                  "-keyout", key, "-out", crt, "-days", "2", "-subj", "/CN=" + cn)
+        return crt, key
+
+    def leaf(self, name, cn, ca, ca_key, serial=None):
+        """A certificate signed by ca with SANs 127.0.0.1 and localhost."""
+        key, crt = os.path.join(self.dir, name + ".key"), os.path.join(self.dir, name + ".crt")
+        csr, ext = os.path.join(self.dir, name + ".csr"), os.path.join(self.dir, name + ".ext")
+        with open(ext, "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                    "extendedKeyUsage=serverAuth,clientAuth\n")
+        self._run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                  "-keyout", key, "-out", csr, "-subj", "/CN=" + cn)
+        args = ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-out", crt, "-days", "2",
+                "-extfile", ext]
+        args += ["-set_serial", str(serial)] if serial else ["-CAcreateserial"]
+        self._run(*args)
+        return crt, key
+
+    _leaf = leaf
+
+    def server_flags(self, client_auth=True, peer=True):
+        flags = ["--cert-file", self.server, "--key-file", self.server_key,
+                 "--trusted-ca-file", self.ca]
+        if client_auth:
+            flags.append("--client-cert-auth")
+        if peer:
+            flags += ["--peer-cert-file", self.server, "--peer-key-file", self.server_key,
+                      "--peer-trusted-ca-file", self.ca, "--peer-client-cert-auth"]
+        return flags
+
+    def etcdctl_flags(self, cert=None, key=None, cacert=None):
+        return ["--cacert", cacert or self.ca, "--cert", cert or self.client,
+                "--key", key or self.client_key]
+
+
 class Server:
     """One single-member server process (etcd or ketcd) on 127.0.0.1.
 
@@ -107,8 +169,12 @@ class Server:
     """
 
     def __init__(self, binary, name="compat", extra_flags=(), tmpdir=None, label="server",
-                 ports=None, env_extra=None):
+                 ports=None, env_extra=None, certs=None):
         self.binary = binary
+        # certs: a Certs: https client and peer URLs with mutual TLS on both
+        self.certs = certs
+        self.scheme = "https" if certs else "http"
+        self.peer_scheme = self.scheme
         self.name = name
         self.extra_flags = list(extra_flags)
         self.label = label
@@ -132,15 +198,21 @@ class Server:
     # --- flags -----------------------------------------------------------
     @property
     def client_url(self):
-        return "http://%s:%d" % (HOST, self.client_port)
+        return "%s://%s:%d" % (self.scheme, HOST, self.client_port)
 
     @property
     def peer_url(self):
-        return "http://%s:%d" % (HOST, self.peer_port)
+        return "%s://%s:%d" % (self.peer_scheme, HOST, self.peer_port)
 
     @property
     def endpoint(self):
+        if self.certs:
+            return self.client_url
         return "%s:%d" % (HOST, self.client_port)
+
+    def etcdctl_tls(self):
+        """etcdctl's certificate flags for this server (none without TLS)."""
+        return self.certs.etcdctl_flags() if self.certs else []
 
     def cluster_flags(self):
         """The bootstrap flags; a single member is a cluster of itself."""
@@ -155,7 +227,7 @@ class Server:
             "--advertise-client-urls", self.client_url,
             "--listen-peer-urls", self.peer_url,
             "--initial-advertise-peer-urls", self.peer_url,
-        ] + self.cluster_flags() + self.extra_flags
+        ] + self.cluster_flags() + (self.certs.server_flags() if self.certs else []) + self.extra_flags
 
     # --- lifecycle -------------------------------------------------------
     def start(self, health_timeout=20.0):
@@ -186,7 +258,7 @@ class Server:
             try:
                 r = subprocess.run(
                     [ETCDCTL, "--endpoints=" + self.endpoint, "--dial-timeout=1s",
-                     "--command-timeout=2s", "get",
+                     "--command-timeout=2s"] + self.etcdctl_tls() + ["get",
                      "__ketcd_health_probe__"],
                     env=etcdctl_env(), stdin=subprocess.DEVNULL,
                     capture_output=True, timeout=5, preexec_fn=_die_with_parent)
@@ -285,10 +357,11 @@ class Member(Server):
     <tmpdir>/data; restarting it (spawn()/start() again) reuses data dir, ports
     and flags (--initial-cluster-state new: a restarted member ignores it)."""
 
-    def __init__(self, binary, name, cluster, tmpdir, ports, extra_flags=(), env_extra=None):
+    def __init__(self, binary, name, cluster, tmpdir, ports, extra_flags=(), env_extra=None,
+                 certs=None):
         os.makedirs(tmpdir, exist_ok=True)
         super().__init__(binary, name=name, extra_flags=extra_flags, tmpdir=tmpdir,
-                         label=name, ports=ports, env_extra=env_extra)
+                         label=name, ports=ports, env_extra=env_extra, certs=certs)
         self.cluster = cluster
 
     def cluster_flags(self):
@@ -304,7 +377,7 @@ class Cluster:
     call cleanup(): every member is stopped by PID and the temp dir removed."""
 
     def __init__(self, binary, size=3, extra_flags=(), env_extra=None,
-                 token=None, name_prefix="m"):
+                 token=None, name_prefix="m", certs=None):
         sweep_stale_tmpdirs()
         self.binary = binary
         self.tmpdir = tempfile.mkdtemp(prefix=TMP_PREFIX)
@@ -315,7 +388,7 @@ class Cluster:
         self.members = [
             Member(binary, "%s%d" % (name_prefix, i + 1), self,
                    os.path.join(self.tmpdir, "%s%d" % (name_prefix, i + 1)),
-                   (ports[2 * i], ports[2 * i + 1]), extra_flags, env_extra)
+                   (ports[2 * i], ports[2 * i + 1]), extra_flags, env_extra, certs)
             for i in range(size)]
 
     @property

@@ -1,4 +1,4 @@
-// TempDir: a fresh directory under the system temp dir, removed (with all it
+// TempDir, the one temp-dir guard of every C++ test: a fresh directory under the system temp dir, removed (with all it
 // holds) when the guard goes out of scope, whether the test passed or threw.
 // Declare it before anything that keeps files open inside it, so those close
 // first.

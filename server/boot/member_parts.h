@@ -1,0 +1,88 @@
+// The parts of a running Member and the steps that build them, in the order
+// Member::Start runs them. Private to server/boot: each step reads the
+// Config and the parts built before it, and fills its own.
+#pragma once
+
+#include <memory>
+
+#include "base/clock.h"
+#include "base/logger.h"
+#include "grpcpp/grpcpp.h"
+#include "server/boot/attribute_publisher.h"
+#include "server/boot/config.h"
+#include "server/boot/member.h"
+#include "server/edge/cluster_service.h"
+#include "server/edge/kv_service.h"
+#include "server/edge/lease_forwarder.h"
+#include "server/edge/lease_service.h"
+#include "server/edge/maintenance_service.h"
+#include "server/edge/watch_service.h"
+#include "server/net/transport_security.h"
+#include "server/peer/peer_directory.h"
+#include "server/peer/peer_transport.h"
+#include "server/peer/snapshot_inbox.h"
+#include "server/replication/lease_expirer.h"
+#include "server/replication/raft_member.h"
+#include "server/state/kv_applier.h"
+#include "server/state/lessor.h"
+#include "server/state/member_info.h"
+#include "server/state/watch_hub.h"
+#include "storage/member_dir.h"
+#include "storage/mvcc_store.h"
+
+namespace server {
+
+// Declared in build order; destroyed in reverse, after Shutdown() has
+// stopped every thread.
+struct Member::Parts {
+  Parts(const Config& c, const base::Clock& clk, base::Logger& log)
+      : cfg(c), clock(clk), logger(log) {}
+
+  const Config cfg;
+  const base::Clock& clock;
+  base::Logger& logger;
+  // Every listener's and channel's credentials; the one directory every
+  // dialer of a peer shares (raft transport, lease forwarder).
+  std::unique_ptr<TransportSecurity> security;
+  std::unique_ptr<PeerDirectory> peers;
+  // The data dir stays owned until the store is closed.
+  std::unique_ptr<storage::MemberDir> dir;
+  std::unique_ptr<storage::MvccStore> store;
+  MemberInfo info;
+  std::unique_ptr<Lessor> lessor;
+  std::unique_ptr<KvApplier> applier;
+  std::unique_ptr<WatchHub> watch_hub;
+  std::unique_ptr<raft::MemoryStorage> log_cache;
+  std::unique_ptr<RaftPersistence> wal;
+  std::unique_ptr<SnapshotInbox> snapshot_inbox;
+  std::unique_ptr<PeerTransport> transport;
+  std::unique_ptr<RaftMember> raft;
+  std::unique_ptr<grpc::Server> peer_server;
+  std::unique_ptr<LeaseForwarder> lease_forwarder;
+  std::unique_ptr<LeaseExpirer> lease_expirer;
+  std::unique_ptr<KvService> kv;
+  std::unique_ptr<WatchService> watch;
+  std::unique_ptr<LeaseService> lease;
+  std::unique_ptr<ClusterService> cluster;
+  std::unique_ptr<MaintenanceService> maintenance;
+  std::unique_ptr<grpc::Server> client_server;
+  std::unique_ptr<AttributePublisher> publisher;
+};
+
+// TransportSecurity from the certificate flags, and the peer directory.
+[[nodiscard]] absl::Status BuildSecurity(Member::Parts& p);
+// The data dir (locked), a finished or dropped snapshot install, the
+// store, and the member's identity.
+[[nodiscard]] absl::Status OpenDataDir(Member::Parts& p);
+// The lessor, the applier and the watch hub over the store.
+[[nodiscard]] absl::Status BuildStateMachine(Member::Parts& p);
+// The raft log, the peer transport and listener, and the raft loop.
+[[nodiscard]] absl::Status StartReplication(Member::Parts& p);
+// The lease helpers and etcd's gRPC services.
+void BuildServices(Member::Parts& p);
+// The client listener on every --listen-client-urls URL.
+[[nodiscard]] absl::Status ServeClients(Member::Parts& p);
+// This member's attributes, announced through the log.
+serverpb::MemberAttributes SelfAttributes(const Config& cfg, uint64_t member_id);
+
+}  // namespace server

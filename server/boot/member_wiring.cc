@@ -1,0 +1,212 @@
+// The steps of Member::Start (member_parts.h), each building one layer of
+// the member from the Config and the layers below it.
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "server/boot/listeners.h"
+#include "server/boot/member_parts.h"
+#include "server/replication/raft_log.h"
+#include "server/state/membership.h"
+#include "storage/identity.h"
+#include "storage/snapshot_install.h"
+
+namespace server {
+namespace {
+
+std::vector<serverpb::MemberAttributes> FoundingMembers(const Config& cfg) {
+  std::vector<serverpb::MemberAttributes> founding;
+  for (const auto& m : cfg.initial_cluster) {
+    founding.push_back(storage::FoundingMember(m.name, m.peer_urls, cfg.initial_cluster_token));
+  }
+  return founding;
+}
+
+absl::Status OpenRaft(Member::Parts& p, std::unique_ptr<raft::RawNode>* node) {
+  const Config& cfg = p.cfg;
+  RaftLogOptions lo;
+  lo.wal_dir = p.dir->wal();
+  lo.logger = &p.logger;
+  lo.cluster_id = p.info.cluster_id;
+  lo.member_id = p.info.member_id;
+  lo.initial_members = FoundingMembers(cfg);
+  lo.election_tick = std::max(2, cfg.election_timeout_ms / cfg.heartbeat_interval_ms);
+  // Members started together must not time out in step.
+  lo.random_seed = p.info.member_id ^ static_cast<uint64_t>(absl::ToUnixNanos(p.clock.Now()));
+  auto log = OpenRaftLog(lo, *p.store);
+  if (!log.ok()) return log.status();
+  p.log_cache = std::move(log->cache);
+  p.wal = std::move(log->persistence);
+  *node = std::move(log->node);
+  return absl::OkStatus();
+}
+
+void StartPeerTransport(Member::Parts& p) {
+  p.snapshot_inbox = std::make_unique<SnapshotInbox>(p.dir->snapshots(), p.info.member_id, &p.logger);
+  Member::Parts* parts = &p;
+  p.transport = std::make_unique<PeerTransport>(
+      PeerTransport::Options{p.info.cluster_id, p.info.member_id, 4096, p.snapshot_inbox.get(),
+                             p.lessor.get(), p.peers.get(), &p.clock, &p.logger},
+      [parts](std::vector<raftpb::Message> msgs) {
+        if (parts->raft) parts->raft->Deliver(std::move(msgs));
+      },
+      [parts](uint64_t id) {
+        if (parts->raft) parts->raft->ReportUnreachable(id);
+      });
+  // Peer addresses: the membership the store recorded from the log; on a
+  // member's first start, the bootstrap list. Conf changes not applied yet
+  // add theirs when they are.
+  auto recorded = LoadRaftMembers(*p.store);
+  if (recorded.empty()) {
+    for (const auto& m : FoundingMembers(p.cfg)) p.transport->AddPeer(m.member_id(), m.peer_urls(0));
+  }
+  for (const auto& [id, m] : recorded) {
+    if (m.peer_urls_size() > 0) p.transport->AddPeer(id, m.peer_urls(0));
+  }
+}
+
+}  // namespace
+
+absl::Status BuildSecurity(Member::Parts& p) {
+  SecurityConfig sc;
+  sc.client = p.cfg.client_tls;
+  sc.peer = p.cfg.peer_tls;
+  sc.client_listen_urls = p.cfg.listen_client_urls;
+  sc.peer_listen_urls = p.cfg.listen_peer_urls;
+  auto security = TransportSecurity::Create(sc);
+  if (!security.ok()) return security.status();
+  p.security = std::move(*security);
+  p.peers = std::make_unique<PeerDirectory>(p.security.get());
+  return absl::OkStatus();
+}
+
+absl::Status OpenDataDir(Member::Parts& p) {
+  const Config& cfg = p.cfg;
+  auto dir = storage::MemberDir::Create(cfg.data_dir);  // refuses a data dir in use
+  if (!dir.ok()) return dir.status();
+  p.dir = std::move(*dir);
+  const storage::MemberDir& md = *p.dir;
+  // Before the store opens: a snapshot installation cut by a crash is
+  // finished (or was never committed and is dropped).
+  if (auto s = storage::RecoverSnapshotDirs(md.snapshots(), &p.logger); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("cannot recover the snapshot directories in ",
+                                               md.path(), ": ", s.message()));
+  }
+  if (cfg.initial_cluster_state == "existing" && !md.HasWal()) {
+    // etcd would fetch the membership from the running members and join
+    // as a member added with `member add`; ketcd cannot join that way yet.
+    // Bootstrapping a new log here instead could split the cluster.
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--initial-cluster-state existing with no data in ", cfg.data_dir,
+        ": joining a running cluster as a new member (member add) is not supported yet; "
+        "start this member on its data dir, or bootstrap with --initial-cluster-state new"));
+  }
+  storage::MvccStoreOptions store_opts;
+  store_opts.logger = &p.logger;
+  auto store = storage::MvccStore::Open(md.db(), store_opts);
+  if (!store.ok()) {
+    return absl::Status(store.status().code(), absl::StrCat("cannot open the store in ", md.db(),
+                                                            ": ", store.status().message()));
+  }
+  p.store = std::move(*store);
+  // A restarted member keeps its identity and ignores the bootstrap flags.
+  auto id = storage::LoadOrCreateIdentity(
+      *p.store, storage::FoundingIdentity(FoundingMembers(cfg), cfg.name));
+  if (!id.ok()) return id.status();
+  p.info = MemberInfo{id->cluster_id, id->member_id};
+  return absl::OkStatus();
+}
+
+absl::Status BuildStateMachine(Member::Parts& p) {
+  const Config& cfg = p.cfg;
+  // etcd's minimum lease TTL: 1.5 election timeouts, in whole seconds.
+  const int64_t election_ticks = std::max(1, cfg.election_timeout_ms / cfg.heartbeat_interval_ms);
+  Lessor::Options lopts;
+  lopts.min_ttl = ((3 * election_ticks / 2) * cfg.heartbeat_interval_ms + 999) / 1000;
+  lopts.extend = absl::Milliseconds(cfg.election_timeout_ms);
+  p.lessor = std::make_unique<Lessor>(p.store.get(), p.clock, lopts);
+  if (auto s = p.lessor->Reload(); !s.ok()) return s;
+  p.applier = std::make_unique<KvApplier>([lessor = p.lessor.get()](int64_t id) { return lessor->Exists(id); });
+  p.applier->SetLessor(p.lessor.get());
+  // The hub listens to commits before the raft loop starts replaying.
+  WatchHub::Options wo;
+  wo.progress_interval = cfg.watch_progress_notify_interval;
+  wo.fragment_bytes = cfg.max_request_bytes + kGrpcOverheadBytes;
+  p.watch_hub = std::make_unique<WatchHub>(p.store.get(), p.clock, &p.logger, wo);
+  p.store->SetCommitListener([hub = p.watch_hub.get()] { hub->Notify(); });
+  return absl::OkStatus();
+}
+
+absl::Status StartReplication(Member::Parts& p) {
+  // Every member, even a lone one, runs raft over its WAL: one write path.
+  std::unique_ptr<raft::RawNode> node;
+  if (auto s = OpenRaft(p, &node); !s.ok()) return s;
+  StartPeerTransport(p);
+  RaftMemberOptions opts;
+  opts.id = p.info.member_id;
+  opts.tick = absl::Milliseconds(p.cfg.heartbeat_interval_ms);
+  opts.snapshot_count = p.cfg.snapshot_count;
+  opts.snapshot_catchup_entries = p.cfg.snapshot_catchup_entries;
+  opts.member_dir = p.dir->path();
+  opts.clock = &p.clock;
+  opts.logger = &p.logger;
+  Member::Parts* parts = &p;
+  opts.on_snapshot_installed = [parts] {
+    if (auto s = parts->lessor->Reload(); !s.ok()) {
+      parts->logger.Fatal("reloading leases after a snapshot", {{"error", s}});
+    }
+  };
+  p.raft = std::make_unique<RaftMember>(opts, std::move(node), p.log_cache.get(), p.wal.get(),
+                                        p.store.get(), p.applier.get(), p.transport.get());
+  auto server = StartPeerListener(p.cfg, *p.security, p.transport->service());
+  if (!server.ok()) return server.status();
+  p.peer_server = std::move(*server);
+  p.raft->Start();
+  return absl::OkStatus();
+}
+
+void BuildServices(Member::Parts& p) {
+  const Config& cfg = p.cfg;
+  Proposer* proposer = p.raft.get();
+  p.lease_forwarder = std::make_unique<LeaseForwarder>(
+      proposer, p.lessor.get(), p.peers.get(), p.clock, p.info,
+      absl::Seconds(5) + 2 * absl::Milliseconds(cfg.election_timeout_ms));
+  p.lease_expirer = std::make_unique<LeaseExpirer>(p.lessor.get(), proposer, p.clock,
+                                                   p.info.member_id, LeaseExpirer::Options{});
+  p.kv = std::make_unique<KvService>(p.store.get(), p.applier.get(), proposer, p.info,
+                                     KvLimits{cfg.max_request_bytes, cfg.max_txn_ops});
+  p.watch = std::make_unique<WatchService>(p.store.get(), proposer, p.watch_hub.get(), p.info);
+  p.lease = std::make_unique<LeaseService>(p.store.get(), proposer, p.lessor.get(),
+                                           p.lease_forwarder.get(), p.clock, p.info);
+  MemberSelf self{p.info, cfg.name, {}, {}};
+  for (const auto& u : cfg.initial_advertise_peer_urls) self.peer_urls.push_back(u.raw);
+  for (const auto& u : cfg.advertise_client_urls) self.client_urls.push_back(u.raw);
+  std::vector<etcdserverpb::Member> bootstrap;
+  for (const auto& m : FoundingMembers(cfg)) {
+    etcdserverpb::Member em;
+    em.set_id(m.member_id());
+    em.set_name(m.name());
+    for (const auto& u : m.peer_urls()) em.add_peerurls(u);
+    bootstrap.push_back(std::move(em));
+  }
+  p.cluster = std::make_unique<ClusterService>(self, std::move(bootstrap), proposer, p.store.get());
+  p.maintenance = std::make_unique<MaintenanceService>(p.info, proposer, p.store.get());
+}
+
+absl::Status ServeClients(Member::Parts& p) {
+  auto server = StartClientListener(
+      p.cfg, *p.security, {p.kv.get(), p.watch.get(), p.lease.get(), p.cluster.get(), p.maintenance.get()});
+  if (!server.ok()) return server.status();
+  p.client_server = std::move(*server);
+  return absl::OkStatus();
+}
+
+serverpb::MemberAttributes SelfAttributes(const Config& cfg, uint64_t member_id) {
+  serverpb::MemberAttributes attrs;
+  attrs.set_member_id(member_id);
+  attrs.set_name(cfg.name);
+  for (const auto& u : cfg.initial_advertise_peer_urls) attrs.add_peer_urls(u.raw);
+  for (const auto& u : cfg.advertise_client_urls) attrs.add_client_urls(u.raw);
+  return attrs;
+}
+
+}  // namespace server

@@ -1,0 +1,70 @@
+// PeerSender: the outgoing raft messages to one peer. Enqueue never blocks:
+// the bounded queue is drained by the sender's own thread over one
+// long-lived client stream (Peer.Stream), reopened with backoff after a
+// failure. When the queue is full, or the stream breaks, messages are
+// dropped and the peer is reported unreachable (raft retries; a slow or
+// dead peer never holds the leader back).
+//
+// Ownership: owned by PeerTransport; borrows the directory it dials
+// through, which must outlive it. Thread-safety: all public methods are
+// thread-safe; `unreachable` runs on the sender's thread.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "grpcpp/client_context.h"
+#include "raftpb/raft.pb.h"
+#include "server/peer/peer_directory.h"
+
+namespace server {
+
+class PeerSender {
+ public:
+  struct Options {
+    uint64_t cluster_id = 0;
+    uint64_t self_id = 0;
+    uint64_t peer_id = 0;
+    size_t max_queued_messages = 4096;
+  };
+  using Unreachable = std::function<void(uint64_t peer_id)>;
+
+  // Starts the sender's thread.
+  PeerSender(Options opts, PeerDirectory* directory, Unreachable unreachable);
+  // Cancels the stream and joins the thread; queued messages are dropped.
+  ~PeerSender();
+
+  // False when the queue is full (the caller reports the peer unreachable).
+  [[nodiscard]] bool Enqueue(raftpb::Message m);
+
+  // The peer has just opened a stream to us, so it is up: retry now rather
+  // than after the rest of the backoff (a restarted member is heard at
+  // once, as etcd's streams that the receiver dials are).
+  void Kick();
+
+ private:
+  void Loop();
+  // One stream's life: open, greet, write batches until it breaks or the
+  // sender stops. False when stopping.
+  bool RunStream(std::chrono::milliseconds& backoff);
+  // Between streams: drops the stale queue and waits out `backoff` (or
+  // less, when kicked). False when stopping.
+  bool WaitToRetry(std::chrono::milliseconds& backoff);
+
+  const Options opts_;
+  PeerDirectory* const directory_;
+  const Unreachable unreachable_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<raftpb::Message> queue_;   // guarded by mu_
+  bool stopping_ = false;               // guarded by mu_
+  bool kicked_ = false;                 // guarded by mu_
+  grpc::ClientContext* ctx_ = nullptr;  // guarded by mu_; the open stream's
+  std::thread thread_;
+};
+
+}  // namespace server

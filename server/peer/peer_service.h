@@ -1,0 +1,72 @@
+// PeerService: the receiving side of ketcd's Peer gRPC service
+// (proto/peerpb/peer.proto), registered on the peer listener:
+//  - Stream: raft message batches, each handed whole to `deliver` (one
+//    wake-up of the raft loop per batch), on a gRPC thread;
+//  - Snapshot: one snapshot's files in chunks, written through the
+//    SnapshotInbox; its MSG_SNAP is delivered only once the whole snapshot
+//    is durable;
+//  - LeaseRenew / LeaseTimeToLive: lease calls a follower forwards to the
+//    leader, answered from the Lessor (peer_lease_calls.cc).
+// Messages from another cluster are refused.
+//
+// Ownership: borrows the inbox, the lessor, the clock and the logger; all
+// must outlive the service. Thread-safety: gRPC calls it from its threads.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/logger.h"
+#include "peerpb/peer.grpc.pb.h"
+#include "raftpb/raft.pb.h"
+#include "server/peer/snapshot_inbox.h"
+#include "server/state/lessor.h"
+
+namespace server {
+
+class PeerService final : public peerpb::Peer::CallbackService {
+ public:
+  struct Options {
+    uint64_t cluster_id = 0;
+    // Where received snapshots go; none = snapshots are refused.
+    SnapshotInbox* snapshot_inbox = nullptr;
+    // Answers lease calls forwarded by followers; none = refused.
+    Lessor* lessor = nullptr;
+    const base::Clock* clock = nullptr;  // required
+    base::Logger* logger = nullptr;      // required
+  };
+  // What the service asks of the transport it belongs to.
+  struct Hooks {
+    std::function<void(std::vector<raftpb::Message>)> deliver;
+    // Test-only fault injection: traffic from a cut peer is dropped.
+    std::function<bool(uint64_t peer_id)> is_cut;
+    // A peer opened a message stream to us: it is up.
+    std::function<void(uint64_t peer_id)> connected;
+  };
+
+  PeerService(Options opts, Hooks hooks) : opts_(opts), hooks_(std::move(hooks)) {}
+
+  grpc::ServerReadReactor<peerpb::MessageBatch>* Stream(grpc::CallbackServerContext* ctx,
+                                                         peerpb::StreamAck* ack) override;
+  grpc::ServerReadReactor<peerpb::SnapshotChunk>* Snapshot(grpc::CallbackServerContext* ctx,
+                                                            peerpb::SnapshotAck* ack) override;
+
+  // Forwarded lease calls (peer_lease_calls.cc).
+  grpc::ServerUnaryReactor* LeaseRenew(grpc::CallbackServerContext* ctx,
+                                       const peerpb::LeaseForward* req,
+                                       etcdserverpb::LeaseKeepAliveResponse* resp) override;
+  grpc::ServerUnaryReactor* LeaseTimeToLive(grpc::CallbackServerContext* ctx,
+                                            const peerpb::LeaseForward* req,
+                                            etcdserverpb::LeaseTimeToLiveResponse* resp) override;
+
+ private:
+  class MessageReader;
+  class SnapshotReader;
+
+  const Options opts_;
+  const Hooks hooks_;
+};
+
+}  // namespace server

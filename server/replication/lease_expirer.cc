@@ -1,0 +1,117 @@
+#include "server/replication/lease_expirer.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace server {
+namespace {
+
+// A revocation that failed (leadership moving) is reported again after
+// etcd's request timeout.
+constexpr absl::Duration kRevokeRetry = absl::Seconds(7);
+constexpr size_t kMaxRevocationsPerRound = 500;
+constexpr size_t kCheckpointsPerProposal = 1000;
+
+}  // namespace
+
+LeaseExpirer::LeaseExpirer(Lessor* lessor, Proposer* proposer, const base::Clock& clock,
+                           uint64_t self_id, Options opts)
+    : lessor_(lessor), proposer_(proposer), clock_(clock), self_id_(self_id), opts_(opts) {
+  next_checkpoint_ = clock_.Now() + opts_.checkpoint_interval;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+LeaseExpirer::~LeaseExpirer() { Stop(); }
+
+void LeaseExpirer::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void LeaseExpirer::Loop() {
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, absl::ToChronoNanoseconds(opts_.period), [&] { return stopping_; });
+      if (stopping_) return;
+    }
+    Step(clock_.Now());
+  }
+}
+
+void LeaseExpirer::Step(absl::Time now) {
+  const bool leading = proposer_->Status().leader == self_id_;
+  if (!leading) {
+    if (lessor_->primary()) lessor_->Demote();
+    barrier_ok_.store(false);
+    return;
+  }
+  if (!lessor_->primary()) {
+    MaybePromote(now);
+    return;
+  }
+  ProposeCheckpointResets();
+  ProposeRevocations(now);
+  if (now >= next_checkpoint_) {
+    next_checkpoint_ = now + opts_.checkpoint_interval;
+    ProposeCheckpoints(now);
+  }
+}
+
+void LeaseExpirer::MaybePromote(absl::Time now) {
+  // Promote only once everything committed before this term is applied (a
+  // read barrier waits for the term's first commit), as etcd promotes when
+  // its leader applies that entry: a lease granted or revoked just before
+  // the election must be known first.
+  if (barrier_ok_.exchange(false)) {
+    lessor_->Promote(clock_.Now());
+    next_checkpoint_ = now + opts_.checkpoint_interval;
+  } else if (!barrier_pending_.exchange(true)) {
+    proposer_->ReadBarrier([this](absl::Status s) {
+      barrier_ok_.store(s.ok());
+      barrier_pending_.store(false);
+    });
+  }
+}
+
+void LeaseExpirer::ProposeCheckpointResets() {
+  // Renewals that cleared a checkpointed remaining TTL are recorded at
+  // once, so that a new leader does not start from the stale value.
+  auto resets = lessor_->TakeCheckpointResets();
+  if (resets.empty()) return;
+  serverpb::InternalRequest req;
+  for (int64_t id : resets) {
+    auto* cp = req.mutable_lease_checkpoint()->add_checkpoints();
+    cp->set_id(id);
+    cp->set_remaining_ttl(0);
+  }
+  proposer_->Propose(std::move(req), [](ProposeResult) {});
+}
+
+void LeaseExpirer::ProposeRevocations(absl::Time now) {
+  for (int64_t id : lessor_->TakeExpired(now, kRevokeRetry, kMaxRevocationsPerRound)) {
+    serverpb::InternalRequest req;
+    req.mutable_lease_revoke()->set_id(id);
+    proposer_->Propose(std::move(req), [](ProposeResult) {});
+  }
+}
+
+void LeaseExpirer::ProposeCheckpoints(absl::Time now) {
+  auto candidates = lessor_->CheckpointCandidates(now, opts_.checkpoint_interval);
+  for (size_t i = 0; i < candidates.size(); i += kCheckpointsPerProposal) {
+    serverpb::InternalRequest req;
+    const size_t end = std::min(candidates.size(), i + kCheckpointsPerProposal);
+    for (size_t j = i; j < end; ++j) {
+      auto* cp = req.mutable_lease_checkpoint()->add_checkpoints();
+      cp->set_id(candidates[j].first);
+      cp->set_remaining_ttl(candidates[j].second);
+    }
+    proposer_->Propose(std::move(req), [](ProposeResult) {});
+  }
+}
+
+}  // namespace server

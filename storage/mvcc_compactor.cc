@@ -1,0 +1,168 @@
+// MvccStore's physical compaction: a background thread that removes, in
+// bounded batches, the versions a logical compaction made unreachable, and
+// the waiters released as it advances.
+#include <algorithm>
+#include <limits>
+#include <optional>
+#include <unordered_map>
+
+#include "base/logger.h"
+#include "rocksdb/db.h"
+#include "storage/key_codec.h"
+#include "storage/meta_schema.h"
+#include "storage/mvcc_internal.h"
+#include "storage/rocks_status.h"
+
+namespace storage {
+
+using mvcc_internal::IsTombstone;
+using mvcc_internal::View;
+
+void MvccStore::StartCompactor() {
+  {
+    std::lock_guard<std::mutex> lock(compact_mu_);
+    stopping_ = false;
+  }
+  compactor_ = std::thread([this] { CompactorLoop(); });
+}
+
+void MvccStore::StopCompactor() {
+  {
+    std::lock_guard<std::mutex> lock(compact_mu_);
+    stopping_ = true;
+  }
+  compact_cv_.notify_all();
+  if (compactor_.joinable()) compactor_.join();
+  RunCompactWaiters(/*all=*/true);
+}
+
+void MvccStore::WaitCompacted(int64_t rev) {
+  std::unique_lock<std::mutex> lock(compact_mu_);
+  compact_cv_.wait(lock, [&] { return stopping_ || compact_finished_ >= rev; });
+}
+
+void MvccStore::NotifyWhenCompacted(int64_t rev, std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(compact_mu_);
+    if (compact_finished_ < rev && !stopping_) {
+      compact_waiters_.emplace(rev, std::move(fn));
+      return;
+    }
+  }
+  fn();
+}
+
+void MvccStore::RunCompactWaiters(bool all) {
+  std::vector<std::function<void()>> ready;
+  {
+    std::lock_guard<std::mutex> lock(compact_mu_);
+    auto end = all ? compact_waiters_.end() : compact_waiters_.upper_bound(compact_finished_);
+    for (auto it = compact_waiters_.begin(); it != end; ++it) ready.push_back(std::move(it->second));
+    compact_waiters_.erase(compact_waiters_.begin(), end);
+  }
+  for (auto& fn : ready) fn();
+}
+
+int64_t MvccStore::PhysicallyCompactedRev() const {
+  std::lock_guard<std::mutex> lock(compact_mu_);
+  return compact_finished_;
+}
+
+int64_t MvccStore::HoldLimit() const { return compaction_hold_.load(std::memory_order_acquire); }
+
+void MvccStore::CompactorLoop() {
+  while (true) {
+    int64_t target;
+    {
+      std::unique_lock<std::mutex> lock(compact_mu_);
+      // A hold (the watch hub's next revision) keeps history that watchers
+      // are still being given: the compactor waits below it, re-checking.
+      auto runnable = [&] {
+        return stopping_ || std::min(compact_target_, HoldLimit()) > compact_finished_;
+      };
+      while (!runnable()) {
+        if (compact_target_ > compact_finished_) {
+          compact_cv_.wait_for(lock, std::chrono::milliseconds(50));
+        } else {
+          compact_cv_.wait(lock);
+        }
+      }
+      if (stopping_) return;
+      target = std::min(compact_target_, HoldLimit());
+    }
+    std::string cursor;
+    bool done = false;
+    while (!done) {
+      {
+        std::lock_guard<std::mutex> lock(compact_mu_);
+        if (stopping_) return;
+      }
+      auto s = CompactStep(target, &cursor, &done);
+      if (!s.ok()) {
+        // Physical compaction only frees space; a failed step is retried from
+        // the start on the next request or restart, reads stay correct.
+        if (logger_ != nullptr) {
+          logger_->Warn("compaction failed", {{"revision", target}, {"error", s}});
+        }
+        break;
+      }
+    }
+    if (!done) continue;
+    (void)db_->Put(rocksdb::WriteOptions(), meta_cf_, kMetaCompactFinished, EncodeMetaInt64(target));
+    {
+      std::lock_guard<std::mutex> lock(compact_mu_);
+      compact_finished_ = std::max(compact_finished_, target);
+    }
+    compact_cv_.notify_all();
+    RunCompactWaiters(/*all=*/false);
+  }
+}
+
+// One bounded batch: examines up to compaction_batch_ revisions at or below
+// `target`, deleting each version that is not the newest live one of its key
+// at `target`. Safe beside the apply loop: it only writes revisions > target.
+absl::Status MvccStore::CompactStep(int64_t target, std::string* cursor, bool* done) {
+  rocksdb::WriteBatch wb;
+  std::unordered_map<std::string, std::optional<Revision>> keep;  // key -> version kept
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), rev_cf_));
+  std::unique_ptr<rocksdb::Iterator> kv_it(db_->NewIterator(rocksdb::ReadOptions(), kv_cf_));
+  // Revision `target` itself stays whole: a watcher may start there (etcd
+  // serves a start at the compacted revision) and must get all its events.
+  const std::string limit = EncodeRevKey({target, 0});
+  int examined = 0;
+  if (cursor->empty()) it->SeekToFirst(); else it->Seek(*cursor);
+  for (; it->Valid() && examined < compaction_batch_; it->Next(), ++examined) {
+    if (it->key().compare(limit) >= 0) break;
+    auto rev = DecodeRevKey(View(it->key()));
+    if (!rev || it->value().empty()) return absl::DataLossError("mvcc: undecodable rev record");
+    std::string key(it->value().data() + 1, it->value().size() - 1);
+    auto found = keep.find(key);
+    if (found == keep.end()) {
+      std::optional<Revision> kept;
+      kv_it->Seek(EncodeKvKey(key, {target, std::numeric_limits<int64_t>::max()}));
+      if (kv_it->Valid()) {
+        auto d = DecodeKvKey(View(kv_it->key()));
+        if (d && d->user_key == key && !IsTombstone(kv_it->value())) kept = d->rev;
+      }
+      found = keep.emplace(key, kept).first;
+    }
+    if (found->second && *found->second == *rev) continue;
+    wb.Delete(kv_cf_, EncodeKvKey(key, *rev));
+    wb.Delete(rev_cf_, it->key());
+  }
+  if (!it->status().ok()) return FromRocks(it->status());
+  *done = !it->Valid() || it->key().compare(limit) >= 0;
+  if (!*done) *cursor = it->key().ToString();
+  if (wb.Count() == 0) return absl::OkStatus();
+  return FromRocks(db_->Write(rocksdb::WriteOptions(), &wb));
+}
+
+int64_t MvccStore::CountVersionsForTest() const {
+  SharedHold hold(gate_);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), kv_cf_));
+  int64_t n = 0;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
+  return n;
+}
+
+}  // namespace storage

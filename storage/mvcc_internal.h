@@ -1,0 +1,50 @@
+// Private to the MvccStore's .cc files: the column-family value formats
+// and the range walk shared by ReadView and WriteTxn. Not a public header.
+//
+// Column families:
+//   kv    EncodeKvKey(user key, revision) -> a serialized mvccpb.KeyValue,
+//         or empty for a tombstone (etcd keys are never empty, so a live
+//         record is never empty).
+//   rev   EncodeRevKey(revision) -> one type byte ('p' put, 'd' delete)
+//         then the user key.
+//   live  the raw user key, with an empty value, of each key that is live
+//         at the newest revision. Reads at the newest revision count keys
+//         from it without walking their histories. Only a key's creation
+//         and deletion touch it: an update of a live key writes nothing
+//         there, so hot keys pile up no overwritten entries to skip.
+//   meta  storage/meta_schema.h.
+#pragma once
+
+#include <functional>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "rocksdb/iterator.h"
+#include "rocksdb/slice.h"
+#include "storage/mvcc_store.h"
+
+namespace storage::mvcc_internal {
+
+inline bool IsTombstone(const rocksdb::Slice& v) { return v.empty(); }
+
+inline constexpr char kRevPut = 'p';
+inline constexpr char kRevDelete = 'd';
+
+inline std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+inline rocksdb::Slice ToSlice(std::string_view s) { return {s.data(), s.size()}; }
+
+using KvVisitor = std::function<void(const mvccpb::KeyValue&)>;
+
+// Walks the kv column family and applies etcd's range rules at revision
+// opts.rev (0: cur_rev). `it` iterates the kv column family (with or
+// without a batch). With `visit`, every live key-value goes to it instead
+// of into the result. `live` (may be null) iterates the live column family
+// on the same snapshot or batch: at the newest revision, once no more
+// key-values are wanted, the rest of the range is counted from it, one step
+// per key whatever its history.
+absl::StatusOr<RangeResult> RangeOver(rocksdb::Iterator* it, rocksdb::Iterator* live,
+                                      const KeyRange& range, const RangeOptions& opts,
+                                      int64_t cur_rev, int64_t compact_rev,
+                                      const KvVisitor* visit = nullptr);
+
+}  // namespace storage::mvcc_internal

@@ -1,0 +1,73 @@
+// The live column family (see mvcc_internal.h): built once for a store
+// written before it existed, or whose build was interrupted.
+#include "rocksdb/db.h"
+#include "storage/key_codec.h"
+#include "storage/meta_schema.h"
+#include "storage/mvcc_internal.h"
+#include "storage/rocks_status.h"
+
+namespace storage {
+
+using mvcc_internal::IsTombstone;
+using mvcc_internal::View;
+
+// A store written before the live column family existed (or a snapshot
+// from such a member) gets it built here, once; an interrupted build is
+// redone from scratch on the next open.
+absl::Status MvccStore::BuildLiveIndex() {
+  std::string marker;
+  auto s = db_->Get(rocksdb::ReadOptions(), meta_cf_, kMetaLiveIndex, &marker);
+  if (s.ok()) return absl::OkStatus();
+  if (!s.IsNotFound()) return FromRocks(s);
+  rocksdb::WriteBatch wb;
+  auto flush = [&]() -> absl::Status {
+    if (wb.Count() == 0) return absl::OkStatus();
+    auto st = FromRocks(db_->Write(rocksdb::WriteOptions(), &wb));
+    wb.Clear();
+    return st;
+  };
+  std::unique_ptr<rocksdb::Iterator> stale(db_->NewIterator(rocksdb::ReadOptions(), live_cf_));
+  for (stale->SeekToFirst(); stale->Valid(); stale->Next()) {
+    wb.Delete(live_cf_, stale->key());
+    if (wb.Count() >= 10000) {
+      if (auto st = flush(); !st.ok()) return st;
+    }
+  }
+  if (!stale->status().ok()) return FromRocks(stale->status());
+  // The newest version of each key sorts first among its versions.
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), kv_cf_));
+  it->SeekToFirst();
+  while (it->Valid()) {
+    auto decoded = DecodeKvKey(View(it->key()));
+    if (!decoded) return absl::DataLossError("mvcc: undecodable key in kv column family");
+    if (!IsTombstone(it->value())) {
+      wb.Put(live_cf_, decoded->user_key, rocksdb::Slice());
+      if (wb.Count() >= 10000) {
+        if (auto st = flush(); !st.ok()) return st;
+      }
+    }
+    it->Seek(EncodeUserKeySuccessor(decoded->user_key));
+  }
+  if (!it->status().ok()) return FromRocks(it->status());
+  wb.Put(meta_cf_, kMetaLiveIndex, kMetaLiveIndexDone);
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  auto st = FromRocks(db_->Write(wo, &wb));
+  return st;
+}
+
+absl::Status MvccStore::DropLiveIndexForTest() {
+  SharedHold hold(gate_);
+  rocksdb::WriteBatch wb;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), live_cf_));
+  int n = 0;
+  // Leave a stale entry behind, as an interrupted build could.
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (n++ % 2 == 0) wb.Delete(live_cf_, it->key());
+  }
+  wb.Put(live_cf_, "stale-entry", rocksdb::Slice());
+  wb.Delete(meta_cf_, kMetaLiveIndex);
+  return FromRocks(db_->Write(rocksdb::WriteOptions(), &wb));
+}
+
+}  // namespace storage
