@@ -77,6 +77,11 @@ std::vector<std::string> DefineFlags(CLI::App& app, Config& cfg, RawFlags& raw) 
   add("--peer-cert-file", cfg.peer_tls.cert_file, "Path to the peer server TLS cert file.");
   add("--peer-key-file", cfg.peer_tls.key_file, "Path to the peer server TLS key file.");
   add("--peer-trusted-ca-file", cfg.peer_tls.trusted_ca_file, "Path to the peer server TLS trusted CA file.");
+  add("--client-crl-file", cfg.client_tls.crl_file, "Path to the client certificate revocation list file.");
+  add("--peer-crl-file", cfg.peer_tls.crl_file, "Path to the peer certificate revocation list file.");
+  add("--peer-cert-allowed-cn", cfg.peer_allowed_cn, "Allowed CN for inter peer authentication.");
+  add("--peer-cert-allowed-hostname", cfg.peer_allowed_hostname,
+      "Allowed TLS hostname for inter peer authentication.");
   auto add_bool = [&](const char* flag, bool& var, const char* help) {
     names.push_back(flag);
     app.add_flag(flag, var, absl::StrCat(help, " [", EnvName(flag), "]"));

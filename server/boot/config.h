@@ -53,6 +53,10 @@ struct Config {
   TlsFiles client_tls;
   // --peer-cert-file, --peer-key-file, --peer-trusted-ca-file, --peer-client-cert-auth.
   TlsFiles peer_tls;
+  // --client-crl-file and --peer-crl-file are in the TlsFiles;
+  // --peer-cert-allowed-cn, --peer-cert-allowed-hostname.
+  std::string peer_allowed_cn;
+  std::string peer_allowed_hostname;
 };
 
 // What to do instead of starting: print `out` (to stdout: --help,

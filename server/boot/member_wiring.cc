@@ -72,6 +72,8 @@ absl::Status BuildSecurity(Member::Parts& p) {
   sc.peer = p.cfg.peer_tls;
   sc.client_listen_urls = p.cfg.listen_client_urls;
   sc.peer_listen_urls = p.cfg.listen_peer_urls;
+  sc.peer_allowed_cn = p.cfg.peer_allowed_cn;
+  sc.peer_allowed_hostname = p.cfg.peer_allowed_hostname;
   auto security = TransportSecurity::Create(sc);
   if (!security.ok()) return security.status();
   p.security = std::move(*security);

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/security/tls_certificate_verifier.h"
 #include "grpcpp/security/tls_credentials_options.h"
+#include "server/net/certificate_policy.h"
 #include "server/net/tls_files.h"
 
 namespace server {
@@ -14,11 +15,12 @@ struct FlagNames {
   const char* ca;
   const char* cert_auth;
   const char* listen;
+  const char* crl;
 };
 constexpr FlagNames kClientFlags{"--cert-file", "--key-file", "--trusted-ca-file", "--client-cert-auth",
-                                 "--listen-client-urls"};
+                                 "--listen-client-urls", "--client-crl-file"};
 constexpr FlagNames kPeerFlags{"--peer-cert-file", "--peer-key-file", "--peer-trusted-ca-file",
-                               "--peer-client-cert-auth", "--listen-peer-urls"};
+                               "--peer-client-cert-auth", "--listen-peer-urls", "--peer-crl-file"};
 
 absl::Status CheckSide(const TlsFiles& f, const FlagNames& flags, const std::vector<Url>& listen) {
   if (f.cert_file.empty() != f.key_file.empty()) {
@@ -30,6 +32,9 @@ absl::Status CheckSide(const TlsFiles& f, const FlagNames& flags, const std::vec
   }
   if (!f.trusted_ca_file.empty()) {
     if (auto s = CheckCaFile(flags.ca, f.trusted_ca_file); !s.ok()) return s;
+  }
+  if (!f.crl_file.empty()) {
+    if (auto s = CheckCrlFile(flags.crl, f.crl_file); !s.ok()) return s;
   }
   if (f.client_cert_auth && f.trusted_ca_file.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(flags.cert_auth, " needs ", flags.ca));
@@ -63,8 +68,15 @@ TransportSecurity::TransportSecurity(SecurityConfig cfg) : cfg_(std::move(cfg)) 
     }
     return nullptr;
   };
-  client_ = Side{cfg_.client, provider(cfg_.client), "client"};
-  peer_ = Side{cfg_.peer, provider(cfg_.peer), "peer"};
+  auto policy = [](CertificatePolicyOptions o) -> std::shared_ptr<grpc::experimental::CertificateVerifier> {
+    if (o.empty()) return nullptr;
+    return CertificatePolicy::Create(std::move(o));
+  };
+  client_ = Side{cfg_.client, provider(cfg_.client), "client",
+                 policy(CertificatePolicyOptions{cfg_.client.crl_file, "", ""})};
+  peer_ = Side{cfg_.peer, provider(cfg_.peer), "peer",
+               policy(CertificatePolicyOptions{cfg_.peer.crl_file, cfg_.peer_allowed_cn,
+                                               cfg_.peer_allowed_hostname})};
 }
 
 absl::StatusOr<std::unique_ptr<TransportSecurity>> TransportSecurity::Create(
@@ -93,6 +105,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TransportSecurity::List
   } else {
     opts.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
   }
+  if (side.policy) opts.set_certificate_verifier(side.policy);
   return grpc::experimental::TlsServerCredentials(opts);
 }
 

@@ -27,6 +27,7 @@
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/security/tls_certificate_provider.h"
+#include "grpcpp/security/tls_certificate_verifier.h"
 #include "server/net/url.h"
 
 namespace server {
@@ -38,7 +39,10 @@ struct TlsFiles {
   std::string key_file;           // --key-file / --peer-key-file
   std::string trusted_ca_file;    // --trusted-ca-file / --peer-trusted-ca-file
   bool client_cert_auth = false;  // --client-cert-auth / --peer-client-cert-auth
-  bool empty() const { return cert_file.empty() && key_file.empty() && trusted_ca_file.empty(); }
+  std::string crl_file;           // --client-crl-file / --peer-crl-file
+  bool empty() const {
+    return cert_file.empty() && key_file.empty() && trusted_ca_file.empty() && crl_file.empty();
+  }
 };
 
 struct SecurityConfig {
@@ -48,6 +52,10 @@ struct SecurityConfig {
   // certificate and key.
   std::vector<Url> client_listen_urls;
   std::vector<Url> peer_listen_urls;
+  // --peer-cert-allowed-cn, --peer-cert-allowed-hostname: what a dialing
+  // member's certificate must name.
+  std::string peer_allowed_cn;
+  std::string peer_allowed_hostname;
   absl::Duration reload_interval = absl::Seconds(1);
 };
 
@@ -76,6 +84,8 @@ class TransportSecurity {
     // null when the side has neither.
     std::shared_ptr<Provider> provider;
     const char* name;                    // "client" / "peer", for messages
+    // Checks of the other side's certificate beyond its chain; null: none.
+    std::shared_ptr<grpc::experimental::CertificateVerifier> policy;
   };
   explicit TransportSecurity(SecurityConfig cfg);
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Listener(const Side& side,

@@ -19,6 +19,9 @@ Scenarios:
             others serve; restarted, it catches up over the TLS peer links.
   rotation  (single member) the certificate and key are replaced on disk;
             new handshakes present the new certificate without a restart.
+  policy    --client-crl-file: a revoked client certificate is refused, also
+            one revoked while the member runs; --peer-cert-allowed-cn: a
+            member certificate with another CN is refused at the peer port.
   badcerts  a missing certificate file, a key of another certificate, a CA
             file with no certificate, an https URL without --cert-file: each
             exits 1 naming the flag and the file, and leaves no data dir.
@@ -249,6 +252,8 @@ def scenario_badcerts(binary, certs):
                                            "--trusted-ca-file", empty_ca, "--client-cert-auth"],
          ["--trusted-ca-file", empty_ca]),
         ("an https URL without --cert-file", [], ["--listen-client-urls"]),
+        ("a CRL file that holds no CRL", ["--cert-file", certs.server, "--key-file", certs.server_key,
+                                          "--client-crl-file", empty_ca], ["--client-crl-file", empty_ca]),
     ]
     for label, flags, wanted in cases:
         tmp = tempfile.mkdtemp(prefix=harness.TMP_PREFIX)
@@ -273,7 +278,36 @@ def scenario_badcerts(binary, certs):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-SCENARIOS = {"guide": scenario_guide, "rotation": scenario_rotation, "badcerts": scenario_badcerts}
+def scenario_policy(binary, certs):
+    """--client-crl-file and --peer-cert-allowed-cn on one member."""
+    revoked_crt, revoked_key = certs.leaf("revoked", "revoked client", certs.ca, certs.ca_key)
+    later_crt, later_key = certs.leaf("later", "later client", certs.ca, certs.ca_key)
+    crl = certs.revoke(revoked_crt)
+    flags = FLAGS + ["--client-crl-file", crl, "--peer-cert-allowed-cn", "another member"]
+    with harness.Server(binary, name="pol", extra_flags=flags, label="pol", certs=certs) as srv:
+        srv.start(health_timeout=30)
+        code, out, err = etcdctl(srv.endpoint, srv.etcdctl_tls(), "put", "k1", "v1")
+        check("a client certificate not in the CRL is served", code == 0, out + err)
+        code, out, err = etcdctl(srv.endpoint, certs.etcdctl_flags(cert=later_crt, key=later_key),
+                                 "get", "k1", "--print-value-only")
+        check("another unrevoked certificate is served", code == 0 and out.strip() == "v1", out + err)
+        code, out, err = etcdctl(srv.endpoint, certs.etcdctl_flags(cert=revoked_crt, key=revoked_key),
+                                 "get", "k1")
+        check("a revoked client certificate is refused", code != 0, out + err)
+        # Revoke one more: the next handshake reads the new list.
+        certs.revoke(later_crt)
+        time.sleep(1.1)  # a new mtime, whatever the file system's granularity
+        code, out, err = etcdctl(srv.endpoint, certs.etcdctl_flags(cert=later_crt, key=later_key),
+                                 "get", "k1")
+        check("a certificate revoked while the member runs is refused", code != 0, out + err)
+        code, out, err = etcdctl(srv.endpoint, srv.etcdctl_tls(), "get", "k1", "--print-value-only")
+        check("the member keeps serving others", code == 0 and out.strip() == "v1", out + err)
+        answer = peer_answer(srv, certs, certs.server, certs.server_key)
+        check("a peer whose CN is not --peer-cert-allowed-cn is refused", answer != "data", answer)
+
+
+SCENARIOS = {"guide": scenario_guide, "rotation": scenario_rotation, "policy": scenario_policy,
+             "badcerts": scenario_badcerts}
 
 
 def main():

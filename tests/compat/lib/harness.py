@@ -146,6 +146,28 @@ class Certs:
 
     _leaf = leaf
 
+    def revoke(self, *certs):
+        """Revokes `certs` (issued by self.ca) and writes the CA's CRL listing
+        every certificate revoked so far; returns its path (crl.pem)."""
+        db = os.path.join(self.dir, "ca-db")
+        cnf = os.path.join(db, "ca.cnf")
+        if not os.path.isdir(db):
+            os.makedirs(db)
+            open(os.path.join(db, "index.txt"), "w").close()
+            with open(os.path.join(db, "crlnumber"), "w") as f:
+                f.write("1000\n")
+            with open(cnf, "w") as f:
+                f.write("[ca]\ndefault_ca=d\n[d]\ndatabase=%s\ncrlnumber=%s\n"
+                        "default_md=sha256\ndefault_crl_days=2\n"
+                        % (os.path.join(db, "index.txt"), os.path.join(db, "crlnumber")))
+        for c in certs:
+            self._run("ca", "-config", cnf, "-revoke", c, "-keyfile", self.ca_key, "-cert", self.ca)
+        crl = os.path.join(self.dir, "crl.pem")
+        self._run("ca", "-config", cnf, "-gencrl", "-keyfile", self.ca_key, "-cert", self.ca,
+                  "-out", crl + ".tmp")
+        os.rename(crl + ".tmp", crl)
+        return crl
+
     def server_flags(self, client_auth=True, peer=True):
         flags = ["--cert-file", self.server, "--key-file", self.server_key,
                  "--trusted-ca-file", self.ca]
