@@ -5,6 +5,8 @@
 namespace server {
 
 void UnaryCalls::Propose(serverpb::InternalRequest req, ProposeDone done) {
+  // The proposer gives the request its cluster-wide id; this one stands in
+  // for it so that the size checked is the size replicated, as in etcd.
   req.set_id(next_request_id_.fetch_add(1, std::memory_order_relaxed));
   if (static_cast<int64_t>(req.ByteSizeLong()) > max_request_bytes_) {
     done(RequestTooLargeError());

@@ -3,28 +3,12 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
-#include <openssl/bio.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-
-#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "server/net/tls_files.h"
 
 namespace server {
 namespace {
-
-struct CrlFree {
-  void operator()(X509_CRL* c) const { X509_CRL_free(c); }
-};
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-using CrlPtr = std::unique_ptr<X509_CRL, CrlFree>;
-using X509Ptr = std::unique_ptr<X509, X509Free>;
 
 // The file's change time and size: a replaced CRL differs in one of them.
 std::pair<int64_t, int64_t> FileStamp(const std::string& file) {
@@ -34,39 +18,12 @@ std::pair<int64_t, int64_t> FileStamp(const std::string& file) {
           static_cast<int64_t>(st.st_size)};
 }
 
-absl::StatusOr<CrlPtr> LoadCrl(const std::string& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", file));
-  std::ostringstream data;
-  data << in.rdbuf();
-  const std::string bytes = data.str();
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
-      BIO_new_mem_buf(bytes.data(), static_cast<int>(bytes.size())), BIO_free);
-  CrlPtr crl(PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr));
-  if (!crl) {
-    ERR_clear_error();
-    const unsigned char* p = reinterpret_cast<const unsigned char*>(bytes.data());
-    crl.reset(d2i_X509_CRL(nullptr, &p, static_cast<long>(bytes.size())));
-  }
-  if (!crl) {
-    ERR_clear_error();
-    return absl::InvalidArgumentError(absl::StrCat(file, " holds no certificate revocation list"));
-  }
-  return crl;
-}
-
 }  // namespace
 
 struct CertificatePolicy::Crl {
-  CrlPtr list;
+  X509CrlPtr list;
   std::pair<int64_t, int64_t> stamp;
 };
-
-absl::Status CheckCrlFile(const std::string& flag, const std::string& file) {
-  auto crl = LoadCrl(file);
-  if (!crl.ok()) return absl::InvalidArgumentError(absl::StrCat(flag, " ", crl.status().message()));
-  return absl::OkStatus();
-}
 
 std::shared_ptr<grpc::experimental::CertificateVerifier> CertificatePolicy::Create(
     CertificatePolicyOptions opts) {
@@ -82,20 +39,18 @@ CertificatePolicy::CertificatePolicy(CertificatePolicyOptions opts) : opts_(std:
 CertificatePolicy::~CertificatePolicy() = default;
 
 absl::Status CertificatePolicy::CheckRevoked(const std::string& cert_pem) {
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
-      BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size())), BIO_free);
-  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  X509Ptr cert = ParseCertificate(cert_pem);
   if (!cert) {
-    ERR_clear_error();
     return absl::PermissionDeniedError("the peer's certificate cannot be read");
   }
   std::lock_guard<std::mutex> lock(mu_);
   const auto stamp = FileStamp(opts_.crl_file);
   if (!crl_ || crl_->stamp != stamp) {
-    auto loaded = LoadCrl(opts_.crl_file);
+    auto data = ReadTlsFile("--crl-file", opts_.crl_file);
+    X509CrlPtr loaded = data.ok() ? ParseCrl(*data) : nullptr;
     // An unreadable replacement keeps the last good list rather than
     // letting every certificate through.
-    if (loaded.ok()) crl_.reset(new Crl{std::move(*loaded), stamp});
+    if (loaded) crl_.reset(new Crl{std::move(loaded), stamp});
     if (!crl_) return absl::PermissionDeniedError("the certificate revocation list cannot be read");
   }
   X509_REVOKED* entry = nullptr;

@@ -31,10 +31,6 @@ struct CertificatePolicyOptions {
   }
 };
 
-// A CRL file that can be used: readable, PEM or DER. `flag` names it in
-// the message ("--client-crl-file").
-[[nodiscard]] absl::Status CheckCrlFile(const std::string& flag, const std::string& file);
-
 class CertificatePolicy final : public grpc::experimental::ExternalCertificateVerifier {
  public:
   // The gRPC verifier object to put into TlsCredentialsOptions.

@@ -3,15 +3,12 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <memory>
 #include <sstream>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
-#include <openssl/x509.h>
 
-#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 
 namespace server {
@@ -20,17 +17,19 @@ namespace {
 struct BioFree {
   void operator()(BIO* b) const { BIO_free(b); }
 };
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
 struct PkeyFree {
   void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
 };
 using BioPtr = std::unique_ptr<BIO, BioFree>;
-using X509Ptr = std::unique_ptr<X509, X509Free>;
 using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
 
-absl::StatusOr<std::string> ReadWhole(const std::string& flag, const std::string& file) {
+BioPtr MemoryBio(const std::string& data) {
+  return BioPtr(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ReadTlsFile(const std::string& flag, const std::string& file) {
   if (file.empty()) return absl::InvalidArgumentError(absl::StrCat(flag, " is empty"));
   std::ifstream in(file, std::ios::binary);
   if (!in) {
@@ -42,32 +41,42 @@ absl::StatusOr<std::string> ReadWhole(const std::string& flag, const std::string
   return data.str();
 }
 
-BioPtr MemoryBio(const std::string& data) {
-  return BioPtr(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
+X509Ptr ParseCertificate(const std::string& pem) {
+  X509Ptr cert(PEM_read_bio_X509(MemoryBio(pem).get(), nullptr, nullptr, nullptr));
+  ERR_clear_error();
+  return cert;
 }
 
-}  // namespace
+X509CrlPtr ParseCrl(const std::string& data) {
+  X509CrlPtr crl(PEM_read_bio_X509_CRL(MemoryBio(data).get(), nullptr, nullptr, nullptr));
+  if (!crl) {
+    const unsigned char* p = reinterpret_cast<const unsigned char*>(data.data());
+    crl.reset(d2i_X509_CRL(nullptr, &p, static_cast<long>(data.size())));
+  }
+  ERR_clear_error();
+  return crl;
+}
 
 absl::Status CheckKeyPair(const std::string& cert_flag, const std::string& cert_file,
                           const std::string& key_flag, const std::string& key_file) {
-  auto cert_pem = ReadWhole(cert_flag, cert_file);
+  auto cert_pem = ReadTlsFile(cert_flag, cert_file);
   if (!cert_pem.ok()) return cert_pem.status();
-  auto key_pem = ReadWhole(key_flag, key_file);
+  auto key_pem = ReadTlsFile(key_flag, key_file);
   if (!key_pem.ok()) return key_pem.status();
-  X509Ptr cert(PEM_read_bio_X509(MemoryBio(*cert_pem).get(), nullptr, nullptr, nullptr));
+  X509Ptr cert = ParseCertificate(*cert_pem);
   if (!cert) {
-    ERR_clear_error();
     return absl::InvalidArgumentError(
         absl::StrCat(cert_flag, " ", cert_file, " holds no PEM certificate"));
   }
   PkeyPtr key(PEM_read_bio_PrivateKey(MemoryBio(*key_pem).get(), nullptr, nullptr, nullptr));
+  ERR_clear_error();
   if (!key) {
-    ERR_clear_error();
     return absl::InvalidArgumentError(
         absl::StrCat(key_flag, " ", key_file, " holds no PEM private key"));
   }
-  if (X509_check_private_key(cert.get(), key.get()) != 1) {
-    ERR_clear_error();
+  const bool match = X509_check_private_key(cert.get(), key.get()) == 1;
+  ERR_clear_error();
+  if (!match) {
     return absl::InvalidArgumentError(absl::StrCat(key_flag, " ", key_file, " does not match ",
                                                    cert_flag, " ", cert_file));
   }
@@ -75,12 +84,20 @@ absl::Status CheckKeyPair(const std::string& cert_flag, const std::string& cert_
 }
 
 absl::Status CheckCaFile(const std::string& flag, const std::string& file) {
-  auto pem = ReadWhole(flag, file);
+  auto pem = ReadTlsFile(flag, file);
   if (!pem.ok()) return pem.status();
-  X509Ptr cert(PEM_read_bio_X509(MemoryBio(*pem).get(), nullptr, nullptr, nullptr));
-  if (!cert) {
-    ERR_clear_error();
+  if (!ParseCertificate(*pem)) {
     return absl::InvalidArgumentError(absl::StrCat(flag, " ", file, " holds no PEM certificate"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckCrlFile(const std::string& flag, const std::string& file) {
+  auto data = ReadTlsFile(flag, file);
+  if (!data.ok()) return data.status();
+  if (!ParseCrl(*data)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, " ", file, " holds no certificate revocation list"));
   }
   return absl::OkStatus();
 }

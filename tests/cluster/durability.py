@@ -95,19 +95,26 @@ def count_acks(paths):
 
 
 def read_records(paths):
-    attempts, acks, errors = {}, [], 0
+    """The workers' records: {key: value attempted}, the acks, the errors.
+    A missing file (a worker that never started) has none; a torn last line
+    (a worker killed mid-write) is skipped."""
+    attempts, acks, errors = {}, [], []
     for p in paths:
-        with open(p, "r") as f:
+        try:
+            f = open(p)
+        except OSError:
+            continue
+        with f:
             for line in f:
                 if not line.endswith("\n"):
-                    continue  # torn last line (cannot happen: workers exit normally)
+                    continue
                 r = json.loads(line)
                 if r["t"] == "attempt":
                     attempts[r["k"]] = r["v"]
                 elif r["t"] == "ack":
                     acks.append(r)
                 else:
-                    errors += 1
+                    errors.append(r)
     return attempts, acks, errors
 
 
@@ -187,7 +194,7 @@ def verify(server, all_outs, log):
     problems, unacked_present, max_rev = harness.check_acks(attempts, acks, readback, store_rev)
     log("verify: %d attempted, %d acknowledged, %d failed, %d keys present "
         "(%d of them unacknowledged), max acked rev %d, store rev %d"
-        % (len(attempts), len(acks), errors, len(present), unacked_present, max_rev, store_rev))
+        % (len(attempts), len(acks), len(errors), len(present), unacked_present, max_rev, store_rev))
     return problems
 
 
