@@ -9,31 +9,15 @@
 
 namespace ketcd::bench {
 
-std::vector<std::string> SplitEndpoints(const std::string& csv) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= csv.size()) {
-    size_t comma = csv.find(',', start);
-    std::string one = csv.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    for (const std::string prefix : {"http://", "https://"}) {
-      if (one.rfind(prefix, 0) == 0) one = one.substr(prefix.size());
-    }
-    if (!one.empty()) out.push_back(one);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
-
-std::vector<std::shared_ptr<grpc::Channel>> Dial(const std::vector<std::string>& endpoints, int conns) {
+std::vector<std::shared_ptr<grpc::Channel>> Dial(const std::vector<std::string>& endpoints, int conns,
+                                                 const std::shared_ptr<grpc::ChannelCredentials>& creds) {
   std::vector<std::shared_ptr<grpc::Channel>> out;
   for (int i = 0; i < std::max(1, conns); ++i) {
     grpc::ChannelArguments args;
     args.SetInt("grpc.use_local_subchannel_pool", 1);  // a connection of its own per channel
     args.SetInt("ketcd.bench.conn", i);                // keeps otherwise equal channels distinct
     args.SetMaxReceiveMessageSize(-1);
-    out.push_back(grpc::CreateCustomChannel(endpoints[i % endpoints.size()],
-                                            grpc::InsecureChannelCredentials(), args));
+    out.push_back(grpc::CreateCustomChannel(endpoints[i % endpoints.size()], creds, args));
   }
   return out;
 }

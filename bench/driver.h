@@ -23,8 +23,10 @@
 
 namespace ketcd::bench {
 
-std::vector<std::string> SplitEndpoints(const std::string& csv);
-std::vector<std::shared_ptr<grpc::Channel>> Dial(const std::vector<std::string>& endpoints, int conns);
+// `endpoints` are gRPC targets (see bench/endpoints.h); `creds` are used by
+// every connection.
+std::vector<std::shared_ptr<grpc::Channel>> Dial(const std::vector<std::string>& endpoints, int conns,
+                                                 const std::shared_ptr<grpc::ChannelCredentials>& creds);
 // Waits until every channel is connected; false after `timeout_s`.
 bool WaitConnected(const std::vector<std::shared_ptr<grpc::Channel>>& channels, double timeout_s);
 

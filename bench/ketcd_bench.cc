@@ -4,8 +4,10 @@
 // Requests run on gRPC's callback API: a client is one request in flight,
 // not a thread, so 1000 clients cost 1000 pending calls and the harness
 // needs a fraction of the cores the server under test uses. Keys and values
-// come from --seed, so two runs send the same requests. Exit status: 0 when
-// every request succeeded, 1 when some failed, 2 for bad flags or setup.
+// come from --seed, so two runs send the same requests. TLS as etcdctl:
+// https:// endpoints with --cacert, --cert and --key (bench/endpoints.h).
+// Exit status: 0 when every request succeeded, 1 when some failed, 2 for bad
+// flags or setup (an unreadable certificate file, no connection).
 #include <unistd.h>
 
 #include <cstdio>
@@ -14,6 +16,7 @@
 
 #include "CLI/CLI.hpp"
 #include "bench/driver.h"
+#include "bench/endpoints.h"
 #include "bench/kv_ops.h"
 #include "bench/lease_keepalive.h"
 #include "bench/report.h"
@@ -36,6 +39,7 @@ struct Flags {
   KvWorkload kv;
   std::string consistency = "l";
   WatchLatencyOptions watch;
+  TlsFiles tls;
 };
 
 }  // namespace
@@ -45,8 +49,12 @@ int main(int argc, char** argv) {
   CLI::App app{"ketcd-bench: load generator for etcd v3 endpoints (ketcd or etcd)", "ketcd-bench"};
   app.require_subcommand(1);
   app.fallthrough();
-  app.add_option("--endpoints", f.endpoints, "Comma-separated endpoints (host:port or http://host:port)")
+  app.add_option("--endpoints", f.endpoints,
+                 "Comma-separated endpoints (host:port, http://host:port or https://host:port)")
       ->capture_default_str();
+  app.add_option("--cacert", f.tls.cacert, "Verify the server with this CA bundle (TLS)");
+  app.add_option("--cert", f.tls.cert, "Client certificate for mutual TLS");
+  app.add_option("--key", f.tls.key, "Private key of --cert");
   app.add_option("--clients", f.clients, "Concurrent clients (requests in flight)")->capture_default_str()
       ->check(CLI::Range(1, 100000));
   app.add_option("--conns", f.conns, "gRPC connections shared by the clients")->capture_default_str()
@@ -122,14 +130,19 @@ int main(int argc, char** argv) {
                  f.kv.txn_ops, f.kv.txn_ops);
     return 2;
   }
-  auto endpoints = SplitEndpoints(f.endpoints);
-  if (endpoints.empty()) {
-    std::fprintf(stderr, "ketcd-bench: --endpoints is empty\n");
+  Endpoints endpoints;
+  std::string error;
+  auto creds = ParseEndpoints(f.endpoints, f.tls, &endpoints, &error) ? Credentials(endpoints.tls, f.tls, &error)
+                                                                      : nullptr;
+  if (creds == nullptr) {
+    std::fprintf(stderr, "ketcd-bench: %s\n", error.c_str());
     return 2;
   }
-  auto channels = Dial(endpoints, f.conns);
+  auto channels = Dial(endpoints.targets, f.conns, creds);
   if (!WaitConnected(channels, 10)) {
-    std::fprintf(stderr, "ketcd-bench: cannot connect to %s within 10 s\n", f.endpoints.c_str());
+    std::fprintf(stderr, "ketcd-bench: cannot connect to %s within 10 s%s\n", f.endpoints.c_str(),
+                 endpoints.tls ? " (TLS: does --cacert verify the server's certificate, does it name this host in its "
+                                 "SANs, is --cert from the server's trusted CA?)" : "");
     return 2;
   }
   f.kv.seed = f.seed;
@@ -140,6 +153,7 @@ int main(int argc, char** argv) {
   RunInfo info;
   info.argv.assign(argv, argv + argc);
   info.endpoints = f.endpoints;
+  info.tls = endpoints.tls;
   info.clients = f.clients;
   info.conns = f.conns;
   info.seed = f.seed;
@@ -179,7 +193,6 @@ int main(int argc, char** argv) {
     lo.timeout_s = f.timeout_s;
     lo.progress = progress;
     recorders.push_back(std::make_unique<Recorder>("keepalive"));
-    std::string error;
     info.duration_s = RunLeaseKeepAlive(channels, lo, recorders[0].get(), &error);
     if (info.duration_s < 0) {
       std::fprintf(stderr, "ketcd-bench: %s\n", error.c_str());

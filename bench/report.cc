@@ -83,8 +83,8 @@ void PrintOne(const RunInfo& info, const Recorder& r) {
 }  // namespace
 
 void PrintSummary(const RunInfo& info, const std::vector<const Recorder*>& recorders) {
-  std::printf("Summary (%s, %d clients, %d conns, endpoints %s)\n", info.command.c_str(), info.clients,
-              info.conns, info.endpoints.c_str());
+  std::printf("Summary (%s, %d clients, %d conns, endpoints %s, %s)\n", info.command.c_str(), info.clients,
+              info.conns, info.endpoints.c_str(), info.tls ? "TLS" : "plaintext");
   for (const Recorder* r : recorders) PrintOne(info, *r);
   bool any_errors = false;
   for (const Recorder* r : recorders) {
@@ -106,7 +106,8 @@ bool WriteJson(const std::string& path, const RunInfo& info,
   std::ostringstream o;
   o << "{\"tool\":\"ketcd-bench\",\"command\":" << JsonString(info.command) << ",\"argv\":[";
   for (size_t i = 0; i < info.argv.size(); ++i) o << (i ? "," : "") << JsonString(info.argv[i]);
-  o << "],\"endpoints\":" << JsonString(info.endpoints) << ",\"clients\":" << info.clients
+  o << "],\"endpoints\":" << JsonString(info.endpoints) << ",\"tls\":" << (info.tls ? "true" : "false")
+    << ",\"clients\":" << info.clients
     << ",\"conns\":" << info.conns << ",\"seed\":" << info.seed << ",\"duration_s\":" << Num(info.duration_s)
     << ",\"client_cpu_s\":" << Num(info.client_cpu_s);
   for (const auto& [k, v] : info.extra) o << "," << JsonString(k) << ":" << Num(v);

@@ -17,6 +17,7 @@ struct RunInfo {
   std::string command;              // put, range, txn-mixed, ...
   std::vector<std::string> argv;    // as given, for the record
   std::string endpoints;
+  bool tls = false;                 // dialed with TLS (https://)
   int clients = 0;
   int conns = 0;
   uint64_t seed = 0;

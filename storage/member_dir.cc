@@ -75,4 +75,12 @@ absl::StatusOr<std::unique_ptr<MemberDir>> MemberDir::Lock(const std::string& da
 
 bool MemberDir::HasWal() const { return Wal::Exists(wal()); }
 
+std::string MemberDir::ClientFixturesDir(const std::string& data_dir) {
+  return (fs::path(data_dir) / "fixtures" / "client").string();
+}
+
+std::string MemberDir::PeerFixturesDir(const std::string& data_dir) {
+  return (fs::path(data_dir) / "fixtures" / "peer").string();
+}
+
 }  // namespace storage

@@ -6,6 +6,9 @@
 //       wal/                 the raft log (storage/wal.h)
 //       db/                  the store (storage/mvcc_store.h)
 //       snap.*/, db.old/     snapshot staging (storage/snapshot_install.h)
+//     fixtures/              mode 0700, as etcd names it
+//       client/, peer/       cert.pem and key.pem (0600) made by --auto-tls and
+//                            --peer-auto-tls (server/net/self_signed.h)
 //
 // This is the one place the layout is spelled: the server, tests and tools
 // get every path from a MemberDir. Holding one means owning the data dir:
@@ -48,6 +51,12 @@ class MemberDir {
   SnapshotDirs snapshots() const { return SnapshotDirs(path_); }
   // True once the raft log has been created (the member has started before).
   bool HasWal() const;
+
+  // <data-dir>/fixtures/client and <data-dir>/fixtures/peer: where the
+  // self-signed pairs of --auto-tls and --peer-auto-tls live. Static: the
+  // member makes them with its credentials, before it takes the data dir.
+  static std::string ClientFixturesDir(const std::string& data_dir);
+  static std::string PeerFixturesDir(const std::string& data_dir);
 
  private:
   MemberDir(std::string data_dir, int lock_fd);

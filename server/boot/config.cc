@@ -82,12 +82,23 @@ std::vector<std::string> DefineFlags(CLI::App& app, Config& cfg, RawFlags& raw) 
   add("--peer-cert-allowed-cn", cfg.peer_allowed_cn, "Allowed CN for inter peer authentication.");
   add("--peer-cert-allowed-hostname", cfg.peer_allowed_hostname,
       "Allowed TLS hostname for inter peer authentication.");
+  add("--cipher-suites", cfg.cipher_suites,
+      "Comma-separated list of supported TLS cipher suites between client/server and peers "
+      "(empty: the TLS library's defaults).");
+  add("--tls-min-version", cfg.tls_min_version,
+      "Minimum TLS version supported by ketcd: TLS1.2 (default) or TLS1.3.");
+  add("--tls-max-version", cfg.tls_max_version,
+      "Maximum TLS version supported by ketcd: TLS1.3 (default: the highest).");
+  add("--self-signed-cert-validity", cfg.self_signed_cert_validity,
+      "Years the certificates made by --auto-tls and --peer-auto-tls stay valid.");
   auto add_bool = [&](const char* flag, bool& var, const char* help) {
     names.push_back(flag);
     app.add_flag(flag, var, absl::StrCat(help, " [", EnvName(flag), "]"));
   };
   add_bool("--client-cert-auth", cfg.client_tls.client_cert_auth, "Enable client cert authentication.");
   add_bool("--peer-client-cert-auth", cfg.peer_tls.client_cert_auth, "Enable peer client cert authentication.");
+  add_bool("--auto-tls", cfg.client_auto_tls, "Client TLS with a generated self-signed certificate.");
+  add_bool("--peer-auto-tls", cfg.peer_auto_tls, "Peer TLS with generated self-signed certificates.");
   return names;
 }
 

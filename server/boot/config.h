@@ -57,6 +57,19 @@ struct Config {
   // --peer-cert-allowed-cn, --peer-cert-allowed-hostname.
   std::string peer_allowed_cn;
   std::string peer_allowed_hostname;
+  // --auto-tls, --peer-auto-tls: without --cert-file/--key-file (or their
+  // --peer-* twins), that side uses a self-signed pair kept in
+  // <data-dir>/fixtures/{client,peer} (server/net/self_signed.h), and the
+  // side's other TLS flags are dropped, as etcd drops them.
+  bool client_auto_tls = false;
+  bool peer_auto_tls = false;
+  // --self-signed-cert-validity: the years those certificates are valid.
+  unsigned self_signed_cert_validity = 1;
+  // --cipher-suites (comma-separated, etcd's names), --tls-min-version,
+  // --tls-max-version: checked by server/net/tls_protocol.h at start.
+  std::string cipher_suites;
+  std::string tls_min_version;
+  std::string tls_max_version;
 };
 
 // What to do instead of starting: print `out` (to stdout: --help,

@@ -44,21 +44,50 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> Finish(grpc::ServerBuilder& builde
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<grpc::Server>> StartClientListener(
-    const Config& cfg, const TransportSecurity& security, const std::vector<grpc::Service*>& services) {
+ClientListener::~ClientListener() { StopAccepting(); }
+
+void ClientListener::StopAccepting() {
+  for (auto& port : ports_) port->Stop();
+}
+
+absl::StatusOr<std::unique_ptr<ClientListener>> StartClientListener(
+    const Config& cfg, const TransportSecurity& security, const std::vector<grpc::Service*>& services,
+    HttpRoutes routes, const base::Clock& clock) {
+  std::unique_ptr<ClientListener> l(new ClientListener());
+  l->routes_ = std::move(routes);
+  // ketcd binds every port itself and hands gRPC its connections, so that
+  // HTTP can share the port (server/net/client_port.h).
+  for (const Url& url : cfg.listen_client_urls) {
+    ClientPortOptions opts;
+    opts.tls13_only = security.protocol().tls13_only;
+    auto port = ClientPort::Bind(url, opts);
+    if (!port.ok()) return port.status();
+    l->ports_.push_back(std::move(*port));
+    if (url.scheme == "https" && !l->https_) {
+      auto https = security.ClientHttps();
+      if (!https.ok()) return https.status();
+      l->https_ = std::move(*https);
+    }
+  }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
-  std::vector<int> bound;
-  if (auto s = AddPorts(builder, cfg.listen_client_urls, security, &TransportSecurity::ClientListener,
-                        bound);
-      !s.ok()) {
-    return s;
+  for (const Url& url : cfg.listen_client_urls) {
+    auto creds = security.ClientListener(url);
+    if (!creds.ok()) return creds.status();
+    l->acceptors_.push_back(builder.experimental().AddExternalConnectionAcceptor(
+        grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD, *creds));
   }
   builder.SetMaxReceiveMessageSize(
       static_cast<int>(std::min<int64_t>(INT_MAX, cfg.max_request_bytes + kGrpcOverheadBytes)));
   builder.SetMaxSendMessageSize(INT_MAX);
   for (grpc::Service* s : services) builder.RegisterService(s);
-  return Finish(builder, cfg.listen_client_urls, bound, "client");
+  l->grpc_ = builder.BuildAndStart();
+  if (!l->grpc_) return absl::UnavailableError("cannot start the client gRPC server");
+  for (size_t i = 0; i < l->ports_.size(); ++i) {
+    l->ports_[i]->Start(l->acceptors_[i].get(), &l->routes_,
+                        l->ports_[i]->url().scheme == "https" ? l->https_.get() : nullptr, &clock);
+  }
+  return l;
 }
 
 absl::StatusOr<std::unique_ptr<grpc::Server>> StartPeerListener(
@@ -78,6 +107,10 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> StartPeerListener(
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  // gRPC would share the port with any other process that binds it the
+  // same way (SO_REUSEPORT): a second member misconfigured onto this peer
+  // port must fail to start, not take half of the connections.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(peer_service);
   return Finish(builder, cfg.listen_peer_urls, bound, "peer");
 }

@@ -1,6 +1,7 @@
-// The member's two gRPC servers: the client listener (every
-// --listen-client-urls URL, etcd's services) and the peer listener (every
-// --listen-peer-urls URL, ketcd's Peer service), each URL with the
+// The member's listeners: the client listener (every --listen-client-urls
+// URL; on each port etcd's gRPC services and its HTTP endpoints, as etcd's
+// cmux serves them, see server/net/client_port.h) and the peer listener
+// (every --listen-peer-urls URL, ketcd's Peer service), each URL with the
 // credentials TransportSecurity gives it. A URL that cannot be bound is an
 // error naming it, so a member never starts half-listening.
 #pragma once
@@ -10,7 +11,11 @@
 
 #include "absl/status/statusor.h"
 #include "grpcpp/grpcpp.h"
+#include "base/clock.h"
 #include "server/boot/config.h"
+#include "server/net/client_port.h"
+#include "server/net/http_server.h"
+#include "server/net/tls_acceptor.h"
 #include "server/net/transport_security.h"
 
 namespace server {
@@ -20,8 +25,31 @@ namespace server {
 // watch response is fragmented at the same size.
 inline constexpr int64_t kGrpcOverheadBytes = 512 * 1024;
 
-[[nodiscard]] absl::StatusOr<std::unique_ptr<grpc::Server>> StartClientListener(
-    const Config& cfg, const TransportSecurity& security, const std::vector<grpc::Service*>& services);
+// Every client URL's port, the gRPC server behind them and the HTTP routes.
+class ClientListener {
+ public:
+  ~ClientListener();  // Stop()
+  grpc::Server& grpc() { return *grpc_; }
+  // Stops taking new connections and ends the HTTP ones; gRPC calls go on
+  // until grpc().Shutdown().
+  void StopAccepting();
+
+ private:
+  friend absl::StatusOr<std::unique_ptr<ClientListener>> StartClientListener(
+      const Config&, const TransportSecurity&, const std::vector<grpc::Service*>&, HttpRoutes,
+      const base::Clock&);
+  ClientListener() = default;
+
+  HttpRoutes routes_;
+  std::unique_ptr<TlsAcceptor> https_;  // null without an https URL
+  std::vector<std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor>> acceptors_;
+  std::unique_ptr<grpc::Server> grpc_;
+  std::vector<std::unique_ptr<ClientPort>> ports_;
+};
+
+[[nodiscard]] absl::StatusOr<std::unique_ptr<ClientListener>> StartClientListener(
+    const Config& cfg, const TransportSecurity& security, const std::vector<grpc::Service*>& services,
+    HttpRoutes routes, const base::Clock& clock);
 
 [[nodiscard]] absl::StatusOr<std::unique_ptr<grpc::Server>> StartPeerListener(
     const Config& cfg, const TransportSecurity& security, grpc::Service* peer_service);

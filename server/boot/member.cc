@@ -52,10 +52,11 @@ void Member::Shutdown() {
   // still open after the grace period, raft is stopped, which answers all
   // of them ("server stopped").
   std::thread client_shutdown;
-  if (p.client_server) {
+  if (p.client) {
+    p.client->StopAccepting();
     std::promise<void> done;
     std::future<void> finished = done.get_future();
-    grpc::Server* server = p.client_server.get();
+    grpc::Server* server = &p.client->grpc();
     client_shutdown = std::thread([server, done = std::move(done)]() mutable {
       server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
       done.set_value();

@@ -10,6 +10,7 @@
 #include "grpcpp/grpcpp.h"
 #include "server/boot/attribute_publisher.h"
 #include "server/boot/config.h"
+#include "server/boot/listeners.h"
 #include "server/boot/member.h"
 #include "server/edge/cluster_service.h"
 #include "server/edge/kv_service.h"
@@ -65,7 +66,7 @@ struct Member::Parts {
   std::unique_ptr<LeaseService> lease;
   std::unique_ptr<ClusterService> cluster;
   std::unique_ptr<MaintenanceService> maintenance;
-  std::unique_ptr<grpc::Server> client_server;
+  std::unique_ptr<ClientListener> client;
   std::unique_ptr<AttributePublisher> publisher;
 };
 

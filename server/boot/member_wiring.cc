@@ -1,9 +1,13 @@
 // The steps of Member::Start (member_parts.h), each building one layer of
 // the member from the Config and the layers below it.
 #include <algorithm>
+#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "server/boot/auto_tls.h"
 #include "server/boot/listeners.h"
+#include "server/edge/http_endpoints.h"
 #include "server/boot/member_parts.h"
 #include "server/replication/raft_log.h"
 #include "server/state/membership.h"
@@ -67,14 +71,27 @@ void StartPeerTransport(Member::Parts& p) {
 }  // namespace
 
 absl::Status BuildSecurity(Member::Parts& p) {
-  SecurityConfig sc;
-  sc.client = p.cfg.client_tls;
-  sc.peer = p.cfg.peer_tls;
-  sc.client_listen_urls = p.cfg.listen_client_urls;
-  sc.peer_listen_urls = p.cfg.listen_peer_urls;
-  sc.peer_allowed_cn = p.cfg.peer_allowed_cn;
-  sc.peer_allowed_hostname = p.cfg.peer_allowed_hostname;
-  auto security = TransportSecurity::Create(sc);
+  SecurityConfig given;
+  given.client = p.cfg.client_tls;
+  given.peer = p.cfg.peer_tls;
+  given.client_listen_urls = p.cfg.listen_client_urls;
+  given.peer_listen_urls = p.cfg.listen_peer_urls;
+  given.peer_allowed_cn = p.cfg.peer_allowed_cn;
+  given.peer_allowed_hostname = p.cfg.peer_allowed_hostname;
+  auto protocol = ParseTlsProtocol(absl::StrSplit(p.cfg.cipher_suites, ',', absl::SkipEmpty()),
+                                   p.cfg.tls_min_version, p.cfg.tls_max_version);
+  if (!protocol.ok()) return protocol.status();
+  given.protocol = *protocol;
+  if (!protocol->openssl_cipher_list.empty()) {
+    // gRPC takes its TLS 1.2 cipher list only from this variable, read when
+    // it makes its first TLS context (after this); etcd's flag is for the
+    // whole process too, client and peer sides alike.
+    ::setenv("GRPC_SSL_CIPHER_SUITES", protocol->openssl_cipher_list.c_str(), 1);
+  }
+  // --auto-tls and --peer-auto-tls become certificate files here.
+  auto sc = ApplyAutoTls(p.cfg, std::move(given), p.clock.Now(), p.logger);
+  if (!sc.ok()) return sc.status();
+  auto security = TransportSecurity::Create(*sc);
   if (!security.ok()) return security.status();
   p.security = std::move(*security);
   p.peers = std::make_unique<PeerDirectory>(p.security.get());
@@ -195,10 +212,13 @@ void BuildServices(Member::Parts& p) {
 }
 
 absl::Status ServeClients(Member::Parts& p) {
-  auto server = StartClientListener(
-      p.cfg, *p.security, {p.kv.get(), p.watch.get(), p.lease.get(), p.cluster.get(), p.maintenance.get()});
-  if (!server.ok()) return server.status();
-  p.client_server = std::move(*server);
+  HttpRoutes routes;
+  AddEtcdHttpEndpoints(routes, p.raft.get());
+  auto listener = StartClientListener(
+      p.cfg, *p.security, {p.kv.get(), p.watch.get(), p.lease.get(), p.cluster.get(), p.maintenance.get()},
+      std::move(routes), p.clock);
+  if (!listener.ok()) return listener.status();
+  p.client = std::move(*listener);
   return absl::OkStatus();
 }
 

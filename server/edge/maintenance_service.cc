@@ -11,7 +11,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext
                                                      const etcdserverpb::StatusRequest*,
                                                      etcdserverpb::StatusResponse* resp) {
   FillHeader(headers_, HeaderRevision::kCurrent, resp->mutable_header());
-  resp->set_version(kEtcdApiVersion);
+  resp->set_version(kEtcdServerVersion);
   const int64_t size = store_->DbSize();
   resp->set_dbsize(size);
   resp->set_dbsizeinuse(size);

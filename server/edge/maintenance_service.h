@@ -8,14 +8,12 @@
 
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "server/edge/response_header.h"
+#include "server/edge/versions.h"
 #include "server/replication/proposer.h"
 #include "server/state/member_info.h"
 #include "storage/mvcc_store.h"
 
 namespace server {
-
-// The etcd release whose API and behaviour ketcd implements; Status reports it.
-inline constexpr char kEtcdApiVersion[] = "3.5.0";
 
 class MaintenanceService final : public etcdserverpb::Maintenance::CallbackService {
  public:

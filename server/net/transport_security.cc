@@ -4,6 +4,7 @@
 #include "grpcpp/security/tls_certificate_verifier.h"
 #include "grpcpp/security/tls_credentials_options.h"
 #include "server/net/certificate_policy.h"
+#include "server/net/tls_acceptor.h"
 #include "server/net/tls_files.h"
 
 namespace server {
@@ -79,10 +80,14 @@ TransportSecurity::TransportSecurity(SecurityConfig cfg) : cfg_(std::move(cfg)) 
                                                cfg_.peer_allowed_hostname})};
 }
 
+absl::Status TransportSecurity::Check(const SecurityConfig& cfg) {
+  if (auto s = CheckSide(cfg.client, kClientFlags, cfg.client_listen_urls); !s.ok()) return s;
+  return CheckSide(cfg.peer, kPeerFlags, cfg.peer_listen_urls);
+}
+
 absl::StatusOr<std::unique_ptr<TransportSecurity>> TransportSecurity::Create(
     const SecurityConfig& cfg) {
-  if (auto s = CheckSide(cfg.client, kClientFlags, cfg.client_listen_urls); !s.ok()) return s;
-  if (auto s = CheckSide(cfg.peer, kPeerFlags, cfg.peer_listen_urls); !s.ok()) return s;
+  if (auto s = Check(cfg); !s.ok()) return s;
   return std::unique_ptr<TransportSecurity>(new TransportSecurity(cfg));
 }
 
@@ -114,6 +119,13 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TransportSecurity::Clie
   return Listener(client_, url);
 }
 
+absl::StatusOr<std::unique_ptr<TlsAcceptor>> TransportSecurity::ClientHttps() const {
+  if (client_.files.cert_file.empty()) {
+    return absl::InvalidArgumentError("https client URLs need --cert-file and --key-file");
+  }
+  return TlsAcceptor::Create(client_.files, cfg_.protocol, cfg_.reload_interval);
+}
+
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TransportSecurity::PeerListener(
     const Url& url) const {
   return Listener(peer_, url);
@@ -127,6 +139,16 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> TransportSecurity::Pee
         absl::StrCat("peer URL ", url.raw, ": scheme ", url.scheme, " cannot be dialed"));
   }
   grpc::experimental::TlsChannelCredentialsOptions opts;
+  if (peer_.files.self_signed) {
+    // etcd's InsecureSkipVerify for --peer-auto-tls: every member's
+    // certificate is its own, so there is nothing to verify it against.
+    opts.set_certificate_provider(peer_.provider);
+    opts.watch_identity_key_cert_pairs();
+    opts.set_verify_server_certs(false);
+    opts.set_check_call_host(false);
+    opts.set_certificate_verifier(std::make_shared<grpc::experimental::NoOpCertificateVerifier>());
+    return grpc::experimental::TlsCredentials(opts);
+  }
   if (peer_.provider) {
     opts.set_certificate_provider(peer_.provider);
     if (!peer_.files.cert_file.empty()) opts.watch_identity_key_cert_pairs();

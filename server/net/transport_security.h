@@ -28,9 +28,12 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/security/tls_certificate_provider.h"
 #include "grpcpp/security/tls_certificate_verifier.h"
+#include "server/net/tls_protocol.h"
 #include "server/net/url.h"
 
 namespace server {
+
+class TlsAcceptor;
 
 // The certificate settings of one side (client-facing or peer-facing), with
 // etcd's flag names. Empty: plain http only.
@@ -40,6 +43,10 @@ struct TlsFiles {
   std::string trusted_ca_file;    // --trusted-ca-file / --peer-trusted-ca-file
   bool client_cert_auth = false;  // --client-cert-auth / --peer-client-cert-auth
   std::string crl_file;           // --client-crl-file / --peer-crl-file
+  // The pair was made by --auto-tls / --peer-auto-tls (server/net/self_signed.h):
+  // as etcd, a member dialing with it does not verify the certificate of
+  // the other side, which is self-signed too.
+  bool self_signed = false;
   bool empty() const {
     return cert_file.empty() && key_file.empty() && trusted_ca_file.empty() && crl_file.empty();
   }
@@ -57,22 +64,32 @@ struct SecurityConfig {
   std::string peer_allowed_cn;
   std::string peer_allowed_hostname;
   absl::Duration reload_interval = absl::Seconds(1);
+  // --cipher-suites and --tls-min-version (tls_protocol.h), for both sides.
+  TlsProtocol protocol;
 };
 
 class TransportSecurity {
  public:
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<TransportSecurity>> Create(
       const SecurityConfig& cfg);
+  // The checks Create makes, alone: for a caller that has more to do (and
+  // to write) before it can Create.
+  [[nodiscard]] static absl::Status Check(const SecurityConfig& cfg);
 
   // Credentials for a client listener on `url`.
   [[nodiscard]] absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ClientListener(
       const Url& url) const;
+  // The TLS server side for the HTTP connections of the https client URLs
+  // (the same files and checks as ClientListener's).
+  [[nodiscard]] absl::StatusOr<std::unique_ptr<TlsAcceptor>> ClientHttps() const;
+  const TlsProtocol& protocol() const { return cfg_.protocol; }
   // Credentials for the peer listener on `url`.
   [[nodiscard]] absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> PeerListener(
       const Url& url) const;
   // Credentials for a channel from this member to the peer URL `url`: for
   // https, this member's peer certificate (if any) and verification of the
-  // other side against --peer-trusted-ca-file and the URL's host.
+  // other side against --peer-trusted-ca-file and the URL's host; none
+  // with a self-signed peer pair (--peer-auto-tls).
   [[nodiscard]] absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> PeerChannel(
       const Url& url) const;
 

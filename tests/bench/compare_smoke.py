@@ -4,7 +4,13 @@ against a 3-member ketcd and a 3-member Debian etcd prints the ratio table,
 writes parseable results that name no path of this machine (they are meant
 to be committed), and leaves no process behind. No performance is asserted.
 
-usage: compare_smoke.py --ketcd PATH --bench PATH
+With --tls, bench/compare runs both systems with mutual TLS on client and
+peer links: every request of both must succeed over TLS (ketcd-bench
+records that it dialed https), the results and the table's header must say
+TLS, and no key material or certificate path may reach them. Without it,
+they must say plaintext.
+
+usage: compare_smoke.py --ketcd PATH --bench PATH [--tls]
 """
 import argparse
 import glob
@@ -17,6 +23,12 @@ import tempfile
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 FAILED = []
+# Workloads of each mode and their rows in the printed table; TLS takes one
+# with 10 connections, so that more than one handshake is made.
+WORKLOADS = {
+    False: {"put-1": "| put, 1 client, leader |", "range-l-1": "| linearizable range, 1 client |"},
+    True: {"put-1": "| put, 1 client, leader |", "put-100": "| put, 100 clients / 10 conns, leader |"},
+}
 
 
 def check(name, ok, detail=""):
@@ -43,26 +55,33 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ketcd", required=True)
     ap.add_argument("--bench", required=True)
+    ap.add_argument("--tls", action="store_true", help="run bench/compare --tls")
     args = ap.parse_args()
+    workloads = WORKLOADS[args.tls]
     tmp = tempfile.mkdtemp(prefix="ketcd-compare-smoke-")
     try:
         out = os.path.join(tmp, "out")
         env = dict(os.environ, KETCD_BENCH_DATA=tmp)
         cmd = [sys.executable, os.path.join(ROOT, "bench", "compare"), "--quick", "--rounds", "1",
-               "--only", "put-1,range-l-1", "--out", out, "--ketcd", args.ketcd, "--bench", args.bench]
+               "--only", ",".join(workloads), "--out", out, "--ketcd", args.ketcd, "--bench", args.bench]
+        cmd += ["--tls"] if args.tls else []
         try:
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=150, env=env, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired as e:
             check("compare finishes within 150 s", False, str(e))
             return 1
         check("compare exits 0", r.returncode == 0, "exit %d\n%s%s" % (r.returncode, r.stdout[-3000:], r.stderr[-3000:]))
-        check("prints the ratio table", "| put, 1 client, leader |" in r.stdout and "ketcd/etcd" in r.stdout
-              and "| linearizable range, 1 client |" in r.stdout, r.stdout[-2000:])
+        check("prints the ratio table", "ketcd/etcd" in r.stdout and all(row in r.stdout for row in workloads.values()),
+              r.stdout[-2000:])
+        transport = "TLS" if args.tls else "plaintext"
         try:
             with open(os.path.join(out, "summary.json")) as f:
                 summary = json.load(f)
+            check("summary.json says %s" % transport, summary["tls"] is args.tls, str(summary.get("tls")))
+            check("every run dialed %s" % transport, all(run["tls"] is args.tls for run in summary["runs"]),
+                  str([run.get("tls") for run in summary["runs"]]))
             rows = {row["workload"]: row for row in summary["rows"]}
-            check("summary has both workloads", sorted(rows) == ["put-1", "range-l-1"], str(sorted(rows)))
+            check("summary has both workloads", sorted(rows) == sorted(workloads), str(sorted(rows)))
             for name, row in rows.items():
                 for system in ("ketcd", "etcd"):
                     check("%s/%s ran once without errors" % (name, system),
@@ -78,9 +97,17 @@ def main():
                     data = json.load(f)
                 check("%s: argv[0] is ketcd-bench" % os.path.basename(path), data["argv"][0] == "ketcd-bench",
                       str(data["argv"][:1]))
+                check("%s: %s to %s endpoints" % (os.path.basename(path), transport, "https" if args.tls else "http"),
+                      data["tls"] is args.tls and data["endpoints"].startswith("https://") is args.tls
+                      and ("tls/ca.crt" in data["argv"]) is args.tls, json.dumps(data["argv"]))
             except (OSError, ValueError, KeyError, IndexError) as e:
                 check("%s parses" % os.path.basename(path), False, str(e))
-        check("table.md written", os.path.exists(os.path.join(out, "table.md")))
+        try:
+            with open(os.path.join(out, "table.md")) as f:
+                title = f.readline().strip()
+            check("table.md's title says TLS only with --tls", title.endswith(", TLS") is args.tls, title)
+        except OSError as e:
+            check("table.md written", False, str(e))
         if shutil.which("gnuplot"):
             check("plots drawn", os.path.exists(os.path.join(out, "put-1.png")))
         # Results are committed: nothing in them may name this machine's paths.
@@ -95,6 +122,9 @@ def main():
                 text = f.read()
             named = [p for p in machine_paths if p in text]
             check("%s names no local path" % os.path.relpath(path, out), not named, str(named))
+            check("%s holds no key material" % os.path.relpath(path, out), "PRIVATE KEY" not in text)
+        check("compare's temp dir (data, certificates) removed",
+              not glob.glob(os.path.join(tmp, "ketcd-compare-*")), str(glob.glob(os.path.join(tmp, "*"))))
         left = leftover_pids(tmp)
         check("no process left running", not left, str(left))
         for pid in left:
@@ -104,7 +134,8 @@ def main():
                 pass
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("compare smoke: %s" % ("FAILED: " + ", ".join(FAILED) if FAILED else "all passed"))
+    print("compare smoke%s: %s" % (" --tls" if args.tls else "",
+                                   "FAILED: " + ", ".join(FAILED) if FAILED else "all passed"))
     return 1 if FAILED else 0
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """CI smoke test of ketcd-bench against one ketcd member: every subcommand
 runs for a few seconds, its summary and --json file parse, the counts add
-up and nothing failed. No performance is asserted.
+up and nothing failed; TLS flag mistakes are refused with a message naming
+the flag and the file. No performance is asserted.
 
 usage: smoke.py --ketcd PATH --bench PATH
 """
@@ -39,6 +40,28 @@ def run(bench, endpoint, tmpdir, name, args, expect_rc=0):
     return r.stdout, data
 
 
+def tls_flag_errors(bench, tmp):
+    """etcdctl's TLS flags: a run is all TLS or all plaintext, and a
+    certificate file that cannot be used is named, with its flag, before
+    anything is dialed (exit 2, a setup error)."""
+    missing, not_pem = os.path.join(tmp, "no-such-ca.crt"), os.path.join(tmp, "put.json")
+    for label, args, words in [
+        ("https:// and http:// endpoints mixed", ["--endpoints", "https://127.0.0.1:1,http://127.0.0.1:2"],
+         ["mixes http:// and https://"]),
+        ("--cacert with http:// endpoints", ["--endpoints", "http://127.0.0.1:1", "--cacert", not_pem],
+         ["--cacert/--cert/--key given with http://"]),
+        ("an unreadable --cacert", ["--endpoints", "https://127.0.0.1:1", "--cacert", missing],
+         ["--cacert " + missing, "cannot read"]),
+        ("a --cacert that is not PEM", ["--endpoints", "https://127.0.0.1:1", "--cacert", not_pem],
+         ["--cacert " + not_pem, "no PEM block"]),
+        ("--cert without --key", ["--endpoints", "127.0.0.1:1", "--cert", not_pem], ["--cert needs --key"]),
+    ]:
+        r = subprocess.run([bench] + args + ["--total", "1", "put"], capture_output=True, text=True, timeout=30,
+                           stdin=subprocess.DEVNULL)
+        check("%s exits 2 saying so" % label, r.returncode == 2 and all(w in r.stderr for w in words),
+              "exit %d: %s" % (r.returncode, r.stderr))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ketcd", required=True)
@@ -58,6 +81,7 @@ def main():
             check("put: histogram counts add up", sum(c for _, c in r["histogram_ms"]) == 3000)
             check("put: per-second series adds up", sum(s["count"] for s in r["per_second"]) == 3000)
             check("put: summary printed", "put: 3000 ok, 0 errors" in out, out)
+            check("put: recorded as plaintext", d["tls"] is False and "plaintext)" in out, str(d.get("tls")))
         # The store now holds exactly the keys the seed picks: a second run
         # with the same seed writes no new key.
         count = subprocess.run([harness.ETCDCTL, "--endpoints=" + ep, "get", "", "--prefix", "--keys-only",
@@ -116,6 +140,7 @@ def main():
               "exit %d: %s" % (r.returncode, r.stderr))
         r = subprocess.run([a.bench, "--clients", "0", "put"], capture_output=True, text=True, timeout=30)
         check("bad flag exits 2", r.returncode == 2, "exit %d" % r.returncode)
+        tls_flag_errors(a.bench, tmp)
     if FAILED:
         print("FAILED: %s" % ", ".join(FAILED))
         return 1

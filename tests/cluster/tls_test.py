@@ -11,17 +11,22 @@ Scenarios:
   guide     3 members; etcdctl with --cacert --cert --key puts through one
             member and reads through the others; `endpoint health --cluster`
             and `member list` over https; python3-etcd3 with ca_cert,
-            cert_cert, cert_key. Refused, while the cluster keeps serving: no
+            cert_cert, cert_key; curl GET /version and /health with the
+            client certificate on the same https port. Refused, while the cluster keeps serving: no
             client certificate, a certificate from another CA, a plaintext
             client, a TLS client without the CA, and a peer connection with a
             foreign certificate (its handshake fails; the right certificate
             gets through to the peer service). kill -9 of one member: the
             others serve; restarted, it catches up over the TLS peer links.
   rotation  (single member) the certificate and key are replaced on disk;
-            new handshakes present the new certificate without a restart.
+            new handshakes present the new certificate without a restart,
+            to gRPC clients (ALPN h2) and HTTP clients alike.
   policy    --client-crl-file: a revoked client certificate is refused, also
             one revoked while the member runs; --peer-cert-allowed-cn: a
             member certificate with another CN is refused at the peer port.
+  protocol  (single members) --cipher-suites limits TLS 1.2 suites;
+            --tls-min-version TLS1.3 refuses TLS 1.2 clients; --tls-max-version
+            TLS1.2 stops ketcd at start (gRPC would still negotiate 1.3).
   badcerts  a missing certificate file, a key of another certificate, a CA
             file with no certificate, an https URL without --cert-file: each
             exits 1 naming the flag and the file, and leaves no data dir.
@@ -29,10 +34,9 @@ Every process is stopped by PID; the temp dirs are removed; each scenario is
 bounded by --scenario-timeout.
 """
 
-import argparse
+import json
 import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -45,31 +49,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "compat", "lib"))
 
 import harness  # noqa: E402
+from scenario_lib import Failure, check, etcdctl, log  # noqa: E402
+import scenario_lib  # noqa: E402
 
 ETCDCTL = harness.ETCDCTL
 FLAGS = ["--heartbeat-interval", "50", "--election-timeout", "500"]
-
-
-class Failure(Exception):
-    pass
-
-
-def log(msg):
-    print("[tls] %s %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
-
-
-def check(what, ok, detail=""):
-    if not ok:
-        raise Failure("%s\n%s" % (what, detail))
-    log("ok: " + what)
-
-
-def etcdctl(endpoints, tls, *args, timeout=15):
-    r = subprocess.run([ETCDCTL, "--endpoints=" + endpoints, "--dial-timeout=2s",
-                        "--command-timeout=5s"] + tls + list(args),
-                       env=harness.etcdctl_env(), stdin=subprocess.DEVNULL, capture_output=True,
-                       timeout=timeout)
-    return r.returncode, r.stdout.decode(), r.stderr.decode()
 
 
 def refused(label, endpoint, tls, members):
@@ -122,6 +106,7 @@ def scenario_guide(binary, certs):
         check("member list over https lists three https members",
               code == 0 and out.count("https://127.0.0.1:") == 6, out + err)
         python_client(m3, certs)
+        http_on_grpc_port(m1, certs)
         refused("a client without a certificate", m1.endpoint, ["--cacert", certs.ca], c.members)
         refused("a client certificate from another CA", m1.endpoint,
                 certs.etcdctl_flags(cert=certs.foreign, key=certs.foreign_key), c.members)
@@ -136,6 +121,45 @@ def scenario_guide(binary, certs):
         check("the peer port refuses a foreign certificate",
               foreign == "refused" or (not etcd and foreign == "closed"), foreign)
         kill_and_catch_up(c, certs)
+
+
+def curl(url, *args):
+    """(HTTP status or None, body) of a GET with curl."""
+    r = subprocess.run(["curl", "-s", "--max-time", "10", "-o", "-", "-w", "\n%{http_code}", url]
+                       + list(args), capture_output=True, timeout=20, stdin=subprocess.DEVNULL)
+    body, _, status = r.stdout.decode("utf-8", "replace").rpartition("\n")
+    return (int(status) if r.returncode == 0 and status.isdigit() else None), body
+
+
+def http_on_grpc_port(member, certs):
+    """kubeadm's preflight (GET /version) and load balancers' probes (GET
+    /health) reach the same https port etcdctl uses, with the client
+    certificate; without one, or in plaintext, they are refused."""
+    base = "https://127.0.0.1:%d" % member.client_port
+    tls = ["--cacert", certs.ca, "--cert", certs.client, "--key", certs.client_key]
+    status, body = curl(base + "/version", *tls)
+    try:
+        version = json.loads(body)
+    except ValueError:
+        version = {}
+    check("GET /version over mTLS on the client port", status == 200
+          and str(version.get("etcdserver", "")).startswith("3.")
+          and str(version.get("etcdcluster", "")).startswith("3."), "%s %r" % (status, body))
+    status, body = curl(base + "/health", *tls)
+    try:
+        health = json.loads(body).get("health")
+    except ValueError:
+        health = None
+    check("GET /health over mTLS on the client port", status == 200 and health == "true",
+          "%s %r" % (status, body))
+    status, body = curl(base + "/health", "--http1.1", *tls)
+    check("GET /health over HTTP/1.1 only", status == 200, "%s %r" % (status, body))
+    status, body = curl(base + "/health", "--cacert", certs.ca)
+    check("GET /health without a client certificate is refused", status is None,
+          "%s %r" % (status, body))
+    status, body = curl("http://127.0.0.1:%d/health" % member.client_port)
+    check("plaintext HTTP on the https port gets no health answer",
+          status != 200 and "true" not in body, "%s %r" % (status, body))
 
 
 def python_client(member, certs):
@@ -178,10 +202,13 @@ def kill_and_catch_up(c, certs):
           len(out.split()) == 21, out)
 
 
-def served_serial(port, ca):
-    """The serial of the certificate a new TLS handshake on `port` presents."""
+def served_serial(port, ca, alpn=None):
+    """The serial of the certificate a new TLS handshake on `port` presents
+    to a client offering `alpn` ("h2": what a gRPC client sees; None: what
+    an HTTP client such as curl sees, since ketcd serves both on the port)."""
     r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-CAfile", ca,
-                        "-servername", "localhost"], input=b"", capture_output=True, timeout=15)
+                        "-servername", "localhost"] + (["-alpn", alpn] if alpn else []),
+                       input=b"", capture_output=True, timeout=15)
     pem = r.stdout.decode("utf-8", "replace")
     if "BEGIN CERTIFICATE" not in pem:
         return None
@@ -210,22 +237,25 @@ def scenario_rotation(binary, certs):
             if time.monotonic() > deadline or not srv.alive():
                 raise Failure("TLS member did not come up\n" + srv.log_tail())
             time.sleep(0.3)
-        check("the member presents the first certificate", served_serial(srv.client_port, certs.ca)
-              == "serial=1000", str(served_serial(srv.client_port, certs.ca)))
+        for alpn in ("h2", None):
+            first = served_serial(srv.client_port, certs.ca, alpn)
+            check("the member presents the first certificate (ALPN %s)" % alpn,
+                  first == "serial=1000", str(first))
         # Replace the pair as operators do: new files renamed into place.
         shutil.copy(new_crt, crt + ".tmp")
         shutil.copy(new_key, key + ".tmp")
         os.rename(key + ".tmp", key)
         os.rename(crt + ".tmp", crt)
-        deadline = time.monotonic() + 15
-        serial = None
-        while time.monotonic() < deadline:
-            serial = served_serial(srv.client_port, certs.ca)
-            if serial == "serial=2000":
-                break
-            time.sleep(0.5)
-        check("a new connection presents the replaced certificate without a restart",
-              serial == "serial=2000", str(serial))
+        for alpn in ("h2", None):
+            deadline = time.monotonic() + 15
+            serial = None
+            while time.monotonic() < deadline:
+                serial = served_serial(srv.client_port, certs.ca, alpn)
+                if serial == "serial=2000":
+                    break
+                time.sleep(0.5)
+            check("a new connection (ALPN %s) presents the replaced certificate without a restart"
+                  % alpn, serial == "serial=2000", str(serial))
         code, out, err = etcdctl(srv.client_url, tls, "put", "after-rotation", "1")
         check("the member serves after the rotation", code == 0, out + err)
     finally:
@@ -306,38 +336,73 @@ def scenario_policy(binary, certs):
         check("a peer whose CN is not --peer-cert-allowed-cn is refused", answer != "data", answer)
 
 
+def handshake(port, certs, *args):
+    """True if `openssl s_client` (with the client certificate) and `args`
+    completes a TLS handshake and the session stays up."""
+    r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-CAfile", certs.ca,
+                        "-cert", certs.client, "-key", certs.client_key, "-verify_return_error"]
+                       + list(args), input=b"", capture_output=True, timeout=15)
+    return r.returncode == 0 and b"BEGIN CERTIFICATE" in r.stdout
+
+
+def single_tls_member(binary, certs, name, flags):
+    return harness.Server(binary, name=name, label=name, extra_flags=FLAGS + flags, certs=certs)
+
+
+def scenario_protocol(binary, certs):
+    """--cipher-suites limits the TLS 1.2 suites (etcd 3.4 too); ketcd's
+    --tls-min-version TLS1.3 refuses TLS 1.2 clients; a --tls-max-version
+    it cannot enforce stops it at start. Both gRPC (ALPN h2) and HTTP
+    clients of the port are checked."""
+    srv = single_tls_member(binary, certs, "ciphers",
+                            ["--cipher-suites", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"])
+    try:
+        srv.start(health_timeout=30)
+        for alpn in (["-alpn", "h2"], []):
+            what = "ALPN h2" if alpn else "no ALPN"
+            check("TLS 1.2 with the listed suite (%s)" % what,
+                  handshake(srv.client_port, certs, "-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256",
+                            *alpn))
+            check("TLS 1.2 with a suite not listed is refused (%s)" % what,
+                  not handshake(srv.client_port, certs, "-tls1_2", "-cipher",
+                                "ECDHE-ECDSA-AES256-GCM-SHA384", *alpn))
+    finally:
+        srv.cleanup()
+    if binary.endswith("/etcd"):
+        log("SKIP the rest: etcd 3.4 has no --tls-min-version")
+        return
+    srv = single_tls_member(binary, certs, "tls13", ["--tls-min-version", "TLS1.3"])
+    try:
+        srv.start(health_timeout=30)
+        for alpn in (["-alpn", "h2"], []):
+            what = "ALPN h2" if alpn else "no ALPN"
+            check("--tls-min-version TLS1.3: a TLS 1.3 client is served (%s)" % what,
+                  handshake(srv.client_port, certs, "-tls1_3", *alpn))
+            check("--tls-min-version TLS1.3: a TLS 1.2 client is refused (%s)" % what,
+                  not handshake(srv.client_port, certs, "-tls1_2", *alpn))
+        code, out, err = etcdctl(srv.client_url, srv.etcdctl_tls(), "put", "k", "v")
+        check("etcdctl works with TLS1.3 only", code == 0, out + err)
+    finally:
+        srv.cleanup()
+    srv = single_tls_member(binary, certs, "max12", ["--tls-max-version", "TLS1.2"])
+    try:
+        srv.spawn()
+        rc = srv.proc.wait(timeout=15)
+        tail = srv.log_tail(5)
+        check("--tls-max-version TLS1.2 stops the member at start, saying why",
+              rc == 1 and "--tls-max-version" in tail and not os.path.exists(srv.data_dir),
+              "rc=%s\n%s" % (rc, tail))
+    finally:
+        srv.cleanup()
+
+
 SCENARIOS = {"guide": scenario_guide, "rotation": scenario_rotation, "policy": scenario_policy,
-             "badcerts": scenario_badcerts}
+             "badcerts": scenario_badcerts, "protocol": scenario_protocol}
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--server", required=True)
-    ap.add_argument("--scenario", default="all", choices=["all"] + list(SCENARIOS))
-    ap.add_argument("--scenario-timeout", type=float, default=150)
-    args = ap.parse_args()
-    args.server = os.path.abspath(args.server)  # members run in their temp dirs
-    names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
-    failed = []
-
-    def on_alarm(signum, frame):
-        raise Failure("scenario ran past %.0f s" % args.scenario_timeout)
-
-    signal.signal(signal.SIGALRM, on_alarm)
-    for name in names:
-        tmp = tempfile.mkdtemp(prefix=harness.TMP_PREFIX)
-        signal.alarm(int(args.scenario_timeout))
-        try:
-            SCENARIOS[name](args.server, harness.Certs(os.path.join(tmp, "certs")))
-            log("PASS %s" % name)
-        except (Failure, harness.HarnessError, subprocess.TimeoutExpired) as e:
-            log("FAIL %s: %s" % (name, e))
-            failed.append(name)
-        finally:
-            signal.alarm(0)
-            shutil.rmtree(tmp, ignore_errors=True)
-    return 1 if failed else 0
+def with_certs(scenario):
+    return lambda server, tmp: scenario(server, harness.Certs(os.path.join(tmp, "certs")))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(scenario_lib.main({name: with_certs(f) for name, f in SCENARIOS.items()}))

@@ -4,7 +4,7 @@
 Run with /usr/bin/python3 (Debian's python, which has python3-etcd3). Stdlib only.
 
     /usr/bin/python3 compat_runner.py --ketcd BUILD/server/ketcd --etcd /usr/bin/etcd \
-        --case cases/get_options.case [--against both|etcd|ketcd] [--show]
+        --case cases/get_options.case [--against both|etcd|ketcd] [--show] [--tls]
 
 For each server the runner: picks free ports on 127.0.0.1, makes a fresh temp
 data dir, starts the server with etcd's flags (single member), waits until a
@@ -15,6 +15,14 @@ the temp dir -- in all cases (try/finally). The two transcripts are normalized
 (see normalize()) and must be identical; otherwise a unified diff is printed
 and the exit status is 1. Exit status 2 means the harness itself failed (e.g. a
 server did not become healthy).
+
+--tls: the runner makes one set of certificates (harness.Certs, openssl CLI)
+in a temp dir for the whole run, removed at the end in all cases; both servers
+serve https client and peer URLs with mutual TLS; etcdctl steps get https
+endpoints and --cacert/--cert/--key, python steps --ca-cert/--cert-cert/
+--cert-key (see scripts/conn.py). Before the first case it runs, each server
+is checked to really be TLS-only (https URLs, certificate flags, a plaintext
+etcdctl refused); a failed check is a harness error (2).
 
 Case file format (one step per line; see README.md):
 
@@ -29,6 +37,7 @@ Case file format (one step per line; see README.md):
     ...
     EOF
     python scripts/py_kv.py          /usr/bin/python3 SCRIPT --endpoint 127.0.0.1:PORT
+                                     [--ca-cert F --cert-cert F --cert-key F] (--tls)
                                      (path relative to the case file, then to this dir)
     %restart                         SIGTERM the server, start it again on the same
                                      data dir (and ports), wait until healthy
@@ -45,9 +54,11 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -162,6 +173,12 @@ _TIMESTAMP = re.compile(
 def _norm_text(s, server):
     if server.tmpdir:
         s = s.replace(server.tmpdir, "<TMP>")
+    if server.certs:
+        # --tls: the scheme of the server's own URLs is the runner's choice, like
+        # their ports; any other "https://" is kept
+        for port in (server.client_port, server.peer_port):
+            s = s.replace("https://%s:%d" % (harness.HOST, port),
+                          "<SCHEME>://%s:%d" % (harness.HOST, port))
     s = s.replace("%s:%d" % (harness.HOST, server.client_port), "127.0.0.1:<CLIENT_PORT>")
     s = s.replace("%s:%d" % (harness.HOST, server.peer_port), "127.0.0.1:<PEER_PORT>")
     s = _IDS_KV.sub(lambda m: m.group(1) + _PLACEHOLDER[m.group(2)], s)
@@ -229,19 +246,82 @@ def _annotate_b64(obj):
 
 
 # --------------------------------------------------------------------------
+# --tls: one set of certificates for the whole run
+# --------------------------------------------------------------------------
+class TlsRun:
+    """The certificates of a --tls run (a temp dir, removed by cleanup()) and
+    the check that each server really is TLS-only, once per server per run."""
+
+    def __init__(self):
+        harness.sweep_stale_tmpdirs()
+        self.dir = tempfile.mkdtemp(prefix=harness.TMP_PREFIX + "certs-")
+        with open(os.path.join(self.dir, "owner.pid"), "w") as f:
+            f.write("%d\n" % os.getpid())
+        self.certs = None
+        self.checked = set()
+
+    def make(self):
+        try:
+            self.certs = harness.Certs(self.dir)
+        except (OSError, subprocess.SubprocessError) as e:
+            raise harness.HarnessError("making the test certificates: %s" % e)
+
+    def script_args(self):
+        """The TLS files for a python step (python3-etcd3's names, see scripts/conn.py)."""
+        c = self.certs
+        return ["--ca-cert", c.ca, "--cert-cert", c.client, "--cert-key", c.client_key]
+
+    def check(self, server, label, log=None):
+        """server is healthy through TLS (its start-up probe); it must not have
+        been started in plaintext: https client and peer URLs, certificate and
+        client-cert-auth flags, and a plaintext etcdctl against its port fails."""
+        if label in self.checked:
+            return
+        argv = server.argv()
+        missing = [f for f in ("--cert-file", "--key-file", "--trusted-ca-file",
+                               "--client-cert-auth", "--peer-cert-file") if f not in argv]
+        if (not server.client_url.startswith("https://")
+                or not server.peer_url.startswith("https://") or missing):
+            raise harness.HarnessError("%s not started with TLS: client %s, peer %s, missing %s"
+                                       % (label, server.client_url, server.peer_url, missing))
+        plain = "%s:%d" % (harness.HOST, server.client_port)
+        try:
+            r = subprocess.run(
+                [harness.ETCDCTL, "--endpoints=" + plain, "--dial-timeout=500ms",
+                 "--command-timeout=500ms", "get", "__ketcd_tls_probe__"],
+                env=harness.etcdctl_env(), stdin=subprocess.DEVNULL, capture_output=True,
+                timeout=10, preexec_fn=harness._die_with_parent)
+            refused = r.returncode != 0
+        except subprocess.TimeoutExpired:
+            refused = True
+        if not refused:
+            raise harness.HarnessError("%s answered a plaintext etcdctl on %s: not TLS-only"
+                                       % (label, plain))
+        self.checked.add(label)
+        if log:
+            log("  %s: TLS on (%s, plaintext etcdctl refused)" % (label, server.client_url))
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------
 # running a case against one server
 # --------------------------------------------------------------------------
-def run_step(step, server, remaining):
+def run_step(step, server, remaining, tls=None):
     # A python step is a whole scenario (watchers, sleeps for TTLs): it is
     # bounded by the case's budget; an etcdctl step by STEP_TIMEOUT.
     timeout = max(0.1, min(STEP_TIMEOUT, remaining) if step.kind == "etcdctl" else remaining)
     if step.kind == "etcdctl":
         argv = [harness.ETCDCTL, "--endpoints=" + server.endpoint,
                 "--dial-timeout=" + ETCDCTL_DIAL_TIMEOUT,
-                "--command-timeout=" + ETCDCTL_COMMAND_TIMEOUT] + step.args
+                "--command-timeout=" + ETCDCTL_COMMAND_TIMEOUT] + server.etcdctl_tls() + step.args
         env = harness.etcdctl_env()
     else:
-        argv = [harness.PYTHON] + step.args[:1] + ["--endpoint", server.endpoint] + step.args[1:]
+        # scripts get host:port; over TLS also the certificate files
+        endpoint = "%s:%d" % (harness.HOST, server.client_port)
+        argv = ([harness.PYTHON] + step.args[:1] + ["--endpoint", endpoint]
+                + (tls.script_args() if tls else []) + step.args[1:])
         env = harness.clean_env({"COMPAT_ENDPOINT": server.endpoint,
                                  "PYTHONDONTWRITEBYTECODE": "1"})
     try:
@@ -253,14 +333,19 @@ def run_step(step, server, remaining):
         return None, e.stdout or b"", e.stderr or b"", True
 
 
-def run_case(case, binary, label, log=None):
-    """Run the case against one server; return the normalized transcript (list of lines)."""
-    server = harness.Server(binary, name="compat", extra_flags=case.server_flags, label=label)
+def run_case(case, binary, label, log=None, tls=None):
+    """Run the case against one server; return the normalized transcript (list of lines).
+
+    tls: a TlsRun (--tls): the server runs with its certificates."""
+    server = harness.Server(binary, name="compat", extra_flags=case.server_flags, label=label,
+                            certs=tls.certs if tls else None)
     out = []
     problems = []  # timeouts / crashes: fail the case even if both sides agree
     t0 = time.monotonic()
     try:
         server.start(health_timeout=min(20.0, case.budget))
+        if tls:
+            tls.check(server, label, log)
         deadline = t0 + case.budget
         for n, step in enumerate(case.steps, 1):
             remaining = deadline - time.monotonic()
@@ -280,7 +365,7 @@ def run_case(case, binary, label, log=None):
                 server.start(health_timeout=min(20.0, max(1.0, remaining)))
                 out.append("--- server restarted and healthy")
                 continue
-            rc, so, se, timed_out = run_step(step, server, remaining)
+            rc, so, se, timed_out = run_step(step, server, remaining, tls)
             if timed_out:
                 out.append("--- TIMEOUT")
                 problems.append("%s: step %d (line %d) timed out" % (label, n, step.lineno))
@@ -321,6 +406,8 @@ def main(argv=None):
     ap.add_argument("--against", choices=("both", "etcd", "ketcd"), default="both")
     ap.add_argument("--show", action="store_true", help="print the normalized transcript(s)")
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--tls", action="store_true",
+                    help="both servers with https URLs and mutual TLS (one set of certificates)")
     args = ap.parse_args(argv)
     # SIGTERM (e.g. from a test driver) unwinds through the try/finally blocks
     # that stop servers and remove temp dirs; servers also get SIGKILL through
@@ -329,6 +416,9 @@ def main(argv=None):
 
     if args.against in ("both", "ketcd") and not args.ketcd:
         ap.error("--ketcd PATH is required with --against %s" % args.against)
+    # servers run in their temp dir: a relative binary path is this directory's
+    args.etcd = os.path.abspath(args.etcd)
+    args.ketcd = args.ketcd and os.path.abspath(args.ketcd)
     def executable(p):
         return os.path.isfile(p) and os.access(p, os.X_OK)
 
@@ -345,7 +435,22 @@ def main(argv=None):
         if not args.quiet:
             print(msg, file=sys.stderr, flush=True)
 
+    tls = TlsRun() if args.tls else None
+    try:
+        if tls:
+            tls.make()
+        return run_cases(args, log, tls)
+    except harness.HarnessError as e:
+        print("ERROR: %s" % e)
+        return 2
+    finally:
+        if tls:
+            tls.cleanup()
+
+
+def run_cases(args, log, tls):
     status = 0
+    mode = " over TLS" if tls else ""
     for path in args.case:
         try:
             case = parse_case(path)
@@ -362,26 +467,27 @@ def main(argv=None):
         problems = []
         try:
             for label, binary in runs:
-                transcripts[label], p = run_case(case, binary, label, log)
+                transcripts[label], p = run_case(case, binary, label, log, tls)
                 problems += p
         except harness.HarnessError as e:
-            print("ERROR %s: %s" % (case.name, e))
+            print("ERROR %s%s: %s" % (case.name, mode, e))
             status = max(status, 2)
             continue
         if args.show:
             for label, lines in transcripts.items():
-                print("##### %s -- %s (normalized)" % (case.name, label))
+                print("##### %s%s -- %s (normalized)" % (case.name, mode, label))
                 print("\n".join(lines))
         if args.against == "both":
             a, b = transcripts["etcd"], transcripts["ketcd"]
             if a == b and problems:
-                print("FAIL %s: identical output, but: %s" % (case.name, "; ".join(problems)))
+                print("FAIL %s%s: identical output, but: %s"
+                      % (case.name, mode, "; ".join(problems)))
                 status = max(status, 1)
             elif a == b:
-                print("PASS %s (etcd == ketcd, %d steps)" % (case.name, len(case.steps)))
+                print("PASS %s%s (etcd == ketcd, %d steps)" % (case.name, mode, len(case.steps)))
             else:
-                print("FAIL %s: normalized output differs (- etcd %s, + ketcd %s)"
-                      % (case.name, args.etcd, args.ketcd))
+                print("FAIL %s%s: normalized output differs (- etcd %s, + ketcd %s)"
+                      % (case.name, mode, args.etcd, args.ketcd))
                 sys.stdout.writelines(
                     l + "\n" for l in difflib.unified_diff(
                         a, b, fromfile="etcd", tofile="ketcd", lineterm="", n=4))
@@ -389,10 +495,11 @@ def main(argv=None):
             if a != b and problems:
                 print("  also: " + "; ".join(problems))
         elif problems:
-            print("FAIL %s against %s: %s" % (case.name, args.against, "; ".join(problems)))
+            print("FAIL %s%s against %s: %s"
+                  % (case.name, mode, args.against, "; ".join(problems)))
             status = max(status, 1)
         else:
-            print("RAN %s against %s (%d steps)" % (case.name, args.against, len(case.steps)))
+            print("RAN %s%s against %s (%d steps)" % (case.name, mode, args.against, len(case.steps)))
     return status
 
 

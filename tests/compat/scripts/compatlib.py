@@ -5,7 +5,6 @@ normalizes and diffs the output between etcd and ketcd. Never print
 cluster_id / member_id / raft_term unless through header() (normalized anyway).
 """
 
-import argparse
 import sys
 
 import re
@@ -14,18 +13,16 @@ import grpc
 
 import etcd3
 
+from conn import target
 from textfmt import b  # noqa: F401  (used by the scripts)
 
 
 def client():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--endpoint", required=True, help="127.0.0.1:PORT")
-    args, _ = ap.parse_known_args()
-    host, port = args.endpoint.rsplit(":", 1)
-    assert host == "127.0.0.1", host
-    return etcd3.client(host=host, port=int(port), timeout=5)
-
-
+    """python3-etcd3's client for the server on the command line (see conn.py);
+    over TLS with the CA and the client certificate given there."""
+    t = target()
+    return etcd3.client(host=t.host, port=t.port, timeout=5, ca_cert=t.ca_cert,
+                        cert_key=t.cert_key, cert_cert=t.cert_cert)
 
 
 def kv(value, meta):

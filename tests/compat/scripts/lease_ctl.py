@@ -3,14 +3,12 @@ revoke, expiry of a lease with attached keys, a kept-alive lease outliving
 its TTL, lock (with a waiting second holder) and elect / elect -l.
 Lease ids are random on both servers: each id is printed as L1, L2, ... in
 order of first appearance; remaining TTLs are printed as a bound check."""
-import os
 import re
 import subprocess
-import sys
 import time
 
-ep = [a for a in sys.argv if a.startswith("127.0.0.1:")][0]
-env = dict(os.environ, ETCDCTL_API="3")
+from conn import ETCDCTL_ENV as env, etcdctl
+
 names = {}
 
 
@@ -31,8 +29,7 @@ def norm(text):
 
 
 def ctl(*args, quiet_err=False):
-    p = subprocess.run(["etcdctl", "--endpoints", ep] + list(args), capture_output=True, env=env,
-                       timeout=20)
+    p = subprocess.run(etcdctl(*args), capture_output=True, env=env, timeout=20)
     err = "\n".join(ln for ln in p.stderr.decode().splitlines() if not ln.startswith("{"))
     print("$ etcdctl %s -> rc=%d\n%s%s" % (norm(" ".join(args)), p.returncode, norm(p.stdout.decode()),
                                            "" if quiet_err or not err else "stderr: " + norm(err) + "\n"),
@@ -79,7 +76,7 @@ ctl("lease", "timetolive", short)
 # keep-alive keeps a 2 s lease past its TTL
 kept = lease_id(ctl("lease", "grant", "2"))
 ctl("put", "--lease=" + kept, "kept", "x")
-ka = subprocess.Popen(["etcdctl", "--endpoints", ep, "lease", "keep-alive", kept],
+ka = subprocess.Popen(etcdctl("lease", "keep-alive", kept),
                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
 time.sleep(4.0)
 ctl("get", "kept")
@@ -92,8 +89,8 @@ ctl("get", "kept")
 ctl("lease", "list")
 
 # lock: the second holder waits for the first
-first = subprocess.Popen(["etcdctl", "--endpoints", ep, "lock", "mylock", "--", "sh", "-c",
-                          "echo first has it; sleep 2; echo first done"],
+first = subprocess.Popen(etcdctl("lock", "mylock", "--", "sh", "-c",
+                                 "echo first has it; sleep 2; echo first done"),
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
 time.sleep(0.8)
 t0 = time.monotonic()
@@ -103,10 +100,10 @@ print("first: %r" % first.communicate(timeout=10)[0].decode())
 print("second waited for the first: %s" % (waited > 0.5))
 
 # elect: a leader, and an observer that sees it
-leader = subprocess.Popen(["etcdctl", "--endpoints", ep, "elect", "myel", "p1"],
+leader = subprocess.Popen(etcdctl("elect", "myel", "p1"),
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
 time.sleep(1.0)
-obs = subprocess.run(["timeout", "1", "etcdctl", "--endpoints", ep, "elect", "-l", "myel"],
+obs = subprocess.run(["timeout", "1"] + etcdctl("elect", "-l", "myel"),
                      capture_output=True, env=env)
 print("observer: %r" % norm(obs.stdout.decode()))
 leader.terminate()

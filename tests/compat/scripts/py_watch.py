@@ -9,6 +9,7 @@ import threading
 import time
 
 from compatlib import client, show, b
+from conn import ETCDCTL_ENV as env, etcdctl
 
 c = client()
 
@@ -59,13 +60,9 @@ later(lambda: c.put("w/once", "o"))
 show("watch_once w/once", lambda: ev(c.watch_once("w/once", timeout=5)))
 show("watch_once timeout", lambda: ev(c.watch_once("w/never", timeout=1)))
 
-# etcdctl watch beside it
-ep = [a for a in os.sys.argv if a.startswith("127.0.0.1:")][0]
-env = dict(os.environ, ETCDCTL_API="3")
-
 
 def ctl_watch(args, stdin=None, settle=1.0, then=None):
-    p = subprocess.Popen(["etcdctl", "--endpoints", ep] + args, stdin=subprocess.PIPE,
+    p = subprocess.Popen(etcdctl(*args), stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     if stdin:
         p.stdin.write(stdin.encode())
@@ -79,6 +76,7 @@ def ctl_watch(args, stdin=None, settle=1.0, then=None):
     print("etcdctl %s:\n%s" % (" ".join(args), out.decode()), end="")
 
 
+# etcdctl watch beside it
 rev = c.put("ctl/a", "1").header.revision
 c.put("ctl/b", "2")
 c.delete("ctl/a")

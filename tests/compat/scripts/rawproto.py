@@ -10,6 +10,8 @@ import subprocess
 import sys
 import tempfile
 
+import grpc
+
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _PROTO = os.path.normpath(os.path.join(_HERE, "..", "..", "..", "proto"))
 _OUT = tempfile.mkdtemp(prefix="ketcd-proto-")
@@ -20,13 +22,21 @@ sys.path.insert(0, _OUT)
 
 from etcdserverpb import rpc_pb2  # noqa: E402
 from textfmt import b  # noqa: E402,F401  (re-exported for the scripts)
+from conn import target  # noqa: E402
 
 
-def endpoint():
-    i = sys.argv.index("--endpoint")
-    ep = sys.argv[i + 1]
-    assert ep.startswith("127.0.0.1:"), ep
-    return ep
+def channel():
+    """A gRPC channel to the server on the command line (see conn.py): with
+    grpc.ssl_channel_credentials (CA, client key and certificate) over TLS."""
+    t = target()
+    if not t.tls:
+        return grpc.insecure_channel(t.endpoint)
+
+    def read(path):
+        with open(path, "rb") as f:
+            return f.read()
+    creds = grpc.ssl_channel_credentials(read(t.ca_cert), read(t.cert_key), read(t.cert_cert))
+    return grpc.secure_channel(t.endpoint, creds)
 
 
 class Stubs:

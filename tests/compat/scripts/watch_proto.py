@@ -12,9 +12,9 @@ import grpc
 
 # python3-etcd3's stubs predate watch ids, fragments and progress requests:
 # this script uses the project's own protos (and so must not import etcd3).
-from rawproto import rpc_pb2, endpoint, b, Stubs
+from rawproto import rpc_pb2, channel, b, Stubs
 
-ch = grpc.insecure_channel(endpoint())
+ch = channel()
 stubs = Stubs(ch)
 kv = stubs.kv
 reqs = queue.Queue()

@@ -1,0 +1,160 @@
+#include "server/net/http_server.h"
+
+#include <http_parser.h>
+
+#include <array>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace server {
+namespace {
+
+const char* StatusText(int status) {
+  const char* s = http_status_str(static_cast<http_status>(status));
+  return s != nullptr ? s : "Unknown";
+}
+
+// Parser state of one connection: the request being read, and whether a
+// whole one is ready.
+struct Parse {
+  HttpRequest req;
+  std::string url;
+  std::string field;
+  bool in_value = false;
+  bool complete = false;
+  bool too_large = false;
+  size_t max_body = 0;
+};
+
+Parse& StateOf(http_parser* p) { return *static_cast<Parse*>(p->data); }
+
+int OnUrl(http_parser* p, const char* at, size_t len) {
+  StateOf(p).url.append(at, len);
+  return 0;
+}
+int OnHeaderField(http_parser* p, const char* at, size_t len) {
+  Parse& s = StateOf(p);
+  if (s.in_value || s.req.headers.empty()) {
+    s.req.headers.emplace_back();
+    s.in_value = false;
+  }
+  s.req.headers.back().first.append(at, len);
+  return 0;
+}
+int OnHeaderValue(http_parser* p, const char* at, size_t len) {
+  Parse& s = StateOf(p);
+  if (s.req.headers.empty()) return 1;
+  s.in_value = true;
+  s.req.headers.back().second.append(at, len);
+  return 0;
+}
+int OnBody(http_parser* p, const char* at, size_t len) {
+  Parse& s = StateOf(p);
+  if (s.req.body.size() + len > s.max_body) {
+    s.too_large = true;
+    return 1;
+  }
+  s.req.body.append(at, len);
+  return 0;
+}
+int OnMessageComplete(http_parser* p) {
+  Parse& s = StateOf(p);
+  s.complete = true;
+  s.req.method = http_method_str(static_cast<http_method>(p->method));
+  const size_t q = s.url.find('?');
+  s.req.path = s.url.substr(0, q);
+  s.req.query = q == std::string::npos ? "" : s.url.substr(q + 1);
+  // One request at a time: the next one's bytes wait in the buffer.
+  http_parser_pause(p, 1);
+  return 0;
+}
+
+http_parser_settings Settings() {
+  http_parser_settings s;
+  http_parser_settings_init(&s);
+  s.on_url = OnUrl;
+  s.on_header_field = OnHeaderField;
+  s.on_header_value = OnHeaderValue;
+  s.on_body = OnBody;
+  s.on_message_complete = OnMessageComplete;
+  return s;
+}
+
+}  // namespace
+
+std::vector<std::string> HttpRequest::QueryValues(std::string_view name) const {
+  std::vector<std::string> out;
+  for (absl::string_view pair : absl::StrSplit(query, '&', absl::SkipEmpty())) {
+    std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(pair, absl::MaxSplits('=', 1));
+    if (kv.first == absl::string_view(name.data(), name.size())) out.emplace_back(kv.second);
+  }
+  return out;
+}
+
+HttpResponse HttpError(int status, std::string text) {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::move(text) + "\n";
+  r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  return r;
+}
+
+void HttpRoutes::Add(std::string path, Handler handler) { handlers_[std::move(path)] = std::move(handler); }
+
+HttpResponse HttpRoutes::Serve(const HttpRequest& req) const {
+  auto it = handlers_.find(req.path);
+  if (it == handlers_.end()) return HttpError(404, "404 page not found");
+  return it->second(req);
+}
+
+std::string SerializeResponse(const HttpResponse& resp, bool keep_alive, bool head_only) {
+  std::string out = absl::StrCat("HTTP/1.1 ", resp.status, " ", StatusText(resp.status), "\r\n");
+  if (!resp.content_type.empty()) absl::StrAppend(&out, "Content-Type: ", resp.content_type, "\r\n");
+  for (const auto& [k, v] : resp.headers) absl::StrAppend(&out, k, ": ", v, "\r\n");
+  absl::StrAppend(&out, "Content-Length: ", resp.body.size(), "\r\n");
+  if (!keep_alive) out += "Connection: close\r\n";
+  out += "\r\n";
+  if (!head_only) out += resp.body;
+  return out;
+}
+
+void ServeHttpConnection(ByteStream& stream, const HttpRoutes& routes, const HttpLimits& limits) {
+  const http_parser_settings settings = Settings();
+  http_parser parser;
+  http_parser_init(&parser, HTTP_REQUEST);
+  Parse state;
+  state.max_body = limits.max_body_bytes;
+  parser.data = &state;
+  std::array<char, 16384> buf;
+  std::string pending;  // bytes read but not yet parsed (pipelined requests)
+  for (;;) {
+    if (pending.empty()) {
+      const size_t n = stream.Read(buf.data(), buf.size());
+      if (n == 0) return;
+      pending.assign(buf.data(), n);
+    }
+    const size_t used = http_parser_execute(&parser, &settings, pending.data(), pending.size());
+    const auto err = HTTP_PARSER_ERRNO(&parser);
+    if (err != HPE_OK && err != HPE_PAUSED) {
+      HttpResponse bad = state.too_large                  ? HttpError(413, "request body too large")
+                         : err == HPE_HEADER_OVERFLOW ? HttpError(431, "request header too large")
+                                                           : HttpError(400, "Bad Request");
+      (void)stream.Write(SerializeResponse(bad, false, false));  // closing anyway
+      return;
+    }
+    pending.erase(0, used);
+    if (!state.complete) continue;
+    const bool keep_alive = http_should_keep_alive(&parser) != 0;
+    HttpResponse resp = routes.Serve(state.req);
+    if (!stream.Write(SerializeResponse(resp, keep_alive, state.req.method == "HEAD")) || !keep_alive) {
+      return;
+    }
+    state = Parse{};
+    state.max_body = limits.max_body_bytes;
+    http_parser_pause(&parser, 0);
+  }
+}
+
+}  // namespace server
