@@ -6,12 +6,19 @@
 #include <optional>
 
 #include "CLI/CLI.hpp"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/boot/etcd_flags.h"
+#include "server/edge/versions.h"
 
 #ifndef KETCD_VERSION
 #define KETCD_VERSION "0.0.0"
+#endif
+// The commit built, when server/boot/CMakeLists.txt could ask git.
+#ifndef KETCD_GIT_SHA
+#define KETCD_GIT_SHA "Not provided"
 #endif
 
 namespace server {
@@ -31,29 +38,23 @@ struct RawFlags {
   std::string progress_interval = "10m0s";
   std::string logger = "capnslog";
   std::string log_level = "info";
+  std::string listen_metrics;  // none by default
+  std::string log_outputs = "default";
 };
-
-ConfigExit Usage(const std::string& msg) {
-  return ConfigExit{2, "", absl::StrCat("ketcd: ", msg, "\nRun 'ketcd --help' for the list of flags.\n")};
-}
-
-// ETCD_ plus the flag's name in capitals with '_' for '-'.
-std::string EnvName(const std::string& flag) {
-  std::string env = "ETCD_";
-  for (char c : flag.substr(2)) env.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(c)));
-  return env;
-}
 
 // Registers every flag; returns their names for the environment pass.
 std::vector<std::string> DefineFlags(CLI::App& app, Config& cfg, RawFlags& raw) {
   std::vector<std::string> names;
   auto add = [&](const char* flag, auto& var, const char* help) {
     names.push_back(flag);
-    app.add_option(flag, var, absl::StrCat(help, " [", EnvName(flag), "]"))->capture_default_str();
+    app.add_option(flag, var, absl::StrCat(help, " [", EtcdEnvName(flag), "]"))->capture_default_str();
   };
   add("--name", cfg.name, "Human-readable name for this member.");
   add("--data-dir", cfg.data_dir, "Path to the data directory (default: ${name}.ketcd).");
   add("--listen-client-urls", raw.listen_client, "List of URLs to listen on for client traffic.");
+  add("--listen-metrics-urls", raw.listen_metrics,
+      "List of URLs to listen on for the /metrics and health endpoints (https ones use the client "
+      "certificate).");
   add("--advertise-client-urls", raw.advertise_client, "List of this member's client URLs to advertise.");
   add("--listen-peer-urls", raw.listen_peer, "List of URLs to listen on for peer traffic.");
   add("--initial-advertise-peer-urls", raw.advertise_peer, "List of this member's peer URLs to advertise.");
@@ -71,6 +72,7 @@ std::vector<std::string> DefineFlags(CLI::App& app, Config& cfg, RawFlags& raw) 
       "Number of entries for a slow follower to catch-up after compacting the raft storage entries.");
   add("--logger", raw.logger, "'zap' for structured JSON logging or 'capnslog' for one line of text.");
   add("--log-level", raw.log_level, "Log level: debug, info, warn, error, panic, or fatal.");
+  add("--log-outputs", raw.log_outputs, "'default' or 'stderr', 'stdout', or the path of a file to append to.");
   add("--cert-file", cfg.client_tls.cert_file, "Path to the client server TLS cert file.");
   add("--key-file", cfg.client_tls.key_file, "Path to the client server TLS key file.");
   add("--trusted-ca-file", cfg.client_tls.trusted_ca_file, "Path to the client server TLS trusted CA cert file.");
@@ -93,7 +95,7 @@ std::vector<std::string> DefineFlags(CLI::App& app, Config& cfg, RawFlags& raw) 
       "Years the certificates made by --auto-tls and --peer-auto-tls stay valid.");
   auto add_bool = [&](const char* flag, bool& var, const char* help) {
     names.push_back(flag);
-    app.add_flag(flag, var, absl::StrCat(help, " [", EnvName(flag), "]"));
+    app.add_flag(flag, var, absl::StrCat(help, " [", EtcdEnvName(flag), "]"));
   };
   add_bool("--client-cert-auth", cfg.client_tls.client_cert_auth, "Enable client cert authentication.");
   add_bool("--peer-client-cert-auth", cfg.peer_tls.client_cert_auth, "Enable peer client cert authentication.");
@@ -102,11 +104,17 @@ std::vector<std::string> DefineFlags(CLI::App& app, Config& cfg, RawFlags& raw) 
   return names;
 }
 
-// Go's flag package accepts -flag as well as --flag.
+// Go's flag package accepts -flag as well as --flag (but "-1" is a value),
+// and --flag= for an empty value, which CLI11 takes as "--flag" "".
 std::vector<std::string> NormalizeArgs(const std::vector<std::string>& args) {
   std::vector<std::string> out;
   for (std::string a : args) {
-    if (a.size() > 2 && a[0] == '-' && a[1] != '-') a = "-" + a;
+    if (a.size() > 2 && a[0] == '-' && std::isalpha(static_cast<unsigned char>(a[1]))) a = "-" + a;
+    if (absl::StartsWith(a, "--") && absl::EndsWith(a, "=") && a.find('=') == a.size() - 1) {
+      a.pop_back();
+      out.push_back(std::move(a));
+      a.clear();
+    }
     out.push_back(std::move(a));
   }
   return out;
@@ -119,19 +127,39 @@ bool GivenOnCommandLine(const std::vector<std::string>& args, const std::string&
   return false;
 }
 
-// A flag's ETCD_* variable applies only when the flag itself is absent:
-// given as a leading --flag=value, it is parsed like one.
+// A flag's ETCD_* variable applies when the flag itself is absent: given
+// as a leading --flag=value, it is parsed like one. `from_env` collects the
+// flags so set.
 std::vector<std::string> WithEnvironment(const std::vector<std::string>& args,
-                                         const std::vector<std::string>& flags, const EnvLookup& env) {
+                                         const std::vector<std::string>& flags, const EnvLookup& env,
+                                         absl::flat_hash_set<std::string>& from_env) {
   std::vector<std::string> out;
   for (const auto& flag : flags) {
     if (GivenOnCommandLine(args, flag)) continue;
     // An empty variable counts as unset, as etcd reads them.
-    auto value = env(EnvName(flag));
-    if (value && !value->empty()) out.push_back(absl::StrCat(flag, "=", *value));
+    auto value = env(EtcdEnvName(flag));
+    if (value && !value->empty()) {
+      out.push_back(absl::StrCat(flag, "=", *value));
+      from_env.insert(flag);
+    }
   }
   out.insert(out.end(), args.begin(), args.end());
   return out;
+}
+
+// etcd (pkg/flags verifyEnv) refuses a flag given on the command line while
+// its ETCD_* variable is set, even to "": one of the two would be ignored.
+std::optional<ConfigExit> EnvConflict(const std::vector<std::string>& args,
+                                      const std::vector<std::string>& flags, const EnvLookup& env) {
+  for (const auto& flag : flags) {
+    const std::string var = EtcdEnvName(flag);
+    if (GivenOnCommandLine(args, flag) && env(var).has_value()) {
+      return RefusalExit(absl::StrCat("conflicting environment variable \"", var,
+                                      "\" is shadowed by corresponding command-line flag "
+                                      "(either unset environment variable or disable flag)"));
+    }
+  }
+  return std::nullopt;
 }
 
 absl::StatusOr<std::vector<ClusterMember>> ParseInitialCluster(const std::string& csv) {
@@ -162,10 +190,18 @@ std::optional<ConfigExit> ResolveUrls(const RawFlags& raw, Config& cfg) {
   for (const auto& [flag, target] : lists) {
     auto parsed = ParseUrlList(*target.first);
     if (!parsed.ok()) {
-      return Usage(absl::StrCat("invalid value \"", *target.first, "\" for flag ", flag, ": ",
-                                parsed.status().message()));
+      return UsageExit(absl::StrCat("invalid value \"", *target.first, "\" for flag ", flag, ": ",
+                                    parsed.status().message()));
     }
     *target.second = std::move(*parsed);
+  }
+  if (!raw.listen_metrics.empty()) {
+    auto parsed = ParseUrlList(raw.listen_metrics);
+    if (!parsed.ok()) {
+      return UsageExit(absl::StrCat("invalid value \"", raw.listen_metrics, "\" for flag --listen-metrics-urls: ",
+                                    parsed.status().message()));
+    }
+    cfg.listen_metrics_urls = std::move(*parsed);
   }
   return std::nullopt;
 }
@@ -180,20 +216,38 @@ std::optional<ConfigExit> ResolveCluster(RawFlags& raw, Config& cfg) {
   }
   auto members = ParseInitialCluster(raw.initial_cluster);
   if (!members.ok()) {
-    return Usage(absl::StrCat("invalid value \"", raw.initial_cluster,
-                              "\" for flag --initial-cluster: ", members.status().message()));
+    return UsageExit(absl::StrCat("invalid value \"", raw.initial_cluster,
+                                  "\" for flag --initial-cluster: ", members.status().message()));
   }
   cfg.initial_cluster = std::move(*members);
   const bool found = std::any_of(cfg.initial_cluster.begin(), cfg.initial_cluster.end(),
                                  [&](const ClusterMember& m) { return m.name == cfg.name; });
   if (!found) {
-    return Usage(absl::StrCat("couldn't find local name \"", cfg.name,
-                              "\" in the initial cluster configuration"));
+    return UsageExit(absl::StrCat("couldn't find local name \"", cfg.name,
+                                  "\" in the initial cluster configuration"));
   }
   if (cfg.initial_cluster_state != "new" && cfg.initial_cluster_state != "existing") {
-    return Usage(absl::StrCat("invalid value \"", cfg.initial_cluster_state,
-                              "\" for flag --initial-cluster-state: must be new or existing"));
+    return UsageExit(absl::StrCat("invalid value \"", cfg.initial_cluster_state,
+                                  "\" for flag --initial-cluster-state: must be new or existing"));
   }
+  return std::nullopt;
+}
+
+// --log-outputs: one output, as etcd names them ("default" is stderr).
+std::optional<ConfigExit> ResolveLogOutput(const std::string& outputs, Config& cfg) {
+  std::vector<std::string> list = absl::StrSplit(outputs, ',', absl::SkipEmpty());
+  std::sort(list.begin(), list.end());
+  list.erase(std::unique(list.begin(), list.end()), list.end());
+  if (list.empty()) return UsageExit("--log-outputs must name an output");
+  if (list.size() > 1) {
+    return RefusalExit(absl::StrCat("--log-outputs=", outputs,
+                                    " is not supported: ketcd writes its log to one output"));
+  }
+  if (list[0] == "systemd/journal") {
+    return RefusalExit("--log-outputs=systemd/journal is not supported: ketcd does not write to journald "
+                       "(under systemd, stderr goes to the journal)");
+  }
+  cfg.log_output = list[0] == "default" ? "stderr" : list[0];
   return std::nullopt;
 }
 
@@ -203,34 +257,34 @@ std::optional<ConfigExit> ResolveLogging(const RawFlags& raw, Config& cfg) {
   } else if (raw.logger == "capnslog") {
     cfg.log_format = base::LogFormat::kText;
   } else {
-    return Usage(absl::StrCat("invalid value \"", raw.logger, "\" for flag --logger: must be zap or capnslog"));
+    return UsageExit(absl::StrCat("invalid value \"", raw.logger, "\" for flag --logger: must be zap or capnslog"));
   }
   auto level = base::ParseLogLevel(raw.log_level);
   if (!level.ok()) {
-    return Usage(absl::StrCat("invalid value \"", raw.log_level, "\" for flag --log-level: ",
-                              level.status().message()));
+    return UsageExit(absl::StrCat("invalid value \"", raw.log_level, "\" for flag --log-level: ",
+                                  level.status().message()));
   }
   cfg.log_level = *level;
-  return std::nullopt;
+  return ResolveLogOutput(raw.log_outputs, cfg);
 }
 
 std::optional<ConfigExit> Validate(const RawFlags& raw, Config& cfg) {
-  if (cfg.max_request_bytes <= 0) return Usage("--max-request-bytes must be positive");
-  if (cfg.max_txn_ops <= 0) return Usage("--max-txn-ops must be positive");
-  if (cfg.heartbeat_interval_ms <= 0) return Usage("--heartbeat-interval must be positive");
+  if (cfg.max_request_bytes <= 0) return UsageExit("--max-request-bytes must be positive");
+  if (cfg.max_txn_ops <= 0) return UsageExit("--max-txn-ops must be positive");
+  if (cfg.heartbeat_interval_ms <= 0) return UsageExit("--heartbeat-interval must be positive");
   if (cfg.election_timeout_ms < 5 * cfg.heartbeat_interval_ms) {
     // etcd's own rule, so that a few lost heartbeats do not start elections.
-    return Usage("--election-timeout should be at least 5 times --heartbeat-interval");
+    return UsageExit("--election-timeout should be at least 5 times --heartbeat-interval");
   }
-  if (cfg.snapshot_count == 0) return Usage("--snapshot-count must be positive");
+  if (cfg.snapshot_count == 0) return UsageExit("--snapshot-count must be positive");
   if (!absl::ParseDuration(raw.progress_interval, &cfg.watch_progress_notify_interval) ||
       cfg.watch_progress_notify_interval < absl::Milliseconds(100)) {
-    return Usage(absl::StrCat("invalid value \"", raw.progress_interval,
-                              "\" for flag --experimental-watch-progress-notify-interval: "
-                              "want a duration of at least 100ms"));
+    return UsageExit(absl::StrCat("invalid value \"", raw.progress_interval,
+                                  "\" for flag --experimental-watch-progress-notify-interval: "
+                                  "want a duration of at least 100ms"));
   }
   if (cfg.snapshot_catchup_entries == 0) {
-    return Usage("--experimental-snapshot-catchup-entries must be positive");
+    return UsageExit("--experimental-snapshot-catchup-entries must be positive");
   }
   return std::nullopt;
 }
@@ -241,10 +295,17 @@ std::variant<Config, ConfigExit> ParseConfig(const std::vector<std::string>& arg
                                              const EnvLookup& env) {
   Config cfg;
   RawFlags raw;
+  EtcdOnlyFlags etcd_only;
   CLI::App app{"ketcd: an etcd-compatible, raft-replicated key-value store", "ketcd"};
-  app.set_version_flag("--version", "ketcd Version: " KETCD_VERSION "\nAPI version: 3.5");
-  const std::vector<std::string> flags = DefineFlags(app, cfg, raw);
-  std::vector<std::string> all = WithEnvironment(NormalizeArgs(args), flags, env);
+  // As Go's flag package: a flag given twice takes its last value.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.set_version_flag("--version", VersionText());
+  std::vector<std::string> flags = DefineFlags(app, cfg, raw);
+  const std::vector<std::string> more = etcd_only.Define(app);
+  flags.insert(flags.end(), more.begin(), more.end());
+  const std::vector<std::string> given = NormalizeArgs(args);
+  absl::flat_hash_set<std::string> from_env;
+  std::vector<std::string> all = WithEnvironment(given, flags, env, from_env);
   std::reverse(all.begin(), all.end());  // CLI11 takes them reversed
   try {
     app.parse(all);
@@ -253,14 +314,49 @@ std::variant<Config, ConfigExit> ParseConfig(const std::vector<std::string>& arg
   } catch (const CLI::CallForVersion& e) {
     return ConfigExit{0, absl::StrCat(e.what(), "\n"), ""};
   } catch (const CLI::ParseError& e) {
-    return Usage(e.what());
+    return UsageExit(e.what());
   }
+  // As etcd: the variables are looked at once the command line parses.
+  if (auto exit = EnvConflict(given, flags, env)) return *exit;
+  auto set_by_env = [&](const std::string& flag) { return from_env.contains(flag); };
+  if (auto exit = etcd_only.Check(app, set_by_env, cfg.warnings)) return *exit;
   if (auto exit = ResolveUrls(raw, cfg)) return *exit;
   if (auto exit = ResolveCluster(raw, cfg)) return *exit;
   if (auto exit = ResolveLogging(raw, cfg)) return *exit;
   if (auto exit = Validate(raw, cfg)) return *exit;
   if (cfg.data_dir.empty()) cfg.data_dir = cfg.name + ".ketcd";
   return cfg;
+}
+
+std::optional<FlagTreatment> EtcdFlagTreatment(const std::string& flag) {
+  if (auto treatment = EtcdOnlyFlags::Treatment(flag)) return treatment;
+  Config cfg;
+  RawFlags raw;
+  CLI::App app;
+  const std::vector<std::string> used = DefineFlags(app, cfg, raw);
+  if (std::find(used.begin(), used.end(), flag) != used.end()) return FlagTreatment::kUsed;
+  return std::nullopt;
+}
+
+std::string VersionText() {
+#if defined(__clang__)
+  constexpr char kCompiler[] = "clang " __clang_version__;
+#elif defined(__GNUC__)
+  constexpr char kCompiler[] = "g++ " __VERSION__;
+#else
+  constexpr char kCompiler[] = "unknown compiler";
+#endif
+#if defined(__x86_64__)
+  constexpr char kArch[] = "amd64";
+#elif defined(__aarch64__)
+  constexpr char kArch[] = "arm64";
+#else
+  constexpr char kArch[] = "unknown";
+#endif
+  // etcd's lines and order, so that scripts reading `etcd Version:` work.
+  return absl::StrCat("etcd Version: ", kEtcdServerVersion, "\nGit SHA: ", KETCD_GIT_SHA,
+                      "\nC++ Version: ", kCompiler, ", C++", (__cplusplus / 100) % 100,
+                      "\nC++ OS/Arch: linux/", kArch, "\nketcd Version: ", KETCD_VERSION);
 }
 
 EnvLookup ProcessEnvironment() {

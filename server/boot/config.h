@@ -1,7 +1,10 @@
 // Command-line and environment configuration of a ketcd member, with etcd's
-// flag names, defaults and ETCD_* environment variables (a flag wins over its
-// variable). Go-style single-dash long flags (-name x) are accepted too,
-// because scripts written for etcd use them.
+// flag names, defaults and ETCD_* environment variables. Go-style
+// single-dash long flags (-name x) are accepted too, because scripts written
+// for etcd use them. As etcd: a flag given twice takes its last value, and a
+// flag given while its ETCD_* variable is set is refused (exit 1). Every flag
+// of etcd 3.5 is known: those whose feature ketcd lacks are accepted with a
+// warning or refused by name (server/boot/etcd_flags.h).
 //
 // ParseConfig is pure: the arguments and the environment come in, a Config
 // or what to print and the exit code come out, so the parser is tested
@@ -32,6 +35,8 @@ struct Config {
   std::string name = "default";
   std::string data_dir;  // default: <name>.ketcd
   std::vector<Url> listen_client_urls;
+  // --listen-metrics-urls: HTTP only (/metrics, /health, /livez, /readyz).
+  std::vector<Url> listen_metrics_urls;
   std::vector<Url> advertise_client_urls;
   std::vector<Url> listen_peer_urls;
   std::vector<Url> initial_advertise_peer_urls;
@@ -70,11 +75,19 @@ struct Config {
   std::string cipher_suites;
   std::string tls_min_version;
   std::string tls_max_version;
+  // --log-outputs: "stderr" (etcd's "default"), "stdout" or the path of a
+  // file, which main() opens for appending.
+  std::string log_output = "stderr";
+  // One line per etcd flag given that ketcd accepts but does not use, for
+  // main() to log as warnings at start.
+  std::vector<std::string> warnings;
 };
 
 // What to do instead of starting: print `out` (to stdout: --help,
-// --version) or `err` (to stderr: a usage error) and exit with `code`
-// (0 after --help/--version, 2 after a usage error, as etcd).
+// --version) or `err` (to stderr: a usage error) and exit with `code`, as
+// etcd: 0 after --help/--version, 2 when the command line does not parse
+// (an unknown flag, a malformed value), 1 when it parses but cannot be
+// honoured (a flag ketcd does not support, a flag shadowing its variable).
 struct ConfigExit {
   int code = 0;
   std::string out;
@@ -90,5 +103,16 @@ std::variant<Config, ConfigExit> ParseConfig(const std::vector<std::string>& arg
 
 // The process's own environment, for main().
 EnvLookup ProcessEnvironment();
+
+// How ketcd treats a flag of etcd 3.5 ("--max-wals"): its own feature
+// (kUsed); accepted, checked and warned about when not etcd's default
+// (kNotUsed); refused when not etcd's default (kRefused). nullopt for a
+// name that is not an etcd flag.
+enum class FlagTreatment { kUsed, kNotUsed, kRefused };
+std::optional<FlagTreatment> EtcdFlagTreatment(const std::string& flag);
+
+// What --version prints: etcd's four lines (etcd Version, Git SHA, the
+// compiler and OS/Arch in place of Go's), then ketcd's own version.
+std::string VersionText();
 
 }  // namespace server

@@ -48,6 +48,7 @@ ClientListener::~ClientListener() { StopAccepting(); }
 
 void ClientListener::StopAccepting() {
   for (auto& port : ports_) port->Stop();
+  for (auto& port : metrics_ports_) port->Stop();
 }
 
 absl::StatusOr<std::unique_ptr<ClientListener>> StartClientListener(
@@ -57,18 +58,23 @@ absl::StatusOr<std::unique_ptr<ClientListener>> StartClientListener(
   l->routes_ = std::move(routes);
   // ketcd binds every port itself and hands gRPC its connections, so that
   // HTTP can share the port (server/net/client_port.h).
-  for (const Url& url : cfg.listen_client_urls) {
-    ClientPortOptions opts;
-    opts.tls13_only = security.protocol().tls13_only;
-    auto port = ClientPort::Bind(url, opts);
-    if (!port.ok()) return port.status();
-    l->ports_.push_back(std::move(*port));
-    if (url.scheme == "https" && !l->https_) {
-      auto https = security.ClientHttps();
-      if (!https.ok()) return https.status();
-      l->https_ = std::move(*https);
+  ClientPortOptions opts;
+  opts.tls13_only = security.protocol().tls13_only;
+  auto bind = [&](const std::vector<Url>& urls, std::vector<std::unique_ptr<ClientPort>>& ports) {
+    for (const Url& url : urls) {
+      auto port = ClientPort::Bind(url, opts);
+      if (!port.ok()) return port.status();
+      ports.push_back(std::move(*port));
+      if (url.scheme == "https" && !l->https_) {
+        auto https = security.ClientHttps();
+        if (!https.ok()) return https.status();
+        l->https_ = std::move(*https);
+      }
     }
-  }
+    return absl::OkStatus();
+  };
+  if (auto s = bind(cfg.listen_client_urls, l->ports_); !s.ok()) return s;
+  if (auto s = bind(cfg.listen_metrics_urls, l->metrics_ports_); !s.ok()) return s;
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   for (const Url& url : cfg.listen_client_urls) {
@@ -86,6 +92,9 @@ absl::StatusOr<std::unique_ptr<ClientListener>> StartClientListener(
   for (size_t i = 0; i < l->ports_.size(); ++i) {
     l->ports_[i]->Start(l->acceptors_[i].get(), &l->routes_,
                         l->ports_[i]->url().scheme == "https" ? l->https_.get() : nullptr, &clock);
+  }
+  for (auto& port : l->metrics_ports_) {
+    port->Start(nullptr, &l->routes_, port->url().scheme == "https" ? l->https_.get() : nullptr, &clock);
   }
   return l;
 }

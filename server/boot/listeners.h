@@ -45,6 +45,7 @@ class ClientListener {
   std::vector<std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor>> acceptors_;
   std::unique_ptr<grpc::Server> grpc_;
   std::vector<std::unique_ptr<ClientPort>> ports_;
+  std::vector<std::unique_ptr<ClientPort>> metrics_ports_;  // --listen-metrics-urls: HTTP only
 };
 
 [[nodiscard]] absl::StatusOr<std::unique_ptr<ClientListener>> StartClientListener(

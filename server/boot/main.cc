@@ -1,8 +1,10 @@
 // ketcd: the server binary. Parses etcd-compatible flags, starts a member,
 // and shuts it down cleanly on SIGTERM or SIGINT.
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -12,6 +14,25 @@
 #include "base/logger.h"
 #include "server/boot/config.h"
 #include "server/boot/member.h"
+
+namespace {
+
+// --log-outputs: stderr, stdout, or a file opened for appending (as etcd
+// opens it) that stays open for the life of the process. nullptr, with the
+// reason printed, when the file cannot be opened.
+FILE* OpenLogOutput(const std::string& output) {
+  if (output == "stderr") return stderr;
+  if (output == "stdout") return stdout;
+  FILE* file = std::fopen(output.c_str(), "a");
+  if (file == nullptr) {
+    const std::string err =
+        absl::StrCat("ketcd: cannot open --log-outputs file ", output, ": ", std::strerror(errno), "\n");
+    std::fputs(err.c_str(), stderr);
+  }
+  return file;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   auto parsed = server::ParseConfig(std::vector<std::string>(argv + 1, argv + argc),
@@ -40,8 +61,12 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
+  FILE* log_out = OpenLogOutput(cfg.log_output);
+  if (log_out == nullptr) return 1;
   base::RealClock clock;
-  base::Logger logger(&clock, cfg.log_format, cfg.log_level);
+  base::Logger logger(&clock, cfg.log_format, cfg.log_level, log_out);
+  // etcd flags ketcd accepts but does not use, each named once at start.
+  for (const auto& warning : cfg.warnings) logger.Warn(warning);
   auto member = server::Member::Start(cfg, clock, logger);
   if (!member.ok()) {
     logger.Error(std::string(member.status().message()));

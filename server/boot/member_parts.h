@@ -13,6 +13,7 @@
 #include "server/boot/listeners.h"
 #include "server/boot/member.h"
 #include "server/edge/cluster_service.h"
+#include "server/edge/http_endpoints.h"
 #include "server/edge/kv_service.h"
 #include "server/edge/lease_forwarder.h"
 #include "server/edge/lease_service.h"
@@ -66,6 +67,7 @@ struct Member::Parts {
   std::unique_ptr<LeaseService> lease;
   std::unique_ptr<ClusterService> cluster;
   std::unique_ptr<MaintenanceService> maintenance;
+  HealthCounters health_counters;  // before `client`, whose routes count into it
   std::unique_ptr<ClientListener> client;
   std::unique_ptr<AttributePublisher> publisher;
 };

@@ -8,6 +8,7 @@
 #include "server/boot/auto_tls.h"
 #include "server/boot/listeners.h"
 #include "server/edge/http_endpoints.h"
+#include "server/edge/member_metrics.h"
 #include "server/boot/member_parts.h"
 #include "server/replication/raft_log.h"
 #include "server/state/membership.h"
@@ -75,6 +76,9 @@ absl::Status BuildSecurity(Member::Parts& p) {
   given.client = p.cfg.client_tls;
   given.peer = p.cfg.peer_tls;
   given.client_listen_urls = p.cfg.listen_client_urls;
+  // https metrics URLs are served with the client certificate.
+  given.client_listen_urls.insert(given.client_listen_urls.end(), p.cfg.listen_metrics_urls.begin(),
+                                  p.cfg.listen_metrics_urls.end());
   given.peer_listen_urls = p.cfg.listen_peer_urls;
   given.peer_allowed_cn = p.cfg.peer_allowed_cn;
   given.peer_allowed_hostname = p.cfg.peer_allowed_hostname;
@@ -213,7 +217,9 @@ void BuildServices(Member::Parts& p) {
 
 absl::Status ServeClients(Member::Parts& p) {
   HttpRoutes routes;
-  AddEtcdHttpEndpoints(routes, p.raft.get());
+  AddEtcdHealthEndpoints(routes, HealthSources{p.raft.get(), p.store.get(), &p.health_counters});
+  AddMetricsEndpoint(routes, MetricSources{p.info.member_id, p.raft.get(), p.store.get(), &p.health_counters,
+                                           &p.raft->WalFsyncDurations(), &p.raft->BackendCommitDurations()});
   auto listener = StartClientListener(
       p.cfg, *p.security, {p.kv.get(), p.watch.get(), p.lease.get(), p.cluster.get(), p.maintenance.get()},
       std::move(routes), p.clock);

@@ -3,6 +3,9 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "server/edge/versions.h"
@@ -10,8 +13,9 @@
 namespace server {
 namespace {
 
-// etcd gives the health check's read one second.
-constexpr auto kHealthReadTimeout = std::chrono::seconds(1);
+// etcd gives the health check's read one second; the readyz read gets the
+// same bound, so that a probe is answered well within its own timeout.
+constexpr auto kReadTimeout = std::chrono::seconds(1);
 
 HttpResponse MethodNotAllowed() {
   HttpResponse r = HttpError(405, "Method Not Allowed");
@@ -35,32 +39,98 @@ HttpResponse Health(bool ok, const std::string& reason) {
   return r;
 }
 
-// Waits at most kHealthReadTimeout for a read barrier; the barrier's
-// callback may run later and must not touch this frame.
+// Waits at most kReadTimeout for a read barrier; the barrier's callback
+// may run later and must not touch this frame.
 absl::Status LinearizableRead(Proposer& proposer) {
   auto done = std::make_shared<std::promise<absl::Status>>();
   std::future<absl::Status> result = done->get_future();
   proposer.ReadBarrier([done](absl::Status s) { done->set_value(std::move(s)); });
-  if (result.wait_for(kHealthReadTimeout) != std::future_status::ready) {
+  if (result.wait_for(kReadTimeout) != std::future_status::ready) {
     return absl::DeadlineExceededError("context deadline exceeded");
   }
   return result.get();
 }
 
-}  // namespace
-
-HttpResponse CheckHealth(Proposer& proposer, const HttpRequest& req) {
-  if (req.method != "GET") return MethodNotAllowed();
-  if (proposer.Status().leader == 0) return Health(false, "RAFT NO LEADER");
-  const auto serializable = req.QueryValues("serializable");
-  if (!serializable.empty() && serializable.front() == "true") return Health(true, "");
-  if (absl::Status s = LinearizableRead(proposer); !s.ok()) {
-    return Health(false, absl::StrCat("RANGE ERROR:", s.message()));
-  }
-  return Health(true, "");
+// etcd's readCheck: a keys-only range of one key.
+absl::Status LocalRead(const storage::MvccStore& store) {
+  storage::RangeOptions opts;
+  opts.limit = 1;
+  return store.Read()->Range(storage::KeyRange::FromEtcd("", ""), opts).status();
 }
 
-void AddEtcdHttpEndpoints(HttpRoutes& routes, Proposer* proposer) {
+struct Check {
+  const char* name;
+  absl::Status (*run)(const HealthSources&);
+};
+
+absl::Status SerializableRead(const HealthSources& s) { return LocalRead(*s.store); }
+absl::Status LinearizableReadCheck(const HealthSources& s) {
+  if (absl::Status b = LinearizableRead(*s.proposer); !b.ok()) return b;
+  return LocalRead(*s.store);
+}
+absl::Status NonLearner(const HealthSources& s) {
+  return s.proposer->Status().is_learner ? absl::FailedPreconditionError("not supported for learner")
+                                         : absl::OkStatus();
+}
+
+constexpr Check kLivez[] = {{"serializable_read", SerializableRead}};
+constexpr Check kReadyz[] = {{"serializable_read", SerializableRead},
+                             {"linearizable_read", LinearizableReadCheck},
+                             {"non_learner", NonLearner}};
+
+// Runs `checks` (less the excluded ones) as etcd's CheckRegistry does.
+HttpResponse RunChecks(const HealthSources& s, const HttpRequest& req, const std::vector<Check>& checks) {
+  if (req.method != "GET") return MethodNotAllowed();
+  const auto excluded_list = req.QueryValues("exclude");
+  const std::set<std::string> excluded(excluded_list.begin(), excluded_list.end());
+  std::string report;
+  bool ok = true;
+  for (const Check& c : checks) {
+    if (excluded.count(c.name) != 0) continue;
+    if (absl::Status st = c.run(s); st.ok()) {
+      absl::StrAppend(&report, "[+]", c.name, " ok\n");
+    } else {
+      ok = false;
+      absl::StrAppend(&report, "[-]", c.name, " failed: ", st.message(), "\n");
+    }
+  }
+  if (!ok) return HttpError(503, report);  // Go's http.Error adds a newline to the last line's
+  HttpResponse r;
+  r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  const bool verbose = !req.QueryValues("verbose").empty();  // ?verbose, ?verbose=1
+  r.body = absl::StrCat(verbose ? report : "", "ok\n");
+  return r;
+}
+
+template <size_t N>
+void AddRegistry(HttpRoutes& routes, const std::string& root, const Check (&checks)[N], HealthSources s) {
+  routes.Add(root, [s, all = std::vector<Check>(checks, checks + N)](const HttpRequest& req) {
+    return RunChecks(s, req, all);
+  });
+  for (const Check& c : checks) {
+    routes.Add(absl::StrCat(root, "/", c.name),
+               [s, one = std::vector<Check>{c}](const HttpRequest& req) { return RunChecks(s, req, one); });
+  }
+}
+
+}  // namespace
+
+HttpResponse CheckHealth(const HealthSources& s, const HttpRequest& req) {
+  if (req.method != "GET") return MethodNotAllowed();
+  HttpResponse r = [&] {
+    if (s.proposer->Status().leader == 0) return Health(false, "RAFT NO LEADER");
+    const auto serializable = req.QueryValues("serializable");
+    if (!serializable.empty() && serializable.front() == "true") return Health(true, "");
+    if (absl::Status st = LinearizableRead(*s.proposer); !st.ok()) {
+      return Health(false, absl::StrCat("RANGE ERROR:", st.message()));
+    }
+    return Health(true, "");
+  }();
+  if (s.counters != nullptr) (r.status == 200 ? s.counters->success : s.counters->failures)++;
+  return r;
+}
+
+void AddEtcdHealthEndpoints(HttpRoutes& routes, HealthSources sources) {
   routes.Add("/version", [](const HttpRequest& req) {
     if (req.method != "GET") return MethodNotAllowed();
     HttpResponse r;
@@ -69,7 +139,9 @@ void AddEtcdHttpEndpoints(HttpRoutes& routes, Proposer* proposer) {
                           kEtcdClusterVersion, R"("})");
     return r;
   });
-  routes.Add("/health", [proposer](const HttpRequest& req) { return CheckHealth(*proposer, req); });
+  routes.Add("/health", [sources](const HttpRequest& req) { return CheckHealth(sources, req); });
+  AddRegistry(routes, "/livez", kLivez, sources);
+  AddRegistry(routes, "/readyz", kReadyz, sources);
 }
 
 }  // namespace server

@@ -216,7 +216,10 @@ void ClientPort::Release(uint64_t id, int fd, bool close_fd) {
 void ClientPort::Serve(uint64_t id, int fd) {
   const bool tls = url_.scheme == "https";
   const TlsHello hello = Sniff(fd, tls, clock_->Now() + opts_.sniff_timeout, *clock_);
-  const SniffResult kind = hello.result;
+  // An HTTP-only port serves everything as HTTP/1.1 (an HTTP/2 preface
+  // gets 400 there).
+  const SniffResult kind =
+      hello.result == SniffResult::kGrpc && grpc_ == nullptr ? SniffResult::kHttp : hello.result;
   // gRPC's own handshake would accept TLS 1.2: --tls-min-version TLS1.3 is
   // checked here. (HTTP's OpenSSL context refuses it with an alert.)
   const bool too_old = kind == SniffResult::kGrpc && tls && opts_.tls13_only && !hello.offers_tls13;

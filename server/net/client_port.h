@@ -54,7 +54,7 @@ class ClientPort {
   const Url& url() const { return url_; }
 
   // Starts accepting. `grpc` gets the gRPC connections (its server must be
-  // started); `tls` is the HTTP side's TLS for an https URL (null for
+  // started; null: an HTTP-only port, such as a metrics URL's); `tls` is the HTTP side's TLS for an https URL (null for
   // http). All must outlive Stop().
   void Start(grpc::experimental::ExternalConnectionAcceptor* grpc, const HttpRoutes* routes,
              TlsAcceptor* tls, const base::Clock* clock);

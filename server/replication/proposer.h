@@ -29,6 +29,7 @@ struct RaftStatus {
   uint64_t commit_index = 0;
   uint64_t applied_index = 0;
   bool is_learner = false;
+  uint64_t leader_changes = 0;  // how many times a (new) leader became known
 };
 
 class Proposer {

@@ -37,7 +37,9 @@ void RaftMember::Apply(const std::vector<raftpb::Entry>& committed) {
   if (last == applied) return;
   // Not synced: the raft log holds these entries durably and is replayed
   // past the store's applied index after a crash.
+  const absl::Time commit_start = clock_.Now();
   if (auto s = wb->Commit(last, /*sync=*/false); !s.ok()) Fatal("writing the store", s);
+  backend_commit_.Observe(clock_.Now() - commit_start);
   for (auto& [id, r] : results) {
     auto it = waiters_.find(id);
     if (it == waiters_.end()) continue;

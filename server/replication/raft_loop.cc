@@ -104,6 +104,7 @@ void RaftMember::HandleReady() {
     if (rd.soft_state) {
       const uint64_t old_leader = leader_.exchange(rd.soft_state->lead);
       if (old_leader != rd.soft_state->lead) {
+        if (rd.soft_state->lead != 0) leader_changes_.fetch_add(1, std::memory_order_relaxed);
         // A ReadIndex round in flight may never be answered by a leader that
         // lost its role: ask the new leader.
         for (auto& [ctx, ws] : read_rounds_) {
@@ -153,9 +154,11 @@ void RaftMember::Persist(raft::Ready& rd, std::vector<raftpb::Message> out, bool
   // other node's messages (votes, acknowledgements) wait for the sync.
   if (leading && !out.empty()) transport_->Send(std::move(out));
   // 1. Persist: one durable write (one fdatasync when raft needs it).
+  const absl::Time save_start = rd.must_sync ? clock_.Now() : absl::InfinitePast();
   if (auto s = persistence_->Save(rd.hard_state, rd.entries, rd.must_sync); !s.ok()) {
     Fatal("writing the raft log", s);
   }
+  if (rd.must_sync) wal_fsync_.Observe(clock_.Now() - save_start);
   if (!rd.entries.empty()) {
     log_writes_.fetch_add(1, std::memory_order_relaxed);
     if (auto s = log_cache_->Append(rd.entries); !s.ok()) Fatal("caching raft entries", s);

@@ -139,6 +139,7 @@ RaftStatus RaftMember::Status() const {
   s.leader = leader_.load();
   s.commit_index = commit_index_.load();
   s.applied_index = store_->AppliedIndex();
+  s.leader_changes = leader_changes_.load(std::memory_order_relaxed);
   return s;
 }
 

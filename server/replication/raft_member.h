@@ -38,6 +38,7 @@
 
 #include "absl/time/time.h"
 #include "base/clock.h"
+#include "base/latency_histogram.h"
 #include "base/logger.h"
 #include "raft/rawnode.h"
 #include "raft/storage.h"
@@ -113,6 +114,10 @@ class RaftMember : public Proposer {
   // Durable raft-log writes so far (each one fdatasync at most); for tests
   // and stats: concurrent proposals share them (group commit).
   uint64_t LogWrites() const { return log_writes_.load(std::memory_order_relaxed); }
+  // Durations of the raft log's synced writes (its fdatasync and the write
+  // before it) and of the store's batch commits, for /metrics.
+  const base::LatencyHistogram& WalFsyncDurations() const { return wal_fsync_; }
+  const base::LatencyHistogram& BackendCommitDurations() const { return backend_commit_; }
 
   // Unique request ids across the cluster: member id bits, then a counter.
   uint64_t NextRequestId();
@@ -205,6 +210,9 @@ class RaftMember : public Proposer {
   std::atomic<uint64_t> commit_index_{0};
   std::atomic<uint64_t> request_seq_;
   std::atomic<uint64_t> log_writes_{0};
+  std::atomic<uint64_t> leader_changes_{0};
+  base::LatencyHistogram wal_fsync_;
+  base::LatencyHistogram backend_commit_;  // leaders seen (etcd_server_leader_changes_seen_total)
   mutable std::mutex conf_mu_;
   raftpb::ConfState conf_state_;  // guarded by conf_mu_
 };

@@ -15,6 +15,11 @@ On a 3-member cluster with http URLs:
     400 and the member keeps serving;
   - two members killed: the survivor's /health is 503 with "false", and
     healthy again once a member is back;
+  - /metrics: etcd's names with etcd 3.4's types, values that move with a
+    known workload, one leader; --listen-metrics-urls serves /metrics and
+    /health and no gRPC;
+  - (ketcd only: etcd 3.4 has neither) /livez and /readyz, with and
+    without quorum;
   - a member whose client port is taken, or whose peer port another
     member listens on, exits non-zero, saying so.
 Every process is stopped by PID; the temp dir is removed; bounded by
@@ -129,6 +134,97 @@ def shared_port(m):
             s.close()
 
 
+# What etcd 3.4 exposes under these names, with these types; ketcd must
+# match (checked against both servers).
+METRIC_TYPES = {
+    "etcd_server_has_leader": "gauge", "etcd_server_is_leader": "gauge",
+    "etcd_server_leader_changes_seen_total": "counter",
+    "etcd_server_proposals_committed_total": "gauge", "etcd_server_proposals_applied_total": "gauge",
+    "etcd_server_id": "gauge", "etcd_server_version": "gauge", "etcd_cluster_version": "gauge",
+    "etcd_server_health_success": "counter", "etcd_server_health_failures": "counter",
+    "etcd_mvcc_db_total_size_in_bytes": "gauge", "etcd_debugging_mvcc_current_revision": "gauge",
+    "etcd_debugging_mvcc_compact_revision": "gauge", "process_resident_memory_bytes": "gauge",
+    "process_cpu_seconds_total": "counter", "process_open_fds": "gauge", "process_max_fds": "gauge",
+    "process_start_time_seconds": "gauge",
+    "etcd_disk_wal_fsync_duration_seconds": "histogram",
+    "etcd_disk_backend_commit_duration_seconds": "histogram",
+}
+
+
+def scrape(port):
+    """{name: type}, {sample line name{labels}: value} of GET /metrics."""
+    status, body = get(port, "/metrics")
+    types, samples = {}, {}
+    for line in body.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ", 3)
+            types[name] = kind
+        elif line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            samples[key] = float(value)
+    return status, types, samples
+
+
+def metrics(c):
+    m1 = c.members[0]
+    status, types, before = scrape(m1.client_port)
+    wrong = {n: types.get(n) for n, t in METRIC_TYPES.items() if types.get(n) != t}
+    check("/metrics has etcd's names and types", status == 200 and not wrong, str(wrong))
+    for i in range(10):
+        ok, out = etcdctl_ok(m1, "put", "metrics/%d" % i, "v")
+        if not ok:
+            raise RuntimeError(out)
+    _, _, after = scrape(m1.client_port)
+    applied = "etcd_server_proposals_applied_total"
+    check("applied proposals move with 10 puts", after[applied] >= before[applied] + 10,
+          "%s -> %s" % (before[applied], after[applied]))
+    for h in ("etcd_disk_wal_fsync_duration_seconds", "etcd_disk_backend_commit_duration_seconds"):
+        n = h + "_count"
+        check("%s counts the 10 puts' writes" % h, after.get(n, 0) >= before.get(n, 0) + 1,
+              "%s -> %s" % (before.get(n), after.get(n)))
+        check("%s has etcd's buckets" % h, ('%s_bucket{le="0.001"}' % h) in after and
+              ('%s_bucket{le="8.192"}' % h) in after and ('%s_bucket{le="+Inf"}' % h) in after,
+              str(sorted(k for k in after if k.startswith(h))[:4]))
+    leaders = sum(scrape(m.client_port)[2].get("etcd_server_is_leader", 0) for m in c.members)
+    check("exactly one member says it is the leader", leaders == 1, str(leaders))
+
+
+def metrics_url(binary):
+    """--listen-metrics-urls: /metrics and /health on a port of their own,
+    which serves no gRPC."""
+    port = harness.free_ports(1)[0]
+    with harness.Server(binary, name="metrics", label="metrics",
+                        extra_flags=["--listen-metrics-urls", "http://127.0.0.1:%d" % port]) as srv:
+        srv.start()
+        status, types, _ = scrape(port)
+        check("/metrics on the metrics URL", status == 200 and types.get("etcd_server_has_leader") == "gauge",
+              str(status))
+        status, health = health_of(port)
+        check("/health on the metrics URL", status == 200 and health == "true", "%s %r" % (status, health))
+        r = subprocess.run([harness.ETCDCTL, "--endpoints", "127.0.0.1:%d" % port, "--dial-timeout=2s",
+                            "--command-timeout=3s", "get", "x"], capture_output=True, timeout=20,
+                           env=harness.etcdctl_env(), stdin=subprocess.DEVNULL)
+        check("the metrics URL serves no gRPC", r.returncode != 0, r.stdout.decode())
+
+
+def probes(c, quorum):
+    """kubeadm's static-pod probes since 1.30: /livez and /readyz (etcd
+    3.5.13+; Debian's etcd 3.4 has neither)."""
+    if c.binary.endswith("/etcd"):
+        return
+    m1 = c.members[0]
+    status, body = get(m1.client_port, "/readyz?verbose")
+    if quorum:
+        check("/readyz with quorum", status == 200 and "[+]linearizable_read ok" in body and
+              body.endswith("ok\n"), "%s %r" % (status, body))
+    else:
+        check("/readyz without quorum is 503, naming the failed read",
+              status == 503 and "[-]linearizable_read failed" in body, "%s %r" % (status, body))
+    status, body = get(m1.client_port, "/livez")
+    check("/livez %s quorum" % ("with" if quorum else "without"), status == 200 and body == "ok\n",
+          "%s %r" % (status, body))
+
+
 def leaderless(c):
     m1, m2, m3 = c.members
     m2.kill9()
@@ -142,6 +238,7 @@ def leaderless(c):
         time.sleep(0.3)
     check("/health is 503 and false when the member has lost its quorum",
           status == 503 and health == "false", "%s %r" % (status, health))
+    probes(c, quorum=False)
     m2.start(health_timeout=30)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -200,8 +297,11 @@ def main():
         endpoints_answer(c.members[2])
         keep_alive(c.members[1])
         shared_port(c.members[0])
+        metrics(c)
+        probes(c, quorum=True)
         leaderless(c)
     port_in_use(binary)
+    metrics_url(binary)
     if failures:
         log("FAILED: %d check(s): %s" % (len(failures), "; ".join(failures)))
         return 1

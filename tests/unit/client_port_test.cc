@@ -9,9 +9,12 @@
 
 #include "catch2/catch.hpp"
 #include "server/edge/http_endpoints.h"
+#include "server/edge/member_metrics.h"
 #include "server/net/http_server.h"
 #include "server/net/protocol_sniff.h"
 #include "server/net/tls_protocol.h"
+#include "tests/common/temp_dir.h"
+#include "tests/unit/store_util.h"
 
 namespace ketcd_test {
 namespace {
@@ -238,8 +241,17 @@ server::HttpRequest Get(std::string path, std::string query = "") {
 }
 
 struct Endpoints {
-  Endpoints() { server::AddEtcdHttpEndpoints(routes, &p); }
+  Endpoints() {
+    server::AddEtcdHealthEndpoints(routes, server::HealthSources{&p, store.get(), &counters});
+    server::AddMetricsEndpoint(routes, server::MetricSources{0x8e9e05c52164694d, &p, store.get(), &counters,
+                                                             &fsync, &commit});
+  }
   FakeProposer p;
+  TempDir dir;
+  std::unique_ptr<storage::MvccStore> store = OpenStore(dir.Sub("store"));
+  server::HealthCounters counters;
+  base::LatencyHistogram fsync;
+  base::LatencyHistogram commit;
   server::HttpRoutes routes;
 };
 
@@ -274,6 +286,56 @@ TEST_CASE_METHOD(Endpoints, "http endpoints: /health as etcd 3.5 answers it", "[
   post.method = "POST";
   auto refused = routes.Serve(post);
   CHECK(refused.status == 405);
+  CHECK(counters.success.load() == 2);
+  CHECK(counters.failures.load() == 3);
+}
+
+TEST_CASE_METHOD(Endpoints, "http endpoints: /livez and /readyz as etcd's check registry", "[net][http]") {
+  CHECK(routes.Serve(Get("/livez")).body == "ok\n");
+  auto verbose = routes.Serve(Get("/readyz", "verbose"));
+  CHECK(verbose.status == 200);
+  CHECK(verbose.body == "[+]serializable_read ok\n[+]linearizable_read ok\n[+]non_learner ok\nok\n");
+  p.barrier = absl::UnavailableError("etcdserver: no leader");
+  auto failed = routes.Serve(Get("/readyz"));
+  CHECK(failed.status == 503);
+  CHECK(failed.body ==
+        "[+]serializable_read ok\n[-]linearizable_read failed: etcdserver: no leader\n[+]non_learner ok\n\n");
+  CHECK(routes.Serve(Get("/readyz", "exclude=linearizable_read")).status == 200);
+  CHECK(routes.Serve(Get("/readyz/linearizable_read")).status == 503);
+  CHECK(routes.Serve(Get("/readyz/serializable_read", "verbose")).body == "[+]serializable_read ok\nok\n");
+  CHECK(routes.Serve(Get("/livez")).status == 200);  // a member without quorum is alive
+}
+
+TEST_CASE_METHOD(Endpoints, "http endpoints: /metrics in Prometheus text with etcd's names", "[net][http]") {
+  auto m = routes.Serve(Get("/metrics"));
+  CHECK(m.status == 200);
+  CHECK(m.content_type.rfind("text/plain; version=0.0.4", 0) == 0);
+  for (const char* line : {"# TYPE etcd_server_has_leader gauge\netcd_server_has_leader 1\n",
+                           "# TYPE etcd_server_is_leader gauge\netcd_server_is_leader 0\n",
+                           "etcd_server_id{server_id=\"8e9e05c52164694d\"} 1\n",
+                           "etcd_server_version{server_version=\"3.5.24\"} 1\n",
+                           "etcd_cluster_version{cluster_version=\"3.5\"} 1\n",
+                           "# TYPE etcd_server_leader_changes_seen_total counter\n",
+                           "# TYPE process_resident_memory_bytes gauge\n",
+                           "# TYPE process_cpu_seconds_total counter\n"}) {
+    INFO(line);
+    CHECK(m.body.find(line) != std::string::npos);
+  }
+  p.leader = 0x8e9e05c52164694d;
+  CHECK(routes.Serve(Get("/metrics")).body.find("etcd_server_is_leader 1\n") != std::string::npos);
+  fsync.Observe(absl::Milliseconds(3));
+  fsync.Observe(absl::Seconds(20));
+  const std::string h = routes.Serve(Get("/metrics")).body;
+  for (const char* line : {"# TYPE etcd_disk_wal_fsync_duration_seconds histogram\n",
+                           "etcd_disk_wal_fsync_duration_seconds_bucket{le=\"0.002\"} 0\n",
+                           "etcd_disk_wal_fsync_duration_seconds_bucket{le=\"0.004\"} 1\n",
+                           "etcd_disk_wal_fsync_duration_seconds_bucket{le=\"8.192\"} 1\n",
+                           "etcd_disk_wal_fsync_duration_seconds_bucket{le=\"+Inf\"} 2\n",
+                           "etcd_disk_wal_fsync_duration_seconds_count 2\n",
+                           "etcd_disk_backend_commit_duration_seconds_count 0\n"}) {
+    INFO(line);
+    CHECK(h.find(line) != std::string::npos);
+  }
 }
 
 TEST_CASE_METHOD(Endpoints, "http endpoints: /version names a server kubeadm accepts", "[net][http]") {

@@ -1,7 +1,11 @@
 // The flag parser: etcd's names, defaults and ETCD_* variables, with the
 // process environment injected so that each case states its own.
+#include <algorithm>
 #include <map>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "catch2/catch.hpp"
 #include "server/boot/config.h"
 
@@ -71,9 +75,8 @@ TEST_CASE("config: flags in every spelling, and a named member is a cluster of i
   CHECK(p.cfg->log_level == base::LogLevel::kWarn);
 }
 
-TEST_CASE("config: ETCD_* variables apply, and a flag wins over its variable", "[config]") {
-  auto p = Parse({"--max-txn-ops", "9"}, {{"ETCD_MAX_TXN_OPS", "3"},
-                                          {"ETCD_NAME", "envname"},
+TEST_CASE("config: ETCD_* variables apply where the flag is absent", "[config]") {
+  auto p = Parse({"--max-txn-ops", "9"}, {{"ETCD_NAME", "envname"},
                                           {"ETCD_INITIAL_CLUSTER", "envname=http://127.0.0.1:2380"},
                                           {"ETCD_HEARTBEAT_INTERVAL", "50"}});
   REQUIRE(p.cfg);
@@ -81,9 +84,6 @@ TEST_CASE("config: ETCD_* variables apply, and a flag wins over its variable", "
   CHECK(p.cfg->name == "envname");
   CHECK(p.cfg->data_dir == "envname.ketcd");
   CHECK(p.cfg->heartbeat_interval_ms == 50);
-  auto q = Parse({"-max-txn-ops=9"}, {{"ETCD_MAX_TXN_OPS", "3"}});
-  REQUIRE(q.cfg);
-  CHECK(q.cfg->max_txn_ops == 9);
   // An empty variable is no setting at all.
   auto e = Parse({}, {{"ETCD_NAME", ""}, {"ETCD_MAX_TXN_OPS", ""}});
   REQUIRE(e.cfg);
@@ -93,6 +93,36 @@ TEST_CASE("config: ETCD_* variables apply, and a flag wins over its variable", "
   auto b = Parse({}, {{"ETCD_CLIENT_CERT_AUTH", "true"}});
   REQUIRE(b.cfg);
   CHECK(b.cfg->client_tls.client_cert_auth);
+}
+
+TEST_CASE("config: a flag given with its ETCD_* variable set is refused, as etcd refuses it", "[config]") {
+  const std::string wanted =
+      "conflicting environment variable \"ETCD_MAX_TXN_OPS\" is shadowed by corresponding command-line flag "
+      "(either unset environment variable or disable flag)";
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"--max-txn-ops", "9"}, {"-max-txn-ops=9"}, {"--max-txn-ops=3"}}) {
+    INFO(args[0]);
+    auto p = Parse(args, {{"ETCD_MAX_TXN_OPS", "3"}});
+    CHECK_FALSE(p.cfg);
+    CHECK(p.exit.code == 1);
+    CHECK(p.exit.err.find(wanted) != std::string::npos);
+  }
+  // Set but empty counts too (etcd looks at the environment, not the value),
+  // and so do boolean flags and the etcd flags ketcd does not use.
+  CHECK(Parse({"--name", "m1"}, {{"ETCD_NAME", ""}}).exit.code == 1);
+  CHECK(Parse({"--client-cert-auth"}, {{"ETCD_CLIENT_CERT_AUTH", "true"}}).exit.code == 1);
+  auto q = Parse({"--max-wals=9"}, {{"ETCD_MAX_WALS", "9"}});
+  CHECK(q.exit.code == 1);
+  CHECK(q.exit.err.find("\"ETCD_MAX_WALS\" is shadowed") != std::string::npos);
+  // Another flag's variable is no conflict.
+  CHECK(Parse({"--max-txn-ops", "9"}, {{"ETCD_MAX_WALS", "9"}}).cfg);
+}
+
+TEST_CASE("config: a flag given twice takes its last value, as Go's flag package", "[config]") {
+  auto p = Parse({"--max-txn-ops", "9", "--max-txn-ops=10", "--max-wals", "7", "-max-wals", "5"});
+  REQUIRE(p.cfg);
+  CHECK(p.cfg->max_txn_ops == 10);
+  CHECK(p.cfg->warnings.empty());  // --max-wals ends at etcd's default
 }
 
 TEST_CASE("config: a bad flag or value is a usage error that names it", "[config]") {
@@ -131,9 +161,144 @@ TEST_CASE("config: --help and --version print to stdout and exit 0", "[config]")
   CHECK(help.exit.code == 0);
   CHECK(help.exit.out.find("--initial-cluster") != std::string::npos);
   CHECK(help.exit.out.find("ETCD_INITIAL_CLUSTER") != std::string::npos);
-  auto version = Parse({"--version"});
-  CHECK(version.exit.code == 0);
-  CHECK(version.exit.out.find("ketcd Version") != std::string::npos);
+  CHECK(help.exit.out.find("--enable-v2") != std::string::npos);
+  for (const char* flag : {"--version", "-version"}) {
+    auto version = Parse({flag});
+    CHECK(version.exit.code == 0);
+    CHECK(version.exit.out == server::VersionText() + "\n");
+  }
+  // etcd's lines, in etcd's order, with the C++ compiler for Go's.
+  const std::vector<std::string> lines = absl::StrSplit(server::VersionText(), '\n');
+  REQUIRE(lines.size() == 5);
+  CHECK(lines[0] == "etcd Version: 3.5.24");
+  CHECK(absl::StartsWith(lines[1], "Git SHA: "));
+  CHECK(lines[1].size() > std::string("Git SHA: ").size());
+  CHECK(absl::StartsWith(lines[2], "C++ Version: "));
+  CHECK(absl::StrContains(lines[2], "C++20"));
+  CHECK(absl::StartsWith(lines[3], "C++ OS/Arch: linux/"));
+  CHECK(absl::StartsWith(lines[4], "ketcd Version: "));
+}
+
+TEST_CASE("config: --log-outputs takes one output, as etcd names them", "[config]") {
+  CHECK(Parse({}).cfg->log_output == "stderr");
+  CHECK(Parse({"--log-outputs", "default"}).cfg->log_output == "stderr");
+  CHECK(Parse({"--log-outputs", "stdout"}).cfg->log_output == "stdout");
+  CHECK(Parse({"--log-outputs=/var/log/ketcd.log"}).cfg->log_output == "/var/log/ketcd.log");
+  CHECK(Parse({"--log-outputs=stderr,stderr"}).cfg->log_output == "stderr");
+  for (const char* refused : {"stderr,stdout", "systemd/journal"}) {
+    auto p = Parse({"--log-outputs", refused});
+    CHECK(p.exit.code == 1);
+    CHECK(p.exit.err.find("--log-outputs") != std::string::npos);
+    CHECK(p.exit.err.find("not supported") != std::string::npos);
+  }
+}
+
+TEST_CASE("config: an etcd flag ketcd does not use is checked, then named in a warning", "[config]") {
+  auto p = Parse({"--max-wals", "10", "--enable-pprof", "--quota-backend-bytes=8589934592",
+                  "--experimental-initial-corrupt-check=true", "--grpc-keepalive-min-time", "1s"},
+                 {{"ETCD_MAX_CONCURRENT_STREAMS", "100"}});
+  REQUIRE(p.cfg);
+  const std::vector<std::string> wanted = {
+      "--max-wals=10 is accepted but not used by ketcd: ",
+      "--enable-pprof=true is accepted but not used by ketcd: ",
+      "--quota-backend-bytes=8589934592 is accepted but not used by ketcd: ",
+      "--experimental-initial-corrupt-check=true is accepted but not used by ketcd: ",
+      "--grpc-keepalive-min-time=1s is accepted but not used by ketcd: ",
+      "ETCD_MAX_CONCURRENT_STREAMS=100 is accepted but not used by ketcd: "};
+  CHECK(p.cfg->warnings.size() == wanted.size());
+  for (const auto& w : wanted) {
+    INFO(w);
+    CHECK(std::any_of(p.cfg->warnings.begin(), p.cfg->warnings.end(),
+                      [&](const std::string& line) { return absl::StartsWith(line, w); }));
+  }
+  // etcd's defaults, in any spelling etcd reads, say nothing.
+  auto d = Parse({"--max-wals", "5", "--enable-pprof=false", "--grpc-keepalive-min-time", "5000ms",
+                  "--pre-vote=T", "--strict-reconfig-check", "--cors=*", "--backend-batch-interval", "0"});
+  REQUIRE(d.cfg);
+  CHECK(d.cfg->warnings.empty());
+  // Values are checked as etcd's Go flag types check them: exit 2, naming the flag.
+  const std::pair<std::vector<std::string>, std::string> bad[] = {
+      {{"--max-wals", "-1"}, "--max-wals"},
+      {{"--max-concurrent-streams", "4294967296"}, "--max-concurrent-streams"},
+      {{"--grpc-keepalive-min-time", "5"}, "--grpc-keepalive-min-time"},
+      {{"--enable-pprof=maybe"}, "--enable-pprof"},
+      {{"--metrics", "full"}, "--metrics"},
+      {{"--quota-backend-bytes", "8G"}, "--quota-backend-bytes"},
+  };
+  for (const auto& [args, flag] : bad) {
+    INFO(args[0]);
+    auto q = Parse(args);
+    CHECK_FALSE(q.cfg);
+    CHECK(q.exit.code == 2);
+    CHECK(q.exit.err.find(absl::StrCat("for ", flag, ": ")) != std::string::npos);
+  }
+  auto v = Parse({}, {{"ETCD_MAX_WALS", "many"}});
+  CHECK(v.exit.code == 2);
+  CHECK(v.exit.err.find("invalid value \"many\" for ETCD_MAX_WALS") != std::string::npos);
+}
+
+TEST_CASE("config: an etcd flag whose feature ketcd lacks is refused by name, unless etcd's default", "[config]") {
+  const std::vector<std::string> refused[] = {
+      {"--enable-v2"},
+      {"--experimental-enable-v2v3", "/v2/"},
+      {"--proxy", "on"},
+      {"--proxy-dial-timeout", "10"},
+      {"--discovery", "https://discovery.etcd.io/x"},
+      {"--discovery-srv=example.com"},
+      {"--auth-token", "jwt,pub-key=a.pub,priv-key=a.key,sign-method=RS256"},
+      {"--auto-compaction-retention", "1h"},
+      {"--force-new-cluster"},
+      {"--wal-dir", "/wal"},
+      {"--config-file", "/etc/etcd/etcd.conf.yml"},
+      {"--listen-client-http-urls", "http://127.0.0.1:2378"},
+      {"--host-whitelist", "example.com"},
+  };
+  for (const auto& args : refused) {
+    INFO(args[0]);
+    auto p = Parse(args);
+    CHECK_FALSE(p.cfg);
+    CHECK(p.exit.code == 1);
+    CHECK(absl::StartsWith(p.exit.err, absl::StrCat("ketcd: ", args[0])));
+    CHECK(p.exit.err.find(" is not supported: ") != std::string::npos);
+  }
+  // From its variable, the message names the variable.
+  auto e = Parse({}, {{"ETCD_ENABLE_V2", "true"}});
+  CHECK(e.exit.code == 1);
+  CHECK(absl::StartsWith(e.exit.err, "ketcd: ETCD_ENABLE_V2=true is not supported: "));
+  // etcd's defaults start ketcd, with nothing to say.
+  auto d = Parse({"--enable-v2=false", "--proxy", "off", "--auth-token", "simple", "--auto-compaction-retention",
+                  "0", "--discovery-fallback", "proxy", "--host-whitelist", "", "--force-new-cluster=false"});
+  REQUIRE(d.cfg);
+  CHECK(d.cfg->warnings.empty());
+}
+
+TEST_CASE("config: kubeadm's etcd command line starts ketcd", "[config]") {
+  // kubeadm's static pod (v1.31) for a stacked control plane.
+  auto p = Parse({"--advertise-client-urls=https://10.0.0.5:2379", "--cert-file=/etc/kubernetes/pki/etcd/server.crt",
+                  "--client-cert-auth=true", "--data-dir=/var/lib/etcd",
+                  "--experimental-initial-corrupt-check=true",
+                  "--experimental-watch-progress-notify-interval=5s",
+                  "--initial-advertise-peer-urls=https://10.0.0.5:2380",
+                  "--initial-cluster=cp1=https://10.0.0.5:2380", "--key-file=/etc/kubernetes/pki/etcd/server.key",
+                  "--listen-client-urls=https://127.0.0.1:2379,https://10.0.0.5:2379",
+                  "--listen-metrics-urls=http://127.0.0.1:2381", "--listen-peer-urls=https://10.0.0.5:2380",
+                  "--name=cp1", "--peer-cert-file=/etc/kubernetes/pki/etcd/peer.crt",
+                  "--peer-client-cert-auth=true", "--peer-key-file=/etc/kubernetes/pki/etcd/peer.key",
+                  "--peer-trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt", "--snapshot-count=10000",
+                  "--trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt"});
+  REQUIRE(p.cfg);
+  CHECK(p.cfg->snapshot_count == 10000);
+  CHECK(p.cfg->watch_progress_notify_interval == absl::Seconds(5));
+  REQUIRE(p.cfg->warnings.size() == 1);
+  CHECK(absl::StartsWith(p.cfg->warnings[0], "--experimental-initial-corrupt-check=true is accepted but not used"));
+}
+
+TEST_CASE("config: every flag ketcd defines is an etcd flag with a treatment", "[config]") {
+  CHECK(server::EtcdFlagTreatment("--name") == server::FlagTreatment::kUsed);
+  CHECK(server::EtcdFlagTreatment("--log-outputs") == server::FlagTreatment::kUsed);
+  CHECK(server::EtcdFlagTreatment("--max-wals") == server::FlagTreatment::kNotUsed);
+  CHECK(server::EtcdFlagTreatment("--enable-v2") == server::FlagTreatment::kRefused);
+  CHECK_FALSE(server::EtcdFlagTreatment("--no-such-flag"));
 }
 
 }  // namespace ketcd_test

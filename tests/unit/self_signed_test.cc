@@ -334,12 +334,15 @@ TEST_CASE("config: --auto-tls, --peer-auto-tls, --self-signed-cert-validity and 
   CHECK(std::get<server::Config>(flags).self_signed_cert_validity == 3);
 
   auto env = ParseWith({"--self-signed-cert-validity", "4"},
-                       {{"ETCD_AUTO_TLS", "true"}, {"ETCD_PEER_AUTO_TLS", "true"},
-                        {"ETCD_SELF_SIGNED_CERT_VALIDITY", "2"}});
+                       {{"ETCD_AUTO_TLS", "true"}, {"ETCD_PEER_AUTO_TLS", "true"}});
   REQUIRE(std::holds_alternative<server::Config>(env));
   CHECK(std::get<server::Config>(env).client_auto_tls);
   CHECK(std::get<server::Config>(env).peer_auto_tls);
-  CHECK(std::get<server::Config>(env).self_signed_cert_validity == 4);  // the flag wins
+  CHECK(std::get<server::Config>(env).self_signed_cert_validity == 4);
+  // The flag and its variable together are refused, as etcd refuses them.
+  auto both = ParseWith({"--self-signed-cert-validity", "4"}, {{"ETCD_SELF_SIGNED_CERT_VALIDITY", "2"}});
+  REQUIRE(std::holds_alternative<server::ConfigExit>(both));
+  CHECK(std::get<server::ConfigExit>(both).code == 1);
   auto off = ParseWith({}, {{"ETCD_AUTO_TLS", "false"}, {"ETCD_SELF_SIGNED_CERT_VALIDITY", "2"}});
   REQUIRE(std::holds_alternative<server::Config>(off));
   CHECK_FALSE(std::get<server::Config>(off).client_auto_tls);

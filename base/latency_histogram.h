@@ -1,0 +1,64 @@
+// LatencyHistogram: a fixed-bucket histogram of durations that any thread
+// may record into without a lock (one relaxed atomic add per bucket count,
+// sum and count), read whole when metrics are scraped. The buckets are
+// Prometheus' exponential ones, so a histogram exports with etcd's bounds
+// (etcd_disk_wal_fsync_duration_seconds: 1 ms doubling 14 times).
+// Thread-safety: Observe and Read from any thread; a Read racing an
+// Observe may see the count before the sum (as Prometheus clients do).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace base {
+
+class LatencyHistogram {
+ public:
+  static constexpr int kBuckets = 14;
+  // Upper bounds: start * factor^i seconds, i = 0..kBuckets-1.
+  explicit LatencyHistogram(double start_seconds = 0.001, double factor = 2) {
+    double bound = start_seconds;
+    for (double& b : bounds_) {
+      b = bound;
+      bound *= factor;
+    }
+  }
+
+  void Observe(absl::Duration d) {
+    const double seconds = absl::ToDoubleSeconds(d);
+    int i = 0;
+    while (i < kBuckets && seconds > bounds_[i]) ++i;
+    counts_[i].fetch_add(1, std::memory_order_relaxed);  // i == kBuckets: +Inf only
+    sum_nanos_.fetch_add(static_cast<uint64_t>(absl::ToInt64Nanoseconds(d)), std::memory_order_relaxed);
+  }
+
+  struct Snapshot {
+    std::vector<double> upper_bounds;         // without +Inf
+    std::vector<uint64_t> cumulative_counts;  // one per bound, then +Inf
+    double sum_seconds = 0;
+    uint64_t count = 0;
+  };
+  Snapshot Read() const {
+    Snapshot s;
+    uint64_t running = 0;
+    for (int i = 0; i <= kBuckets; ++i) {
+      running += counts_[i].load(std::memory_order_relaxed);
+      if (i < kBuckets) s.upper_bounds.push_back(bounds_[i]);
+      s.cumulative_counts.push_back(running);
+    }
+    s.count = running;
+    s.sum_seconds = static_cast<double>(sum_nanos_.load(std::memory_order_relaxed)) / 1e9;
+    return s;
+  }
+
+ private:
+  std::array<double, kBuckets> bounds_{};
+  std::array<std::atomic<uint64_t>, kBuckets + 1> counts_{};
+  std::atomic<uint64_t> sum_nanos_{0};
+};
+
+}  // namespace base

@@ -1,0 +1,62 @@
+// The etcd 3.5 flags whose feature ketcd does not have (the flags whose
+// feature it has are defined with the rest of Config in config.cc), so that
+// a command line or manifest written for etcd starts ketcd or is refused
+// with a reason, never stopped by "unknown flag" and never silently
+// ignored. Each flag is accepted and its value checked as etcd checks it
+// (Go's flag types); then, when the value is not etcd's default:
+//  - kNotUsed: ketcd starts and logs one warning naming the flag (it tunes
+//    something ketcd does its own way, or has no effect on what clients
+//    see);
+//  - kRefused: ketcd exits 1 with a message naming the flag and saying it is
+//    not supported (ignoring it would mislead: the v2 API and proxy,
+//    discovery, auth tokens, a separate WAL dir, ...).
+// etcd's default always passes silently, so a manifest that spells out
+// etcd's defaults starts ketcd as if they were absent. The README's Flags
+// section lists every flag with its treatment.
+//
+// Internal to config.cc (shares its exit helpers); not thread-safe.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "server/boot/config.h"
+
+namespace CLI {
+class App;
+}  // namespace CLI
+
+namespace server {
+
+// ETCD_ plus the flag's name in capitals with '_' for '-' (--max-wals: ETCD_MAX_WALS).
+std::string EtcdEnvName(absl::string_view flag);
+// A command line that cannot be parsed (unknown flag, malformed value): exit 2, as Go's flag package.
+ConfigExit UsageExit(absl::string_view msg);
+// Flags that parse but cannot be honoured: exit 1, as etcd's "failed to verify flags".
+ConfigExit RefusalExit(absl::string_view msg);
+
+class EtcdOnlyFlags {
+ public:
+  // Registers every flag of the table on `app`, storing values here (this
+  // object must outlive the parse); returns their names.
+  std::vector<std::string> Define(CLI::App& app);
+
+  // After the parse: checks the value of each flag that was given (on the
+  // command line, or by its ETCD_* variable when `from_env(flag)`), and
+  // either appends a warning line per flag not used, or returns the exit.
+  [[nodiscard]] std::optional<ConfigExit> Check(const CLI::App& app,
+                                                const std::function<bool(const std::string&)>& from_env,
+                                                std::vector<std::string>& warnings) const;
+
+  // kNotUsed or kRefused for a flag of the table, nullopt for any other name.
+  static std::optional<FlagTreatment> Treatment(absl::string_view flag);
+
+ private:
+  std::map<std::string, std::string, std::less<>> values_;
+};
+
+}  // namespace server

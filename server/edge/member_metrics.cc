@@ -1,0 +1,176 @@
+#include "server/edge/member_metrics.h"
+
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "prometheus/metric_family.h"
+#include "prometheus/text_serializer.h"
+#include "server/edge/versions.h"
+
+namespace server {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+MetricFamily One(const char* name, const char* help, MetricType type, double value,
+                 std::vector<ClientMetric::Label> labels = {}) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  if (type == MetricType::Counter) m.counter.value = value;
+  else m.gauge.value = value;
+  return MetricFamily{name, help, type, {m}};
+}
+
+MetricFamily Histogram(const char* name, const char* help, const base::LatencyHistogram& h) {
+  const base::LatencyHistogram::Snapshot s = h.Read();
+  ClientMetric m;
+  m.histogram.sample_count = s.count;
+  m.histogram.sample_sum = s.sum_seconds;
+  for (size_t i = 0; i < s.cumulative_counts.size(); ++i) {
+    const double bound =
+        i < s.upper_bounds.size() ? s.upper_bounds[i] : std::numeric_limits<double>::infinity();
+    m.histogram.bucket.push_back({s.cumulative_counts[i], bound});
+  }
+  return MetricFamily{name, help, MetricType::Histogram, {m}};
+}
+
+// Fields of /proc/self/stat after the command name (which may hold spaces).
+std::vector<std::string> ProcStat() {
+  std::ifstream f("/proc/self/stat");
+  std::string line;
+  std::getline(f, line);
+  const size_t close = line.rfind(')');
+  if (close == std::string::npos) return {};
+  return absl::StrSplit(line.substr(close + 2), ' ');
+}
+
+double BootTimeSeconds() {
+  std::ifstream f("/proc/stat");
+  std::string key;
+  double value = 0;
+  while (f >> key) {
+    if (key == "btime" && f >> value) return value;
+    f.ignore(1 << 20, '\n');
+  }
+  return 0;
+}
+
+int OpenFds() {
+  int n = 0;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
+    ::closedir(d);
+    --n;  // the directory stream's own descriptor
+  }
+  return n;
+}
+
+// Go's process collector: the same names and meanings.
+void AddProcess(std::vector<MetricFamily>& out) {
+  const std::vector<std::string> st = ProcStat();
+  // After the name: state is field 0; utime 11, stime 12, starttime 19,
+  // vsize 20, rss 21 (proc(5), counted from the field after the name).
+  if (st.size() < 22) return;
+  const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  const double page = static_cast<double>(::sysconf(_SC_PAGESIZE));
+  out.push_back(One("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+                    MetricType::Counter, (std::stod(st[11]) + std::stod(st[12])) / ticks));
+  out.push_back(One("process_start_time_seconds",
+                    "Start time of the process since unix epoch in seconds.", MetricType::Gauge,
+                    BootTimeSeconds() + std::stod(st[19]) / ticks));
+  out.push_back(One("process_virtual_memory_bytes", "Virtual memory size in bytes.", MetricType::Gauge,
+                    std::stod(st[20])));
+  out.push_back(One("process_resident_memory_bytes", "Resident memory size in bytes.",
+                    MetricType::Gauge, std::stod(st[21]) * page));
+  out.push_back(One("process_open_fds", "Number of open file descriptors.", MetricType::Gauge, OpenFds()));
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0) {
+    out.push_back(One("process_max_fds", "Maximum number of open file descriptors.", MetricType::Gauge,
+                      static_cast<double>(lim.rlim_cur)));
+  }
+}
+
+void AddServer(const MetricSources& s, std::vector<MetricFamily>& out) {
+  const RaftStatus rs = s.proposer->Status();
+  out.push_back(One("etcd_server_has_leader", "Whether or not a leader exists. 1 is existence, 0 is not.",
+                    MetricType::Gauge, rs.leader != 0));
+  out.push_back(One("etcd_server_is_leader", "Whether or not this member is a leader. 1 if is, 0 otherwise.",
+                    MetricType::Gauge, rs.leader != 0 && rs.leader == s.member_id));
+  out.push_back(One("etcd_server_leader_changes_seen_total", "The number of leader changes seen.",
+                    MetricType::Counter, static_cast<double>(rs.leader_changes)));
+  out.push_back(One("etcd_server_proposals_committed_total", "The total number of consensus proposals committed.",
+                    MetricType::Gauge, static_cast<double>(rs.commit_index)));
+  out.push_back(One("etcd_server_proposals_applied_total", "The total number of consensus proposals applied.",
+                    MetricType::Gauge, static_cast<double>(rs.applied_index)));
+  out.push_back(One("etcd_server_id", "Server or member ID in hexadecimal format. 1 for 'server_id' label with current ID.",
+                    MetricType::Gauge, 1, {{"server_id", absl::StrCat(absl::Hex(s.member_id))}}));
+  out.push_back(One("etcd_server_version", "Which version is running. 1 for 'server_version' label with current version.",
+                    MetricType::Gauge, 1, {{"server_version", kEtcdServerVersion}}));
+  const std::string cluster(kEtcdClusterVersion);
+  out.push_back(One("etcd_cluster_version", "Which version is running. 1 for 'cluster_version' label with current cluster version",
+                    MetricType::Gauge, 1, {{"cluster_version", cluster.substr(0, cluster.rfind('.'))}}));
+  if (s.health != nullptr) {
+    out.push_back(One("etcd_server_health_success", "The total number of successful health checks",
+                      MetricType::Counter, static_cast<double>(s.health->success.load())));
+    out.push_back(One("etcd_server_health_failures", "The total number of failed health checks",
+                      MetricType::Counter, static_cast<double>(s.health->failures.load())));
+  }
+}
+
+void AddStore(const MetricSources& s, std::vector<MetricFamily>& out) {
+  out.push_back(One("etcd_mvcc_db_total_size_in_bytes",
+                    "Total size of the underlying database physically allocated in bytes.", MetricType::Gauge,
+                    static_cast<double>(s.store->DbSize())));
+  out.push_back(One("etcd_debugging_mvcc_current_revision", "The current revision of store.",
+                    MetricType::Gauge, static_cast<double>(s.store->Rev())));
+  out.push_back(One("etcd_debugging_mvcc_compact_revision", "The revision of the last compaction in store.",
+                    MetricType::Gauge, static_cast<double>(s.store->CompactRev())));
+}
+
+void AddDisk(const MetricSources& s, std::vector<MetricFamily>& out) {
+  if (s.wal_fsync != nullptr) {
+    out.push_back(Histogram("etcd_disk_wal_fsync_duration_seconds",
+                            "The latency distributions of fsync called by WAL.", *s.wal_fsync));
+  }
+  if (s.backend_commit != nullptr) {
+    out.push_back(Histogram("etcd_disk_backend_commit_duration_seconds",
+                            "The latency distributions of commit called by backend.", *s.backend_commit));
+  }
+}
+
+}  // namespace
+
+std::string RenderMetrics(const MetricSources& s) {
+  std::vector<MetricFamily> families;
+  AddServer(s, families);
+  AddStore(s, families);
+  AddDisk(s, families);
+  AddProcess(families);
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+void AddMetricsEndpoint(HttpRoutes& routes, MetricSources sources) {
+  routes.Add("/metrics", [sources](const HttpRequest& req) {
+    if (req.method != "GET") {
+      HttpResponse r = HttpError(405, "Method Not Allowed");
+      r.headers.emplace_back("Allow", "GET");
+      return r;
+    }
+    HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = RenderMetrics(sources);
+    return r;
+  });
+}
+
+}  // namespace server
