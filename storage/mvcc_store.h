@@ -131,6 +131,22 @@ class ReadView {
   [[nodiscard]] absl::StatusOr<Changes> ReadChanges(int64_t from_rev, int64_t max_revs,
                                                     bool with_prev, bool held = false) const;
 
+  // The raft applied index the view's state includes (etcd's consistent
+  // index): 0 for a store that never applied an entry.
+  uint64_t AppliedIndex() const;
+  // Meta entries as of the view (see MvccStore::ListMeta).
+  std::vector<std::pair<std::string, std::string>> ListMeta(std::string_view prefix) const;
+  // Every stored revision that etcd's compaction at compact_rev() keeps, in
+  // (main, sub) order: for each key its newest version at or below the
+  // compaction unless that is a delete, nothing else at or below it except
+  // the puts at compact_rev() itself (etcd drops a delete there, ketcd keeps
+  // it), and every revision above it. Background compaction's progress
+  // does not change the result. `kv` is the stored KeyValue of a put; a
+  // delete's holds only the key. Stops at the visitor's first error.
+  using KeptRevisionVisitor =
+      std::function<absl::Status(Revision rev, bool tombstone, const mvccpb::KeyValue& kv)>;
+  [[nodiscard]] absl::Status ForEachKeptRevision(const KeptRevisionVisitor& visit) const;
+
  private:
   friend class MvccStore;
   ReadView(const MvccStore* store, const rocksdb::Snapshot* snap);

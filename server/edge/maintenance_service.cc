@@ -3,6 +3,7 @@
 #include <string>
 
 #include "server/edge/grpc_errors.h"
+#include "server/edge/snapshot_stream.h"
 #include "storage/crc32c.h"
 
 namespace server {
@@ -63,6 +64,11 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext
   resp->set_hash_revision(rev);
   reactor->Finish(grpc::Status::OK);
   return reactor;
+}
+
+grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* MaintenanceService::Snapshot(
+    grpc::CallbackServerContext*, const etcdserverpb::SnapshotRequest*) {
+  return new SnapshotStream(store_, kEtcdClusterVersion);
 }
 
 }  // namespace server

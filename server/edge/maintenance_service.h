@@ -1,7 +1,8 @@
 // MaintenanceService: the parts of etcd's Maintenance service a member can
-// answer truthfully today: Status (what `etcdctl endpoint status` calls) and
-// HashKV (what `etcdctl endpoint hashkv` calls). The others answer
-// UNIMPLEMENTED until backup and defragmentation tooling land.
+// answer truthfully today: Status (what `etcdctl endpoint status` calls),
+// HashKV (what `etcdctl endpoint hashkv` calls) and Snapshot (`etcdctl
+// snapshot save`: an etcd 3.4 backup, see snapshot_stream.h). The others
+// answer UNIMPLEMENTED until defragmentation tooling lands.
 // Ownership: borrows the proposer and store, which must outlive it.
 // Thread-safety: gRPC calls it from any thread.
 #pragma once
@@ -31,6 +32,10 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* ctx,
                                    const etcdserverpb::HashKVRequest* req,
                                    etcdserverpb::HashKVResponse* resp) override;
+  // The member's state as of the call, as a bbolt file in etcd's backend
+  // schema followed by its SHA-256 (etcd 3.4's message sequence).
+  grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* Snapshot(
+      grpc::CallbackServerContext* ctx, const etcdserverpb::SnapshotRequest* req) override;
 
  private:
   const Proposer* proposer_;
