@@ -24,7 +24,8 @@ Scenarios:
   policy    --client-crl-file: a revoked client certificate is refused, also
             one revoked while the member runs; --peer-cert-allowed-cn: a
             member certificate with another CN is refused at the peer port.
-  protocol  (single members) --cipher-suites limits TLS 1.2 suites;
+  protocol  (single members) https and http URLs mixed in --listen-client-urls;
+            --cipher-suites limits TLS 1.2 suites;
             --tls-min-version TLS1.3 refuses TLS 1.2 clients; --tls-max-version
             TLS1.2 stops ketcd at start (gRPC would still negotiate 1.3).
   badcerts  a missing certificate file, a key of another certificate, a CA
@@ -356,8 +357,17 @@ def scenario_protocol(binary, certs):
     clients of the port are checked."""
     srv = single_tls_member(binary, certs, "ciphers",
                             ["--cipher-suites", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"])
+    # https and http mixed in --listen-client-urls (the flag's last value wins).
+    plain_port = harness.free_ports(1)[0]
+    srv.extra_flags += ["--listen-client-urls", "%s,http://127.0.0.1:%d" % (srv.client_url, plain_port)]
     try:
         srv.start(health_timeout=30)
+        code, out, err = etcdctl("http://127.0.0.1:%d" % plain_port, [], "put", "mixed", "1")
+        check("mixed URLs: a plaintext client on the http URL", code == 0, out + err)
+        code, out, err = etcdctl("http://127.0.0.1:%d" % srv.client_port, [], "get", "mixed")
+        check("mixed URLs: a plaintext client on the https URL is refused", code != 0, out + err)
+        code, out, err = etcdctl(srv.client_url, srv.etcdctl_tls(), "get", "mixed", "--print-value-only")
+        check("mixed URLs: the https URL serves the same data", code == 0 and out.strip() == "1", out + err)
         for alpn in (["-alpn", "h2"], []):
             what = "ALPN h2" if alpn else "no ALPN"
             check("TLS 1.2 with the listed suite (%s)" % what,
