@@ -23,7 +23,7 @@
 
 namespace ketcd::bench {
 
-// `endpoints` are gRPC targets (see bench/endpoints.h); `creds` are used by
+// `endpoints` are gRPC targets (see tools/endpoints.h); `creds` are used by
 // every connection.
 std::vector<std::shared_ptr<grpc::Channel>> Dial(const std::vector<std::string>& endpoints, int conns,
                                                  const std::shared_ptr<grpc::ChannelCredentials>& creds);

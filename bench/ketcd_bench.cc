@@ -5,7 +5,7 @@
 // not a thread, so 1000 clients cost 1000 pending calls and the harness
 // needs a fraction of the cores the server under test uses. Keys and values
 // come from --seed, so two runs send the same requests. TLS as etcdctl:
-// https:// endpoints with --cacert, --cert and --key (bench/endpoints.h).
+// https:// endpoints with --cacert, --cert and --key (tools/endpoints.h).
 // Exit status: 0 when every request succeeded, 1 when some failed, 2 for bad
 // flags or setup (an unreadable certificate file, no connection).
 #include <unistd.h>
@@ -16,15 +16,19 @@
 
 #include "CLI/CLI.hpp"
 #include "bench/driver.h"
-#include "bench/endpoints.h"
 #include "bench/kv_ops.h"
 #include "bench/lease_keepalive.h"
 #include "bench/report.h"
 #include "bench/watch_latency.h"
+#include "tools/endpoints.h"
 
 namespace {
 
 using namespace ketcd::bench;
+using tools::Credentials;
+using tools::Endpoints;
+using tools::ParseEndpoints;
+using tools::TlsFiles;
 
 struct Flags {
   std::string endpoints = "127.0.0.1:2379";

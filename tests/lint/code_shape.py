@@ -40,7 +40,7 @@ ALLOWED = {
     "raft": [],
     "storage": ["base", "raft"],
     "tools": ["base", "storage", "raft"],
-    "bench": [],
+    "bench": ["tools"],
 }
 for wing, below in SERVER_BELOW.items():
     ALLOWED[wing] = ["base", "storage", "raft"] + below

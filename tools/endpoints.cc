@@ -1,11 +1,11 @@
-#include "bench/endpoints.h"
+#include "tools/endpoints.h"
 
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
-namespace ketcd::bench {
+namespace tools {
 namespace {
 
 enum class Scheme { kBare, kHttp, kHttps };
@@ -92,4 +92,4 @@ std::shared_ptr<grpc::ChannelCredentials> Credentials(bool tls, const TlsFiles& 
   return grpc::SslCredentials(opts);
 }
 
-}  // namespace ketcd::bench
+}  // namespace tools

@@ -1,5 +1,7 @@
-// Endpoints and transport credentials of ketcd-bench, with etcdctl's flag
-// names and rules (--endpoints, --cacert, --cert, --key).
+// Endpoints and transport credentials of the client tools (ketcdctl and
+// ketcd-bench), with etcdctl's flag names and rules (--endpoints, --cacert,
+// --cert, --key). It lives in tools/ as the one client-side dialing code;
+// bench/ links it (library ketcd_dial).
 //
 // Contract: `ParseEndpoints` splits --endpoints into gRPC targets
 // ("host:port") and decides once for the whole run whether to dial with TLS:
@@ -19,7 +21,7 @@
 
 #include "grpcpp/grpcpp.h"
 
-namespace ketcd::bench {
+namespace tools {
 
 struct TlsFiles {
   std::string cacert;  // --cacert: CA bundle that verifies the server
@@ -41,4 +43,4 @@ bool ParseEndpoints(const std::string& csv, const TlsFiles& files, Endpoints* ou
 // one of --cert and --key is given.
 std::shared_ptr<grpc::ChannelCredentials> Credentials(bool tls, const TlsFiles& files, std::string* error);
 
-}  // namespace ketcd::bench
+}  // namespace tools
