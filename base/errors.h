@@ -46,6 +46,19 @@ enum class ErrorKind : int {
   kFutureRev,
   // The data dir.
   kDataDirLocked,
+  // Membership (the Cluster service).
+  kMemberExists,
+  kPeerUrlExists,
+  kMemberNotEnoughStarted,
+  kMemberBadUrls,
+  kMemberNotFound,
+  kMemberNotLearner,
+  kLearnerNotReady,
+  kTooManyLearners,
+  kUnhealthy,
+  kNotSupportedForLearner,
+  kBadLeaderTransferee,
+  kTimeoutLeaderTransfer,
 };
 
 inline constexpr char kErrorKindPayloadUrl[] = "type.ketcd/error-kind";

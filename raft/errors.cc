@@ -14,6 +14,7 @@ constexpr char kSnapTemp[] = "raft: snapshot is temporarily unavailable";
 constexpr char kSnapOld[] = "raft: requested index is older than the existing snapshot";
 constexpr char kDropped[] = "raft proposal dropped";
 constexpr char kConfRejected[] = "raft: conf change rejected";
+constexpr char kConfBusy[] = "not yet: ";
 
 bool Matches(const absl::Status& s, absl::StatusCode code, absl::string_view prefix) {
   return s.code() == code && absl::StartsWith(s.message(), prefix);
@@ -51,6 +52,13 @@ absl::Status ConfChangeRejectedError(absl::string_view why) {
 }
 bool IsConfChangeRejected(const absl::Status& s) {
   return Matches(s, absl::StatusCode::kFailedPrecondition, kConfRejected);
+}
+
+absl::Status ConfChangeBusyError(absl::string_view why) {
+  return ConfChangeRejectedError(absl::StrCat(kConfBusy, why));
+}
+bool IsConfChangeBusy(const absl::Status& s) {
+  return Matches(s, absl::StatusCode::kFailedPrecondition, absl::StrCat(kConfRejected, ": ", kConfBusy));
 }
 
 }  // namespace raft

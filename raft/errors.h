@@ -36,6 +36,11 @@ bool IsProposalDropped(const absl::Status& s);
 // the leader has not committed in its term yet, or the change is invalid).
 absl::Status ConfChangeRejectedError(absl::string_view why);
 bool IsConfChangeRejected(const absl::Status& s);
+// A refusal that passes by itself (the previous change or the new leader's
+// first entry is not committed yet): the same change may be proposed again
+// soon. Also IsConfChangeRejected.
+absl::Status ConfChangeBusyError(absl::string_view why);
+bool IsConfChangeBusy(const absl::Status& s);
 
 }  // namespace raft
 

@@ -50,10 +50,10 @@ raftpb::ConfState ApplyChange(const raftpb::ConfState& cs, const raftpb::ConfCha
 
 absl::Status Raft::ValidateConfChange(const raftpb::ConfChange& cc) const {
   if (conf_history_.back().first > log_.committed()) {
-    return ConfChangeRejectedError("a previous membership change is not committed yet");
+    return ConfChangeBusyError("a previous membership change is not committed yet");
   }
   if (!CommittedEntryInCurrentTerm()) {
-    return ConfChangeRejectedError("the leader has not committed an entry in its term yet");
+    return ConfChangeBusyError("the leader has not committed an entry in its term yet");
   }
   uint64_t id = cc.node_id();
   if (id == kNone) return ConfChangeRejectedError("node id 0");

@@ -51,6 +51,10 @@ std::string RaftMemberMetaKey(uint64_t member_id) {
   return absl::StrCat(kRaftMemberMetaPrefix, Hex16(member_id));
 }
 
+std::string RemovedMemberMetaKey(uint64_t member_id) {
+  return absl::StrCat(kRemovedMemberMetaPrefix, Hex16(member_id));
+}
+
 std::string LeaseMetaKey(int64_t lease) {
   return absl::StrCat(kLeaseMetaPrefix, Hex16(static_cast<uint64_t>(lease)));
 }

@@ -24,6 +24,8 @@
 //   raft_member/<id>             serverpb.MemberAttributes    the raft loop (applied
 //                                                             conf changes)
 //   lease/<id>                   serverpb.LeaseRecord         the lessor
+//   removed_member/<id>          "" (the id was removed;      the raft loop (applied
+//                                never accepted again)        conf changes)
 // <id> and <lease> are 16 lower-case hex digits (a negative lease id as its
 // two's complement), so that a prefix scan lists records in id order.
 // Thread-safety: pure functions and constants.
@@ -72,8 +74,10 @@ inline constexpr char kMetaRaftSnapshot[] = "raft_snapshot";
 inline constexpr char kMemberMetaPrefix[] = "member/";
 inline constexpr char kRaftMemberMetaPrefix[] = "raft_member/";
 inline constexpr char kLeaseMetaPrefix[] = "lease/";
+inline constexpr char kRemovedMemberMetaPrefix[] = "removed_member/";
 std::string MemberMetaKey(uint64_t member_id);
 std::string RaftMemberMetaKey(uint64_t member_id);
+std::string RemovedMemberMetaKey(uint64_t member_id);
 std::string LeaseMetaKey(int64_t lease);
 
 }  // namespace storage

@@ -165,4 +165,14 @@ int64_t MvccStore::CountVersionsForTest() const {
   return n;
 }
 
+absl::Status MvccStore::Defragment() {
+  SharedHold hold(gate_);
+  rocksdb::CompactRangeOptions opts;
+  opts.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  for (auto* cf : handles_) {
+    if (auto s = db_->CompactRange(opts, cf, nullptr, nullptr); !s.ok()) return FromRocks(s);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace storage

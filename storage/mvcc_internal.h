@@ -47,4 +47,12 @@ absl::StatusOr<RangeResult> RangeOver(rocksdb::Iterator* it, rocksdb::Iterator* 
                                       int64_t cur_rev, int64_t compact_rev,
                                       const KvVisitor* visit = nullptr);
 
+// Visits the newest version of each key of the kv column family (it sorts
+// first among the key's versions), through `kv`, an iterator on it: the
+// user key and the stored value (empty for a tombstone). Stops at the
+// visitor's first error; an undecodable key is DataLoss.
+using NewestVersionVisitor =
+    std::function<absl::Status(const std::string& user_key, const rocksdb::Slice& value)>;
+absl::Status ForEachNewestVersion(rocksdb::Iterator* kv, const NewestVersionVisitor& visit);
+
 }  // namespace storage::mvcc_internal

@@ -11,6 +11,17 @@ namespace storage {
 using mvcc_internal::IsTombstone;
 using mvcc_internal::View;
 
+absl::Status mvcc_internal::ForEachNewestVersion(rocksdb::Iterator* kv, const NewestVersionVisitor& visit) {
+  kv->SeekToFirst();
+  while (kv->Valid()) {
+    auto decoded = DecodeKvKey(View(kv->key()));
+    if (!decoded) return absl::DataLossError("mvcc: undecodable key in kv column family");
+    if (auto s = visit(decoded->user_key, kv->value()); !s.ok()) return s;
+    kv->Seek(EncodeUserKeySuccessor(decoded->user_key));
+  }
+  return FromRocks(kv->status());
+}
+
 // A store written before the live column family existed (or a snapshot
 // from such a member) gets it built here, once; an interrupted build is
 // redone from scratch on the next open.
@@ -34,21 +45,14 @@ absl::Status MvccStore::BuildLiveIndex() {
     }
   }
   if (!stale->status().ok()) return FromRocks(stale->status());
-  // The newest version of each key sorts first among its versions.
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), kv_cf_));
-  it->SeekToFirst();
-  while (it->Valid()) {
-    auto decoded = DecodeKvKey(View(it->key()));
-    if (!decoded) return absl::DataLossError("mvcc: undecodable key in kv column family");
-    if (!IsTombstone(it->value())) {
-      wb.Put(live_cf_, decoded->user_key, rocksdb::Slice());
-      if (wb.Count() >= 10000) {
-        if (auto st = flush(); !st.ok()) return st;
-      }
-    }
-    it->Seek(EncodeUserKeySuccessor(decoded->user_key));
-  }
-  if (!it->status().ok()) return FromRocks(it->status());
+  auto walked = mvcc_internal::ForEachNewestVersion(
+      it.get(), [&](const std::string& user_key, const rocksdb::Slice& value) -> absl::Status {
+        if (IsTombstone(value)) return absl::OkStatus();
+        wb.Put(live_cf_, user_key, rocksdb::Slice());
+        return wb.Count() >= 10000 ? flush() : absl::OkStatus();
+      });
+  if (!walked.ok()) return walked;
   wb.Put(meta_cf_, kMetaLiveIndex, kMetaLiveIndexDone);
   rocksdb::WriteOptions wo;
   wo.sync = true;

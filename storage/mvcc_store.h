@@ -270,6 +270,11 @@ class MvccStore {
 
   // Approximate on-disk size of the store in bytes.
   int64_t DbSize() const;
+  // etcd's defragmentation: rewrites every column family's files into the
+  // bottommost level, dropping what compaction and deletes left behind
+  // (RocksDB's manual compaction). Reads and writes go on meanwhile; blocks
+  // the caller until done.
+  [[nodiscard]] absl::Status Defragment();
 
   // Small metadata values (cluster identity and the like) kept in the meta
   // column family; written synchronously.
@@ -279,6 +284,32 @@ class MvccStore {
   std::vector<std::pair<std::string, std::string>> ListMeta(std::string_view prefix) const;
   // The live keys attached to `lease`, in key order.
   std::vector<std::string> LeaseKeys(int64_t lease) const;
+
+  // ---- bulk load of a whole history (restoring a backup: storage/backup_restore.h)
+  // Calls the visitor once per revision, in strictly increasing (main, sub)
+  // order; returns the visitor's first error or its own.
+  using HistoryFeed = std::function<absl::Status(const ReadView::KeptRevisionVisitor&)>;
+  struct HistoryBounds {
+    int64_t compact_rev = 0;        // logical compaction; 0: never compacted
+    int64_t compacted_through = 0;  // physical compaction the feed already reflects
+    // Whether a lease exists: keys are attached only to existing leases (etcd
+    // logs and skips an attach to a missing one when it restores a store).
+    std::function<bool(int64_t lease)> lease_exists;
+  };
+  // Fills a store that was never written with the fed history, as it was:
+  // each put's KeyValue as given (its mod_revision must be the revision's
+  // main), tombstones, the live-key and lease-attachment indexes built from
+  // each key's newest version, the compaction, and the revision: the highest
+  // of the last main revision and compact_rev (an empty history stays at 1).
+  // The applied index stays 0. Durable when it returns (memtables flushed).
+  // FailedPrecondition on a store that holds anything; DataLoss for
+  // revisions out of order or a put that contradicts its revision, leaving
+  // the store partly filled (the caller discards it). On the writer's
+  // thread; `progress` (may be null) is called every few thousand revisions
+  // with the revisions and key-value bytes written so far.
+  using LoadProgress = std::function<void(int64_t revisions, uint64_t bytes)>;
+  [[nodiscard]] absl::Status LoadHistory(const HistoryFeed& feed, const HistoryBounds& bounds,
+                                         const LoadProgress& progress = nullptr);
 
   // Test hook: damages the live-key index and forgets it was built, as a
   // store from before it (or an interrupted build) looks; reopen to rebuild.
@@ -299,6 +330,9 @@ class MvccStore {
   void StopCompactor();
   absl::Status Load();
   absl::Status BuildLiveIndex();
+  absl::Status WriteLoadedHistory(const HistoryFeed& feed, const LoadProgress& progress,
+                                  int64_t* last_main);
+  absl::Status IndexLoadedHistory(const std::function<bool(int64_t)>& lease_exists);
   void CompactorLoop();
   void RunCompactWaiters(bool all);
   absl::Status CompactStep(int64_t target, std::string* cursor, bool* done);

@@ -16,18 +16,11 @@
 
 namespace storage {
 namespace fs = std::filesystem;
+using wal_file::SyncDirPath;
 namespace {
 
 absl::Status FsError(std::string_view what, const std::string& path, const std::error_code& ec) {
   return absl::InternalError(absl::StrCat(std::string(what), " ", path, ": ", ec.message()));
-}
-
-absl::Status SyncDirPath(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return wal_file::ErrnoError("open", dir, errno);
-  absl::Status s = wal_file::SyncDir(fd, dir);
-  ::close(fd);
-  return s;
 }
 
 absl::Status Rename(const std::string& from, const std::string& to) {

@@ -56,6 +56,14 @@ absl::Status SyncDir(int fd, const std::string& path) {
   return absl::OkStatus();
 }
 
+absl::Status SyncDirPath(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("open", path, errno);
+  absl::Status s = SyncDir(fd, path);
+  ::close(fd);
+  return s;
+}
+
 absl::Status Allocate(int fd, uint64_t bytes, const std::string& path) {
   int err = ::posix_fallocate(fd, 0, static_cast<off_t>(bytes));
   if (err != 0) return ErrnoError("posix_fallocate", path, err);

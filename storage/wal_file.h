@@ -20,6 +20,8 @@ namespace storage::wal_file {
 [[nodiscard]] absl::Status ZeroRange(int fd, uint64_t from, uint64_t to, const std::string& path);
 [[nodiscard]] absl::Status SyncData(int fd, const std::string& path);  // fdatasync
 [[nodiscard]] absl::Status SyncDir(int fd, const std::string& path);   // fsync of a directory
+// Opens, fsyncs and closes the directory at `path`.
+[[nodiscard]] absl::Status SyncDirPath(const std::string& path);
 [[nodiscard]] absl::Status Allocate(int fd, uint64_t bytes, const std::string& path);
 [[nodiscard]] absl::StatusOr<uint64_t> FileSize(int fd, const std::string& path);
 [[nodiscard]] absl::StatusOr<std::string> ReadAll(int fd, const std::string& path);

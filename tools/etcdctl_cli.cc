@@ -1,7 +1,9 @@
 #include "tools/etcdctl_cli.h"
 
 #include <cmath>
+#include <cctype>
 #include <cstdint>
+#include <cstring>
 
 namespace tools {
 namespace {
@@ -68,6 +70,12 @@ std::string GoSliceString(const std::vector<std::string>& values) {
   std::string out = "[";
   for (size_t i = 0; i < values.size(); ++i) out += (i ? " " : "") + values[i];
   return out + "]";
+}
+
+std::string GoErrnoText(int err) {
+  std::string text = std::strerror(err);
+  if (!text.empty()) text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
+  return text;
 }
 
 }  // namespace tools

@@ -37,4 +37,8 @@ std::vector<std::string> SplitStringSlice(const std::vector<std::string>& occurr
 // Go's %v of a []string: "[a b c]".
 std::string GoSliceString(const std::vector<std::string>& values);
 
+// An errno as Go prints a syscall error: strerror with a lower-case first
+// letter ("no such file or directory").
+std::string GoErrnoText(int err);
+
 }  // namespace tools

@@ -5,15 +5,19 @@
 //   ketcdctl [--endpoints E] [--cacert F --cert F --key F] [--dial-timeout D]
 //            [--command-timeout D] snapshot save FILE
 //   ketcdctl snapshot status FILE [-w simple|table|json|fields] [--skip-hash-check]
+//   ketcdctl snapshot restore FILE [--data-dir D] [--name N] [--initial-cluster C]
+//            [--initial-cluster-token T] [--initial-advertise-peer-urls U]
+//            [--skip-hash-check]
 //
 // Global flags go before or after the command and each also comes from its
 // ETCDCTL_* variable (the flag wins), as etcdctl. Errors print "Error: ..."
 // on stderr; exit codes are etcdctl's (tools/etcdctl_cli.h): 5 for a failed
-// save, 1 for a failed status, 128 for a bad argument count or flag value
+// save, 1 for a failed status or restore, 128 for a bad argument count or flag value
 // refused before dialing, 4 for an unsupported -w, 1 for an unknown flag.
 // `snapshot status` checks the file's SHA-256 trailer where etcdctl does
 // not; --skip-hash-check (as `snapshot restore`'s) reads a db file copied
-// from a data dir.
+// from a data dir. `snapshot restore` builds a ketcd data dir
+// (tools/snapshot_restore.h).
 #include <chrono>
 #include <cstdlib>
 #include <cstdio>
@@ -23,7 +27,10 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
+#include "base/clock.h"
+#include "base/logger.h"
 #include "tools/etcdctl_cli.h"
+#include "tools/snapshot_restore.h"
 #include "tools/snapshot_save.h"
 #include "tools/snapshot_status.h"
 
@@ -96,6 +103,16 @@ int Status(const GlobalFlags& g, bool skip_hash_check, const std::vector<std::st
   return tools::kExitSuccess;
 }
 
+int Restore(const tools::RestoreOptions& options, const std::vector<std::string>& args) {
+  if (args.size() != 1) return Fail(tools::kExitBadArgs, "snapshot restore requires exactly one argument");
+  base::RealClock clock;
+  // etcdctl logs its restore as zap's production JSON on stderr.
+  base::Logger logger(&clock, base::LogFormat::kJson);
+  absl::Status s = tools::RestoreSnapshot(args[0], options, logger);
+  if (!s.ok()) return Fail(tools::kExitError, std::string(s.message()));
+  return tools::kExitSuccess;
+}
+
 int Run(int argc, char** argv) {
   GlobalFlags g;
   CLI::App app{"ketcdctl: etcdctl's snapshot commands for ketcd and etcd", "ketcdctl"};
@@ -136,6 +153,30 @@ int Run(int argc, char** argv) {
   bool skip_hash_check = false;
   status->add_flag("--skip-hash-check", skip_hash_check,
                    "read a db file without the sha256 trailer (copied from a data directory)");
+  std::vector<std::string> restore_args;
+  tools::RestoreOptions restore_options;
+  CLI::App* restore =
+      snapshot->add_subcommand("restore", "Restores an etcd member snapshot to an etcd directory");
+  restore->fallthrough();
+  // pflag: a flag given twice takes the last value.
+  restore->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  restore->add_option("filename", restore_args, "<filename>");
+  restore->add_option("--data-dir", restore_options.data_dir, "Path to the data directory");
+  restore->add_option("--wal-dir", restore_options.wal_dir,
+                      "Path to the WAL directory (not supported: ketcd keeps it in --data-dir)");
+  restore->add_option("--initial-cluster", restore_options.initial_cluster,
+                      "Initial cluster configuration for restore bootstrap")
+      ->capture_default_str();
+  restore->add_option("--initial-cluster-token", restore_options.initial_cluster_token,
+                      "Initial cluster token for the etcd cluster during restore bootstrap")
+      ->capture_default_str();
+  restore->add_option("--initial-advertise-peer-urls", restore_options.initial_advertise_peer_urls,
+                      "List of this member's peer URLs to advertise to the rest of the cluster")
+      ->capture_default_str();
+  restore->add_option("--name", restore_options.name, "Human-readable name for this member")
+      ->capture_default_str();
+  restore->add_flag("--skip-hash-check", restore_options.skip_hash_check,
+                    "Ignore snapshot integrity hash value (required if copied from data directory)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -145,6 +186,7 @@ int Run(int argc, char** argv) {
     return Fail(tools::kExitError, e.what());
   }
   if (save->parsed()) return Save(g, command_timeout, save_args);
+  if (restore->parsed()) return Restore(restore_options, restore_args);
   return Status(g, skip_hash_check, status_args);
 }
 

@@ -23,7 +23,7 @@
 #include "grpcpp/grpcpp.h"
 #include "storage/etcd_backup.h"
 #include "tools/etcdctl_cli.h"
-#include "tools/snapshot_status.h"
+#include "tools/progress.h"
 
 namespace tools {
 namespace {
@@ -170,30 +170,6 @@ class TrailerCheck {
   std::string tail_;
 };
 
-// "12 MB of 45 MB, 8.1 MB/s" on a terminal's stderr, at most 5 times a second.
-class Progress {
- public:
-  Progress() : on_(isatty(STDERR_FILENO) == 1), start_(std::chrono::steady_clock::now()) {}
-  ~Progress() {
-    if (shown_) std::fputs("\n", stderr);
-  }
-  void Update(uint64_t received, uint64_t remaining) {
-    auto now = std::chrono::steady_clock::now();
-    if (!on_ || (remaining != 0 && now - last_ < std::chrono::milliseconds(200))) return;
-    last_ = now;
-    double secs = std::chrono::duration<double>(now - start_).count();
-    std::fprintf(stderr, "\r%s of %s, %s/s   ", HumanizeBytes(received).c_str(),
-                 HumanizeBytes(received + remaining).c_str(),
-                 HumanizeBytes(static_cast<uint64_t>(secs > 0 ? received / secs : 0)).c_str());
-    shown_ = true;
-  }
-
- private:
-  bool on_;
-  bool shown_ = false;
-  std::chrono::steady_clock::time_point start_, last_;
-};
-
 // Go's codes.Code.String() for "rpc error: code = X desc = Y".
 const char* GoCodeName(grpc::StatusCode code) {
   static const char* const kNames[] = {"OK", "Canceled", "Unknown", "InvalidArgument", "DeadlineExceeded",
@@ -213,7 +189,7 @@ std::chrono::system_clock::time_point DeadlineAfter(std::chrono::nanoseconds d) 
 absl::Status Receive(etcdserverpb::Maintenance::Stub& stub, grpc::ClientContext* context, PartFile* file,
                      Interrupts* interrupts, uint64_t* size) {
   TrailerCheck trailer;
-  Progress progress;
+  ProgressLine progress;
   interrupts->Watch(context);
   std::unique_ptr<grpc::ClientReader<etcdserverpb::SnapshotResponse>> reader =
       stub.Snapshot(context, etcdserverpb::SnapshotRequest());
@@ -223,7 +199,7 @@ absl::Status Receive(etcdserverpb::Maintenance::Stub& stub, grpc::ClientContext*
     written = file->Write(resp.blob());
     trailer.Add(resp.blob());
     *size += resp.blob().size();
-    progress.Update(*size, resp.remaining_bytes());
+    progress.Update(*size, *size + resp.remaining_bytes(), "", resp.remaining_bytes() == 0);
   }
   if (!written.ok()) context->TryCancel();
   grpc::Status s = reader->Finish();

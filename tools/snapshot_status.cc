@@ -98,9 +98,7 @@ bool FormatSnapshotStatus(const storage::BackupStatus& st, std::string_view form
 absl::StatusOr<storage::BackupStatus> SnapshotStatus(const std::string& path, bool skip_hash_check) {
   struct stat sb;
   if (::stat(path.c_str(), &sb) != 0) {  // etcdctl's os.Stat error first
-    std::string reason = std::strerror(errno);
-    if (!reason.empty()) reason[0] = static_cast<char>(std::tolower(reason[0]));  // Go's text
-    return absl::NotFoundError(absl::StrCat("stat ", path, ": ", reason));
+    return absl::NotFoundError(absl::StrCat("stat ", path, ": ", GoErrnoText(errno)));
   }
   storage::BackupReadOptions options;
   options.skip_hash_check = skip_hash_check;

@@ -101,6 +101,10 @@ std::vector<std::string> DefineFlags(CLI::App& app, Config& cfg, RawFlags& raw) 
   add_bool("--peer-client-cert-auth", cfg.peer_tls.client_cert_auth, "Enable peer client cert authentication.");
   add_bool("--auto-tls", cfg.client_auto_tls, "Client TLS with a generated self-signed certificate.");
   add_bool("--peer-auto-tls", cfg.peer_auto_tls, "Peer TLS with generated self-signed certificates.");
+  add_bool("--strict-reconfig-check", cfg.strict_reconfig_check,
+           "Reject reconfiguration requests that would cause quorum loss.");
+  add("--experimental-max-learners", cfg.max_learners,
+      "Sets the maximum number of learners that can be available in the cluster membership.");
   return names;
 }
 
@@ -271,6 +275,7 @@ std::optional<ConfigExit> ResolveLogging(const RawFlags& raw, Config& cfg) {
 std::optional<ConfigExit> Validate(const RawFlags& raw, Config& cfg) {
   if (cfg.max_request_bytes <= 0) return UsageExit("--max-request-bytes must be positive");
   if (cfg.max_txn_ops <= 0) return UsageExit("--max-txn-ops must be positive");
+  if (cfg.max_learners < 1) return UsageExit("--experimental-max-learners must be positive");
   if (cfg.heartbeat_interval_ms <= 0) return UsageExit("--heartbeat-interval must be positive");
   if (cfg.election_timeout_ms < 5 * cfg.heartbeat_interval_ms) {
     // etcd's own rule, so that a few lost heartbeats do not start elections.

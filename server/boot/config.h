@@ -68,6 +68,9 @@ struct Config {
   // side's other TLS flags are dropped, as etcd drops them.
   bool client_auto_tls = false;
   bool peer_auto_tls = false;
+  // Refuse membership changes that could lose quorum (etcd's default).
+  bool strict_reconfig_check = true;
+  int max_learners = 1;  // --experimental-max-learners
   // --self-signed-cert-validity: the years those certificates are valid.
   unsigned self_signed_cert_validity = 1;
   // --cipher-suites (comma-separated, etcd's names), --tls-min-version,

@@ -91,7 +91,6 @@ constexpr EtcdOnlyFlag kFlags[] = {
     {"--discovery-proxy", Kind::kString, "", kRefused, kNoDiscovery},
     {"--discovery-srv", Kind::kString, "", kRefused, kNoDiscovery},
     {"--discovery-srv-name", Kind::kString, "", kRefused, kNoDiscovery},
-    {"--strict-reconfig-check", Kind::kBool, "true", kNotUsed, "ketcd has no runtime membership changes yet"},
     {"--pre-vote", Kind::kBool, "true", kNotUsed, "ketcd's raft always runs pre-vote"},
     {"--auto-compaction-retention", Kind::kRetention, "0", kRefused,
      "ketcd does not compact on its own yet; compact with `etcdctl compact` "
@@ -167,7 +166,6 @@ constexpr EtcdOnlyFlag kFlags[] = {
      "ketcd's log format follows --logger (zap: JSON, capnslog: text)", "json|console"},
     {"--experimental-warning-unary-request-duration", Kind::kDuration, "0s", kNotUsed,
      "ketcd does not log slow requests"},
-    {"--experimental-max-learners", Kind::kInt, "1", kNotUsed, "ketcd has no runtime membership changes yet"},
 };
 
 bool AllDigits(absl::string_view s) {

@@ -53,7 +53,8 @@ void ClientListener::StopAccepting() {
 
 absl::StatusOr<std::unique_ptr<ClientListener>> StartClientListener(
     const Config& cfg, const TransportSecurity& security, const std::vector<grpc::Service*>& services,
-    HttpRoutes routes, const base::Clock& clock) {
+    HttpRoutes routes, const base::Clock& clock,
+    const std::function<void(grpc::Server&)>& on_grpc_started) {
   std::unique_ptr<ClientListener> l(new ClientListener());
   l->routes_ = std::move(routes);
   // ketcd binds every port itself and hands gRPC its connections, so that
@@ -89,6 +90,7 @@ absl::StatusOr<std::unique_ptr<ClientListener>> StartClientListener(
   for (grpc::Service* s : services) builder.RegisterService(s);
   l->grpc_ = builder.BuildAndStart();
   if (!l->grpc_) return absl::UnavailableError("cannot start the client gRPC server");
+  if (on_grpc_started) on_grpc_started(*l->grpc_);
   for (size_t i = 0; i < l->ports_.size(); ++i) {
     l->ports_[i]->Start(l->acceptors_[i].get(), &l->routes_,
                         l->ports_[i]->url().scheme == "https" ? l->https_.get() : nullptr, &clock);

@@ -6,6 +6,7 @@
 // error naming it, so a member never starts half-listening.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -37,7 +38,7 @@ class ClientListener {
  private:
   friend absl::StatusOr<std::unique_ptr<ClientListener>> StartClientListener(
       const Config&, const TransportSecurity&, const std::vector<grpc::Service*>&, HttpRoutes,
-      const base::Clock&);
+      const base::Clock&, const std::function<void(grpc::Server&)>&);
   ClientListener() = default;
 
   HttpRoutes routes_;
@@ -48,9 +49,13 @@ class ClientListener {
   std::vector<std::unique_ptr<ClientPort>> metrics_ports_;  // --listen-metrics-urls: HTTP only
 };
 
+// `on_grpc_started` runs once the gRPC server runs and before any port
+// accepts a connection: services that call the member's own API connect
+// their in-process channel there.
 [[nodiscard]] absl::StatusOr<std::unique_ptr<ClientListener>> StartClientListener(
     const Config& cfg, const TransportSecurity& security, const std::vector<grpc::Service*>& services,
-    HttpRoutes routes, const base::Clock& clock);
+    HttpRoutes routes, const base::Clock& clock,
+    const std::function<void(grpc::Server&)>& on_grpc_started = nullptr);
 
 [[nodiscard]] absl::StatusOr<std::unique_ptr<grpc::Server>> StartPeerListener(
     const Config& cfg, const TransportSecurity& security, grpc::Service* peer_service);

@@ -1,7 +1,9 @@
 // ketcd: the server binary. Parses etcd-compatible flags, starts a member,
 // and shuts it down cleanly on SIGTERM or SIGINT.
 #include <cerrno>
+#include <atomic>
 #include <csignal>
+#include <unistd.h>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -67,7 +69,13 @@ int main(int argc, char** argv) {
   base::Logger logger(&clock, cfg.log_format, cfg.log_level, log_out);
   // etcd flags ketcd accepts but does not use, each named once at start.
   for (const auto& warning : cfg.warnings) logger.Warn(warning);
-  auto member = server::Member::Start(cfg, clock, logger);
+  // Set (from a raft or peer thread) when the cluster removed this member;
+  // the stop signal then wakes the sigwait below.
+  static std::atomic<bool> removed{false};
+  auto member = server::Member::Start(cfg, clock, logger, [] {
+    removed = true;
+    ::kill(::getpid(), SIGTERM);
+  });
   if (!member.ok()) {
     logger.Error(std::string(member.status().message()));
     return 1;
@@ -87,7 +95,13 @@ int main(int argc, char** argv) {
     logger.Info(sig == SIGUSR1 ? "test failpoint: isolated from peers" : "test failpoint: rejoined peers");
     (*member)->IsolateForTest(sig == SIGUSR1);
   }
-  logger.Info(sig == SIGTERM ? "received SIGTERM, shutting down" : "received SIGINT, shutting down");
+  if (removed) {
+    // etcd's words; the data dir holds a member id the cluster refuses.
+    logger.Warn("the member has been permanently removed from the cluster; "
+                "the data-dir used by this member must be removed");
+  } else {
+    logger.Info(sig == SIGTERM ? "received SIGTERM, shutting down" : "received SIGINT, shutting down");
+  }
   (*member)->Shutdown();
   logger.Info("stopped");
   return 0;

@@ -10,9 +10,10 @@
 namespace server {
 
 absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& cfg, const base::Clock& clock,
-                                                      base::Logger& logger) {
+                                                      base::Logger& logger, std::function<void()> on_removed) {
   std::unique_ptr<Member> member(new Member(std::make_unique<Parts>(cfg, clock, logger)));
   Parts& p = *member->parts_;
+  p.on_removed = std::move(on_removed);
   // A failure at any step returns, and ~Member unwinds what was started.
   // Security first: a bad certificate stops the member before its data
   // dir is created or locked.
@@ -27,6 +28,11 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& cfg, const b
   // take the proposal, as etcd publishes its attributes.
   p.publisher = std::make_unique<AttributePublisher>(p.raft.get(), SelfAttributes(cfg, p.info.member_id));
   return member;
+}
+
+void Member::Parts::OnRemoved() {
+  if (removed.exchange(true)) return;
+  if (on_removed) on_removed();
 }
 
 Member::Member(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
@@ -64,6 +70,7 @@ void Member::Shutdown() {
     finished.wait_for(std::chrono::seconds(1));
   }
   if (p.raft) p.raft->Stop();
+  if (p.peer_health) p.peer_health->Stop();
   if (client_shutdown.joinable()) client_shutdown.join();
   if (p.publisher) p.publisher->Stop();
   // Peer streams never end by themselves: cut them at once.

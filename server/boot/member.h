@@ -6,6 +6,7 @@
 // cleanly. The clock and logger are the caller's and outlive the member.
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "absl/status/statusor.h"
@@ -20,9 +21,11 @@ class Member {
  public:
   // Certificates and flags that cannot work are refused before the data
   // dir is touched.
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Member>> Start(const Config& cfg,
-                                                                     const base::Clock& clock,
-                                                                     base::Logger& logger);
+  // `on_removed` runs once, on an internal thread, when the member learns
+  // that the cluster removed it (it must then be shut down).
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Member>> Start(
+      const Config& cfg, const base::Clock& clock, base::Logger& logger,
+      std::function<void()> on_removed = {});
   ~Member();
   void Shutdown();
 

@@ -3,7 +3,10 @@
 // Config and the parts built before it, and fills its own.
 #pragma once
 
+#include <atomic>
+#include <functional>
 #include <memory>
+#include <vector>
 
 #include "base/clock.h"
 #include "base/logger.h"
@@ -13,11 +16,16 @@
 #include "server/boot/listeners.h"
 #include "server/boot/member.h"
 #include "server/edge/cluster_service.h"
+#include "server/edge/member_changes.h"
+#include "server/peer/peer_health.h"
 #include "server/edge/http_endpoints.h"
 #include "server/edge/kv_service.h"
 #include "server/edge/lease_forwarder.h"
 #include "server/edge/lease_service.h"
+#include "server/edge/election_service.h"
+#include "server/edge/lock_service.h"
 #include "server/edge/maintenance_service.h"
+#include "server/edge/self_client.h"
 #include "server/edge/watch_service.h"
 #include "server/net/transport_security.h"
 #include "server/peer/peer_directory.h"
@@ -51,6 +59,14 @@ struct Member::Parts {
   std::unique_ptr<storage::MemberDir> dir;
   std::unique_ptr<storage::MvccStore> store;
   MemberInfo info;
+  // Joining a running cluster (--initial-cluster-state existing, first
+  // start): its membership as the running members reported it.
+  bool joining = false;
+  std::vector<serverpb::MemberAttributes> joined_members;
+  // This member was removed from the cluster: stop (once).
+  void OnRemoved();
+  std::atomic<bool> removed{false};
+  std::function<void()> on_removed;  // set by Member::Start's caller
   std::unique_ptr<Lessor> lessor;
   std::unique_ptr<KvApplier> applier;
   std::unique_ptr<WatchHub> watch_hub;
@@ -59,6 +75,8 @@ struct Member::Parts {
   std::unique_ptr<SnapshotInbox> snapshot_inbox;
   std::unique_ptr<PeerTransport> transport;
   std::unique_ptr<RaftMember> raft;
+  std::unique_ptr<PeerHealth> peer_health;
+  std::unique_ptr<MemberChanges> member_changes;
   std::unique_ptr<grpc::Server> peer_server;
   std::unique_ptr<LeaseForwarder> lease_forwarder;
   std::unique_ptr<LeaseExpirer> lease_expirer;
@@ -67,6 +85,10 @@ struct Member::Parts {
   std::unique_ptr<LeaseService> lease;
   std::unique_ptr<ClusterService> cluster;
   std::unique_ptr<MaintenanceService> maintenance;
+  // Lock and Election call the member's own API through `self_client`.
+  std::unique_ptr<SelfClient> self_client;
+  std::unique_ptr<LockService> lock;
+  std::unique_ptr<ElectionService> election;
   HealthCounters health_counters;  // before `client`, whose routes count into it
   std::unique_ptr<ClientListener> client;
   std::unique_ptr<AttributePublisher> publisher;

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "server/boot/auto_tls.h"
+#include "server/boot/cluster_join.h"
 #include "server/boot/listeners.h"
 #include "server/edge/http_endpoints.h"
 #include "server/edge/member_metrics.h"
@@ -33,7 +34,8 @@ absl::Status OpenRaft(Member::Parts& p, std::unique_ptr<raft::RawNode>* node) {
   lo.logger = &p.logger;
   lo.cluster_id = p.info.cluster_id;
   lo.member_id = p.info.member_id;
-  lo.initial_members = FoundingMembers(cfg);
+  // A joining member starts with an empty log: the leader sends it all.
+  if (!p.joining) lo.initial_members = FoundingMembers(cfg);
   lo.election_tick = std::max(2, cfg.election_timeout_ms / cfg.heartbeat_interval_ms);
   // Members started together must not time out in step.
   lo.random_seed = p.info.member_id ^ static_cast<uint64_t>(absl::ToUnixNanos(p.clock.Now()));
@@ -48,9 +50,23 @@ absl::Status OpenRaft(Member::Parts& p, std::unique_ptr<raft::RawNode>* node) {
 void StartPeerTransport(Member::Parts& p) {
   p.snapshot_inbox = std::make_unique<SnapshotInbox>(p.dir->snapshots(), p.info.member_id, &p.logger);
   Member::Parts* parts = &p;
+  PeerTransport::Options topts;
+  topts.cluster_id = p.info.cluster_id;
+  topts.self_id = p.info.member_id;
+  topts.snapshot_inbox = p.snapshot_inbox.get();
+  topts.lessor = p.lessor.get();
+  topts.store = p.store.get();
+  // Peer calls arrive only once the peer listener is up, after
+  // member_changes exists (StartReplication).
+  topts.promote_member = [parts](uint64_t id, std::function<void(absl::Status)> done) {
+    parts->member_changes->PromoteOnLeader(id, std::move(done));
+  };
+  topts.on_removed_by_peer = [parts] { parts->OnRemoved(); };
+  topts.directory = p.peers.get();
+  topts.clock = &p.clock;
+  topts.logger = &p.logger;
   p.transport = std::make_unique<PeerTransport>(
-      PeerTransport::Options{p.info.cluster_id, p.info.member_id, 4096, p.snapshot_inbox.get(),
-                             p.lessor.get(), p.peers.get(), &p.clock, &p.logger},
+      std::move(topts),
       [parts](std::vector<raftpb::Message> msgs) {
         if (parts->raft) parts->raft->Deliver(std::move(msgs));
       },
@@ -62,7 +78,10 @@ void StartPeerTransport(Member::Parts& p) {
   // add theirs when they are.
   auto recorded = LoadRaftMembers(*p.store);
   if (recorded.empty()) {
-    for (const auto& m : FoundingMembers(p.cfg)) p.transport->AddPeer(m.member_id(), m.peer_urls(0));
+    const auto initial = p.joining ? p.joined_members : FoundingMembers(p.cfg);
+    for (const auto& m : initial) {
+      if (m.peer_urls_size() > 0) p.transport->AddPeer(m.member_id(), m.peer_urls(0));
+    }
   }
   for (const auto& [id, m] : recorded) {
     if (m.peer_urls_size() > 0) p.transport->AddPeer(id, m.peer_urls(0));
@@ -114,14 +133,12 @@ absl::Status OpenDataDir(Member::Parts& p) {
     return absl::Status(s.code(), absl::StrCat("cannot recover the snapshot directories in ",
                                                md.path(), ": ", s.message()));
   }
+  std::optional<JoinedCluster> joined;
   if (cfg.initial_cluster_state == "existing" && !md.HasWal()) {
-    // etcd would fetch the membership from the running members and join
-    // as a member added with `member add`; ketcd cannot join that way yet.
-    // Bootstrapping a new log here instead could split the cluster.
-    return absl::FailedPreconditionError(absl::StrCat(
-        "--initial-cluster-state existing with no data in ", cfg.data_dir,
-        ": joining a running cluster as a new member (member add) is not supported yet; "
-        "start this member on its data dir, or bootstrap with --initial-cluster-state new"));
+    // A member added with `member add`: the running members say who we are.
+    auto j = DiscoverCluster(cfg, *p.security, p.logger);
+    if (!j.ok()) return j.status();
+    joined = std::move(*j);
   }
   storage::MvccStoreOptions store_opts;
   store_opts.logger = &p.logger;
@@ -132,9 +149,19 @@ absl::Status OpenDataDir(Member::Parts& p) {
   }
   p.store = std::move(*store);
   // A restarted member keeps its identity and ignores the bootstrap flags.
-  auto id = storage::LoadOrCreateIdentity(
-      *p.store, storage::FoundingIdentity(FoundingMembers(cfg), cfg.name));
+  const storage::MemberIdentity fresh =
+      joined ? storage::MemberIdentity{joined->cluster_id, joined->member_id}
+             : storage::FoundingIdentity(FoundingMembers(cfg), cfg.name);
+  auto id = storage::LoadOrCreateIdentity(*p.store, fresh);
   if (!id.ok()) return id.status();
+  if (joined) {
+    if (id->cluster_id != joined->cluster_id || id->member_id != joined->member_id) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the data dir ", cfg.data_dir, " belongs to another member or cluster than the one joined"));
+    }
+    p.joined_members = std::move(joined->members);
+    p.joining = true;
+  }
   p.info = MemberInfo{id->cluster_id, id->member_id};
   return absl::OkStatus();
 }
@@ -178,8 +205,18 @@ absl::Status StartReplication(Member::Parts& p) {
       parts->logger.Fatal("reloading leases after a snapshot", {{"error", s}});
     }
   };
+  opts.on_removed = [parts] { parts->OnRemoved(); };
   p.raft = std::make_unique<RaftMember>(opts, std::move(node), p.log_cache.get(), p.wal.get(),
                                         p.store.get(), p.applier.get(), p.transport.get());
+  p.peer_health = std::make_unique<PeerHealth>(p.peers.get(), p.info.member_id, &p.clock);
+  MemberChanges::Options mopts;
+  mopts.cluster_id = p.info.cluster_id;
+  mopts.self_id = p.info.member_id;
+  mopts.strict_reconfig_check = p.cfg.strict_reconfig_check;
+  mopts.max_learners = static_cast<size_t>(p.cfg.max_learners);
+  mopts.forward_timeout = absl::Seconds(5) + 2 * absl::Milliseconds(p.cfg.election_timeout_ms);
+  p.member_changes = std::make_unique<MemberChanges>(mopts, p.raft.get(), p.store.get(),
+                                                     p.peer_health.get(), p.peers.get(), &p.clock);
   auto server = StartPeerListener(p.cfg, *p.security, p.transport->service());
   if (!server.ok()) return server.status();
   p.peer_server = std::move(*server);
@@ -204,15 +241,19 @@ void BuildServices(Member::Parts& p) {
   for (const auto& u : cfg.initial_advertise_peer_urls) self.peer_urls.push_back(u.raw);
   for (const auto& u : cfg.advertise_client_urls) self.client_urls.push_back(u.raw);
   std::vector<etcdserverpb::Member> bootstrap;
-  for (const auto& m : FoundingMembers(cfg)) {
+  for (const auto& m : p.joining ? p.joined_members : FoundingMembers(cfg)) {
     etcdserverpb::Member em;
     em.set_id(m.member_id());
     em.set_name(m.name());
     for (const auto& u : m.peer_urls()) em.add_peerurls(u);
     bootstrap.push_back(std::move(em));
   }
-  p.cluster = std::make_unique<ClusterService>(self, std::move(bootstrap), proposer, p.store.get());
+  p.cluster = std::make_unique<ClusterService>(self, std::move(bootstrap), proposer, p.store.get(),
+                                               p.member_changes.get());
   p.maintenance = std::make_unique<MaintenanceService>(p.info, proposer, p.store.get());
+  p.self_client = std::make_unique<SelfClient>();
+  p.lock = std::make_unique<LockService>(p.self_client.get());
+  p.election = std::make_unique<ElectionService>(p.self_client.get());
 }
 
 absl::Status ServeClients(Member::Parts& p) {
@@ -221,8 +262,14 @@ absl::Status ServeClients(Member::Parts& p) {
   AddMetricsEndpoint(routes, MetricSources{p.info.member_id, p.raft.get(), p.store.get(), &p.health_counters,
                                            &p.raft->WalFsyncDurations(), &p.raft->BackendCommitDurations()});
   auto listener = StartClientListener(
-      p.cfg, *p.security, {p.kv.get(), p.watch.get(), p.lease.get(), p.cluster.get(), p.maintenance.get()},
-      std::move(routes), p.clock);
+      p.cfg, *p.security,
+      {p.kv.get(), p.watch.get(), p.lease.get(), p.cluster.get(), p.maintenance.get(), p.lock.get(),
+       p.election.get()},
+      std::move(routes), p.clock, [self = p.self_client.get()](grpc::Server& server) {
+        grpc::ChannelArguments args;
+        args.SetMaxReceiveMessageSize(-1);
+        self->Connect(server.InProcessChannel(args));
+      });
   if (!listener.ok()) return listener.status();
   p.client = std::move(*listener);
   return absl::OkStatus();

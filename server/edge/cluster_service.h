@@ -1,10 +1,12 @@
-// ClusterService: the part of etcd's Cluster service a member can answer
-// truthfully today, MemberList (what `etcdctl member list` calls): the raft
-// membership as applied (the bootstrap list before the first conf change is
-// applied), overlaid by the attributes each member announced through the
-// log (KvApplier::SetMemberAttributes, server/state/kv_applier.h). The other Cluster calls answer UNIMPLEMENTED until
-// membership changes land.
-// Ownership: borrows the proposer and store, which must outlive it.
+// ClusterService: etcd's Cluster service. MemberList (with 3.5's
+// `linearizable`) lists the raft membership as applied (the bootstrap list
+// before the first conf change is applied), overlaid by the attributes
+// each member announced through the log (KvApplier::SetMemberAttributes,
+// server/state/kv_applier.h); an added member has no name and no client
+// URLs until it starts, as in etcd. MemberAdd, MemberRemove, MemberUpdate
+// and MemberPromote go through MemberChanges (member_changes.h) and answer
+// with the membership once the change is applied here.
+// Ownership: borrows the proposer, store and changes, which must outlive it.
 // Thread-safety: gRPC calls it from any thread.
 #pragma once
 
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "server/edge/member_changes.h"
 #include "server/edge/response_header.h"
 #include "server/replication/proposer.h"
 #include "server/state/member_info.h"
@@ -30,18 +33,38 @@ struct MemberSelf {
 
 class ClusterService final : public etcdserverpb::Cluster::CallbackService {
  public:
-  ClusterService(MemberSelf self, std::vector<etcdserverpb::Member> bootstrap,
-                 const Proposer* proposer, const storage::MvccStore* store)
-      : self_(std::move(self)), bootstrap_(std::move(bootstrap)), store_(store),
-        headers_{self_.ids, proposer, store} {}
+  ClusterService(MemberSelf self, std::vector<etcdserverpb::Member> bootstrap, Proposer* proposer,
+                 const storage::MvccStore* store, MemberChanges* changes)
+      : self_(std::move(self)), bootstrap_(std::move(bootstrap)), proposer_(proposer), store_(store),
+        changes_(changes), headers_{self_.ids, proposer, store} {}
   grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext* ctx,
                                        const etcdserverpb::MemberListRequest* req,
                                        etcdserverpb::MemberListResponse* resp) override;
+  grpc::ServerUnaryReactor* MemberAdd(grpc::CallbackServerContext* ctx,
+                                      const etcdserverpb::MemberAddRequest* req,
+                                      etcdserverpb::MemberAddResponse* resp) override;
+  grpc::ServerUnaryReactor* MemberRemove(grpc::CallbackServerContext* ctx,
+                                         const etcdserverpb::MemberRemoveRequest* req,
+                                         etcdserverpb::MemberRemoveResponse* resp) override;
+  grpc::ServerUnaryReactor* MemberUpdate(grpc::CallbackServerContext* ctx,
+                                         const etcdserverpb::MemberUpdateRequest* req,
+                                         etcdserverpb::MemberUpdateResponse* resp) override;
+  grpc::ServerUnaryReactor* MemberPromote(grpc::CallbackServerContext* ctx,
+                                          const etcdserverpb::MemberPromoteRequest* req,
+                                          etcdserverpb::MemberPromoteResponse* resp) override;
 
  private:
+  // The membership as applied on this member, in id order.
+  std::vector<etcdserverpb::Member> ListMembers() const;
+  // Finishes a membership call: the error, or the header and the members.
+  template <typename Resp>
+  void Answer(grpc::ServerUnaryReactor* reactor, Resp* resp, const absl::Status& s) const;
+
   const MemberSelf self_;
   const std::vector<etcdserverpb::Member> bootstrap_;
+  Proposer* proposer_;
   const storage::MvccStore* store_;
+  MemberChanges* changes_;
   const HeaderSource headers_;
 };
 

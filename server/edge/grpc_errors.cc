@@ -35,6 +35,19 @@ constexpr EtcdError kEtcdErrors[] = {
     {K::kStopped, grpc::StatusCode::UNAVAILABLE, kErrStopped},
     {K::kTimeout, grpc::StatusCode::UNAVAILABLE, kErrTimeout},
     {K::kNoLeader, grpc::StatusCode::UNAVAILABLE, kErrNoLeader},
+    {K::kMemberExists, grpc::StatusCode::FAILED_PRECONDITION, kErrMemberExists},
+    {K::kPeerUrlExists, grpc::StatusCode::FAILED_PRECONDITION, kErrPeerUrlExists},
+    {K::kMemberNotEnoughStarted, grpc::StatusCode::FAILED_PRECONDITION, kErrMemberNotEnoughStarted},
+    {K::kMemberBadUrls, grpc::StatusCode::INVALID_ARGUMENT, kErrMemberBadUrls},
+    {K::kMemberNotFound, grpc::StatusCode::NOT_FOUND, kErrMemberNotFound},
+    {K::kMemberNotLearner, grpc::StatusCode::FAILED_PRECONDITION, kErrMemberNotLearner},
+    {K::kLearnerNotReady, grpc::StatusCode::FAILED_PRECONDITION, kErrLearnerNotReady},
+    {K::kTooManyLearners, grpc::StatusCode::FAILED_PRECONDITION, kErrTooManyLearners},
+    {K::kUnhealthy, grpc::StatusCode::UNAVAILABLE, kErrUnhealthy},
+    {K::kNotSupportedForLearner, grpc::StatusCode::UNAVAILABLE, kErrNotSupportedForLearner},
+    {K::kBadLeaderTransferee, grpc::StatusCode::FAILED_PRECONDITION, kErrBadLeaderTransferee},
+    {K::kTimeoutLeaderTransfer, grpc::StatusCode::UNAVAILABLE, kErrTimeoutLeaderTransfer},
+    {K::kNotLeader, grpc::StatusCode::FAILED_PRECONDITION, kErrNotLeader},
     {K::kCompacted, grpc::StatusCode::OUT_OF_RANGE, storage::kErrCompacted},
     {K::kFutureRev, grpc::StatusCode::OUT_OF_RANGE, storage::kErrFutureRev},
 };
@@ -53,6 +66,11 @@ grpc::Status ToGrpcStatus(const absl::Status& s) {
     if (e.kind == kind) return grpc::Status(e.code, absl::StrCat("etcdserver: ", e.message));
   }
   return grpc::Status(FromAbslCode(s.code()), std::string(s.message()));
+}
+
+absl::Status CheckLearner(const Proposer& proposer, bool supported) {
+  if (supported || !proposer.Status().is_learner) return absl::OkStatus();
+  return NotSupportedForLearnerError();
 }
 
 absl::Status CheckRequireLeader(const grpc::ServerContextBase& ctx, const Proposer& proposer) {

@@ -17,6 +17,10 @@ namespace server {
 // A client that sent "hasleader: true" metadata (clientv3.WithRequireLeader,
 // which kube-apiserver uses) gets "etcdserver: no leader" at once while this
 // member knows no leader, instead of waiting for one, as in etcd.
+// etcd's learner rule: a learner answers only Status and serializable
+// Range; every other call gets "rpc not supported for learner".
+// `supported`: the call is one of those two.
+[[nodiscard]] absl::Status CheckLearner(const Proposer& proposer, bool supported);
 [[nodiscard]] absl::Status CheckRequireLeader(const grpc::ServerContextBase& ctx,
                                               const Proposer& proposer);
 

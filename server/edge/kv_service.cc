@@ -8,6 +8,7 @@ namespace server {
 grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
                                            const etcdserverpb::RangeRequest* req,
                                            etcdserverpb::RangeResponse* resp) {
+  if (auto s = CheckLearner(*proposer_, req->serializable()); !s.ok()) return UnaryCalls::Fail(ctx, s);
   if (auto s = CheckRequireLeader(*ctx, *proposer_); !s.ok()) return UnaryCalls::Fail(ctx, s);
   if (auto s = CheckRange(*req); !s.ok()) return UnaryCalls::Fail(ctx, s);
   auto* reactor = ctx->DefaultReactor();
@@ -26,6 +27,7 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
 grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
                                          const etcdserverpb::PutRequest* req,
                                          etcdserverpb::PutResponse* resp) {
+  if (auto s = CheckLearner(*proposer_, false); !s.ok()) return UnaryCalls::Fail(ctx, s);
   if (auto s = CheckRequireLeader(*ctx, *proposer_); !s.ok()) return UnaryCalls::Fail(ctx, s);
   if (auto s = CheckPut(*req); !s.ok()) return UnaryCalls::Fail(ctx, s);
   auto* reactor = ctx->DefaultReactor();
@@ -38,6 +40,7 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
 grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ctx,
                                                  const etcdserverpb::DeleteRangeRequest* req,
                                                  etcdserverpb::DeleteRangeResponse* resp) {
+  if (auto s = CheckLearner(*proposer_, false); !s.ok()) return UnaryCalls::Fail(ctx, s);
   if (auto s = CheckRequireLeader(*ctx, *proposer_); !s.ok()) return UnaryCalls::Fail(ctx, s);
   if (auto s = CheckDeleteRange(*req); !s.ok()) return UnaryCalls::Fail(ctx, s);
   auto* reactor = ctx->DefaultReactor();
@@ -51,6 +54,7 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ct
 grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
                                          const etcdserverpb::TxnRequest* req,
                                          etcdserverpb::TxnResponse* resp) {
+  if (auto s = CheckLearner(*proposer_, false); !s.ok()) return UnaryCalls::Fail(ctx, s);
   if (auto s = CheckRequireLeader(*ctx, *proposer_); !s.ok()) return UnaryCalls::Fail(ctx, s);
   if (auto s = CheckTxn(*req, limits_.max_txn_ops); !s.ok()) return UnaryCalls::Fail(ctx, s);
   auto* reactor = ctx->DefaultReactor();
@@ -71,6 +75,7 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
 grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* ctx,
                                              const etcdserverpb::CompactionRequest* req,
                                              etcdserverpb::CompactionResponse* resp) {
+  if (auto s = CheckLearner(*proposer_, false); !s.ok()) return UnaryCalls::Fail(ctx, s);
   if (auto s = CheckRequireLeader(*ctx, *proposer_); !s.ok()) return UnaryCalls::Fail(ctx, s);
   auto* reactor = ctx->DefaultReactor();
   serverpb::InternalRequest ir;

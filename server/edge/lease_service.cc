@@ -22,6 +22,7 @@ int64_t LeaseService::NewLeaseId() {
 grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* ctx,
                                                    const etcdserverpb::LeaseGrantRequest* req,
                                                    etcdserverpb::LeaseGrantResponse* resp) {
+  if (auto s = CheckLearner(*proposer_, false); !s.ok()) return UnaryCalls::Fail(ctx, s);
   if (auto s = CheckRequireLeader(*ctx, *proposer_); !s.ok()) return UnaryCalls::Fail(ctx, s);
   auto* reactor = ctx->DefaultReactor();
   serverpb::InternalRequest ir;
@@ -37,6 +38,7 @@ grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(grpc::CallbackServerContext* ctx,
                                                     const etcdserverpb::LeaseRevokeRequest* req,
                                                     etcdserverpb::LeaseRevokeResponse* resp) {
+  if (auto s = CheckLearner(*proposer_, false); !s.ok()) return UnaryCalls::Fail(ctx, s);
   if (auto s = CheckRequireLeader(*ctx, *proposer_); !s.ok()) return UnaryCalls::Fail(ctx, s);
   auto* reactor = ctx->DefaultReactor();
   serverpb::InternalRequest ir;
@@ -50,6 +52,7 @@ grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(
     grpc::CallbackServerContext* ctx, const etcdserverpb::LeaseTimeToLiveRequest* req,
     etcdserverpb::LeaseTimeToLiveResponse* resp) {
+  if (auto s = CheckLearner(*proposer_, false); !s.ok()) return UnaryCalls::Fail(ctx, s);
   if (auto s = CheckRequireLeader(*ctx, *proposer_); !s.ok()) return UnaryCalls::Fail(ctx, s);
   auto* reactor = ctx->DefaultReactor();
   forwarder_->TimeToLive(
@@ -78,7 +81,9 @@ class LeaseService::KeepAlive
                                      etcdserverpb::LeaseKeepAliveResponse> {
  public:
   KeepAlive(LeaseService* svc, grpc::CallbackServerContext* ctx) : svc_(svc) {
-    if (auto s = CheckRequireLeader(*ctx, *svc_->proposer_); !s.ok()) {
+    absl::Status s = CheckLearner(*svc_->proposer_, false);
+    if (s.ok()) s = CheckRequireLeader(*ctx, *svc_->proposer_);
+    if (!s.ok()) {
       Finish(ToGrpcStatus(s));
       return;
     }

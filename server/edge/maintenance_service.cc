@@ -4,6 +4,9 @@
 
 #include "server/edge/grpc_errors.h"
 #include "server/edge/snapshot_stream.h"
+#include "server/edge/unary_call.h"
+#include "server/state/errors.h"
+#include "server/state/membership.h"
 #include "storage/crc32c.h"
 
 namespace server {
@@ -31,6 +34,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext* ctx,
                                                      const etcdserverpb::HashKVRequest* req,
                                                      etcdserverpb::HashKVResponse* resp) {
+  if (auto s = CheckLearner(*proposer_, false); !s.ok()) return UnaryCalls::Fail(ctx, s);
   auto* reactor = ctx->DefaultReactor();
   auto view = store_->Read();
   const int64_t rev = req->revision() > 0 ? req->revision() : view->rev();
@@ -66,9 +70,83 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext
   return reactor;
 }
 
+namespace {
+
+// A stream refused before it starts (etcd: no stream RPC on a learner).
+class RefusedSnapshot final : public grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse> {
+ public:
+  explicit RefusedSnapshot(const grpc::Status& s) { Finish(s); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
 grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* MaintenanceService::Snapshot(
     grpc::CallbackServerContext*, const etcdserverpb::SnapshotRequest*) {
+  if (auto s = CheckLearner(*proposer_, false); !s.ok()) return new RefusedSnapshot(ToGrpcStatus(s));
   return new SnapshotStream(store_, kEtcdClusterVersion);
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::Hash(grpc::CallbackServerContext* ctx,
+                                                   const etcdserverpb::HashRequest*,
+                                                   etcdserverpb::HashResponse* resp) {
+  if (auto s = CheckLearner(*proposer_, false); !s.ok()) return UnaryCalls::Fail(ctx, s);
+  auto view = store_->Read();
+  uint32_t crc = 0;
+  auto add_int = [&crc](int64_t v) { crc = storage::Crc32cExtend(crc, &v, sizeof(v)); };
+  auto add_bytes = [&crc, &add_int](const std::string& b) {
+    add_int(static_cast<int64_t>(b.size()));
+    crc = storage::Crc32cExtend(crc, b.data(), b.size());
+  };
+  auto s = view->ForEachKeptRevision([&](storage::Revision rev, bool tombstone, const mvccpb::KeyValue& kv) {
+    add_int(rev.main);
+    add_int(rev.sub);
+    add_int(tombstone ? 1 : 0);
+    add_bytes(kv.SerializeAsString());
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return UnaryCalls::Fail(ctx, s);
+  add_int(view->compact_rev());
+  const int64_t rev = view->rev();
+  view.reset();
+  FillHeader(headers_, HeaderRevision::kKeep, resp->mutable_header());
+  resp->mutable_header()->set_revision(rev);
+  resp->set_hash(crc);
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::MoveLeader(grpc::CallbackServerContext* ctx,
+                                                         const etcdserverpb::MoveLeaderRequest* req,
+                                                         etcdserverpb::MoveLeaderResponse* resp) {
+  if (auto s = CheckLearner(*proposer_, false); !s.ok()) return UnaryCalls::Fail(ctx, s);
+  if (proposer_->Status().leader != info_.member_id) return UnaryCalls::Fail(ctx, NotLeaderError());
+  const Membership m = LoadMembership(*store_);
+  auto it = m.members.find(req->targetid());
+  if (it == m.members.end() || it->second.is_learner()) {
+    return UnaryCalls::Fail(ctx, BadLeaderTransfereeError());
+  }
+  auto* reactor = ctx->DefaultReactor();
+  proposer_->TransferLeadership(req->targetid(), [this, reactor, resp](absl::Status s) {
+    if (!s.ok()) return reactor->Finish(ToGrpcStatus(s));
+    FillHeader(headers_, HeaderRevision::kCurrent, resp->mutable_header());
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::Defragment(grpc::CallbackServerContext* ctx,
+                                                         const etcdserverpb::DefragmentRequest*,
+                                                         etcdserverpb::DefragmentResponse* resp) {
+  if (auto s = CheckLearner(*proposer_, false); !s.ok()) return UnaryCalls::Fail(ctx, s);
+  // Blocks this gRPC thread for the compaction's length, as etcd's does:
+  // an operator's rare call; reads and writes are served meanwhile.
+  if (auto s = store_->Defragment(); !s.ok()) return UnaryCalls::Fail(ctx, s);
+  FillHeader(headers_, HeaderRevision::kCurrent, resp->mutable_header());
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
 }
 
 }  // namespace server

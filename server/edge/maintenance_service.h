@@ -1,8 +1,9 @@
-// MaintenanceService: the parts of etcd's Maintenance service a member can
-// answer truthfully today: Status (what `etcdctl endpoint status` calls),
-// HashKV (what `etcdctl endpoint hashkv` calls) and Snapshot (`etcdctl
-// snapshot save`: an etcd 3.4 backup, see snapshot_stream.h). The others
-// answer UNIMPLEMENTED until defragmentation tooling lands.
+// MaintenanceService: etcd's Maintenance service: Status (`etcdctl
+// endpoint status`), HashKV (`endpoint hashkv`), Hash, Snapshot (`etcdctl
+// snapshot save`: an etcd 3.4 backup, see snapshot_stream.h), MoveLeader
+// (`move-leader`: raft's leader transfer, on the leader only) and
+// Defragment (`defrag`: RocksDB's manual compaction of every column
+// family, online). Alarm answers UNIMPLEMENTED until alarms land.
 // Ownership: borrows the proposer and store, which must outlive it.
 // Thread-safety: gRPC calls it from any thread.
 #pragma once
@@ -18,8 +19,8 @@ namespace server {
 
 class MaintenanceService final : public etcdserverpb::Maintenance::CallbackService {
  public:
-  MaintenanceService(MemberInfo info, const Proposer* proposer, const storage::MvccStore* store)
-      : proposer_(proposer), store_(store), headers_{info, proposer, store} {}
+  MaintenanceService(MemberInfo info, Proposer* proposer, storage::MvccStore* store)
+      : info_(info), proposer_(proposer), store_(store), headers_{info, proposer, store} {}
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx,
                                    const etcdserverpb::StatusRequest* req,
                                    etcdserverpb::StatusResponse* resp) override;
@@ -37,9 +38,23 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* Snapshot(
       grpc::CallbackServerContext* ctx, const etcdserverpb::SnapshotRequest* req) override;
 
+  // A CRC-32C over every revision the store keeps (what etcd's compaction
+  // keeps, as a backup holds it) and the compaction revision: equal on
+  // members that applied the same history. etcd's Hash covers its whole
+  // bbolt file; the two are not comparable.
+  grpc::ServerUnaryReactor* Hash(grpc::CallbackServerContext* ctx, const etcdserverpb::HashRequest* req,
+                                 etcdserverpb::HashResponse* resp) override;
+  grpc::ServerUnaryReactor* MoveLeader(grpc::CallbackServerContext* ctx,
+                                       const etcdserverpb::MoveLeaderRequest* req,
+                                       etcdserverpb::MoveLeaderResponse* resp) override;
+  grpc::ServerUnaryReactor* Defragment(grpc::CallbackServerContext* ctx,
+                                       const etcdserverpb::DefragmentRequest* req,
+                                       etcdserverpb::DefragmentResponse* resp) override;
+
  private:
-  const Proposer* proposer_;
-  const storage::MvccStore* store_;
+  const MemberInfo info_;
+  Proposer* proposer_;
+  storage::MvccStore* store_;
   const HeaderSource headers_;
 };
 

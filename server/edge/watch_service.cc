@@ -222,6 +222,20 @@ class WatchService::Stream : public WatchReactor {
   int64_t next_id_ = 0;
 };
 
-WatchReactor* WatchService::Watch(grpc::CallbackServerContext* ctx) { return new Stream(this, ctx); }
+namespace {
+
+// A stream refused before it starts (etcd: no stream RPC on a learner).
+class RefusedWatch final : public WatchReactor {
+ public:
+  explicit RefusedWatch(const grpc::Status& s) { Finish(s); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+WatchReactor* WatchService::Watch(grpc::CallbackServerContext* ctx) {
+  if (auto s = CheckLearner(*proposer_, false); !s.ok()) return new RefusedWatch(ToGrpcStatus(s));
+  return new Stream(this, ctx);
+}
 
 }  // namespace server

@@ -21,6 +21,13 @@ void PeerDirectory::Remove(uint64_t id) {
   peers_.erase(id);
 }
 
+std::vector<uint64_t> PeerDirectory::Ids() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<uint64_t> out;
+  for (const auto& [id, e] : peers_) out.push_back(id);
+  return out;
+}
+
 std::optional<std::string> PeerDirectory::UrlOf(uint64_t id) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = peers_.find(id);

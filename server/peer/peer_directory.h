@@ -23,6 +23,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "grpcpp/channel.h"
@@ -40,6 +41,8 @@ class PeerDirectory {
   void Set(uint64_t id, const std::string& url);
   void Remove(uint64_t id);
   std::optional<std::string> UrlOf(uint64_t id) const;
+  // Every member with a known URL (this member's own included).
+  std::vector<uint64_t> Ids() const;
 
   // The shared channel to member `id`: NotFound for an unknown member, an
   // error for a URL that cannot be dialed (a bad URL, a scheme this member

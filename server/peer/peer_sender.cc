@@ -7,6 +7,10 @@
 #include "peerpb/peer.grpc.pb.h"
 
 namespace server {
+
+bool IsRemovedRefusal(const grpc::Status& s) {
+  return s.error_code() == grpc::StatusCode::FAILED_PRECONDITION && s.error_message() == kRemovedMemberMessage;
+}
 namespace {
 
 constexpr std::chrono::milliseconds kMinBackoff(50);
@@ -97,7 +101,8 @@ bool PeerSender::RunStream(std::chrono::milliseconds& backoff) {
     }
   }
   writer->WritesDone();
-  (void)writer->Finish();  // the outcome is known already; this only reaps the call
+  const grpc::Status finished = writer->Finish();
+  if (IsRemovedRefusal(finished) && opts_.removed) opts_.removed();
   std::lock_guard<std::mutex> lock(mu_);
   ctx_ = nullptr;
   return !stopping && !stopping_;

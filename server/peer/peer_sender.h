@@ -23,6 +23,11 @@
 
 namespace server {
 
+// How a member refuses the stream of a member removed from the cluster;
+// the removed member stops when it reads it (as etcd's HTTP 410 Gone).
+inline constexpr char kRemovedMemberMessage[] = "the member has been permanently removed from the cluster";
+bool IsRemovedRefusal(const grpc::Status& s);
+
 class PeerSender {
  public:
   struct Options {
@@ -30,6 +35,9 @@ class PeerSender {
     uint64_t self_id = 0;
     uint64_t peer_id = 0;
     size_t max_queued_messages = 4096;
+    // Called (on the sender's thread) when the peer refuses the stream
+    // because this member was removed from the cluster.
+    std::function<void()> removed;
   };
   using Unreachable = std::function<void(uint64_t peer_id)>;
 

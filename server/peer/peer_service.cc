@@ -5,8 +5,16 @@
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
+#include "server/peer/peer_sender.h"
+#include "storage/meta_schema.h"
 
 namespace server {
+
+bool PeerService::IsRemoved(uint64_t id, bool opening) const {
+  if (hooks_.is_removed && hooks_.is_removed(id)) return true;
+  if (!opening || opts_.store == nullptr) return false;
+  return opts_.store->GetMeta(storage::RemovedMemberMetaKey(id)).ok();
+}
 
 // One peer's message stream: every batch of this cluster goes to `deliver`.
 class PeerService::MessageReader : public grpc::ServerReadReactor<peerpb::MessageBatch> {
@@ -24,6 +32,12 @@ class PeerService::MessageReader : public grpc::ServerReadReactor<peerpb::Messag
       return;
     }
     const bool cut = owner_->hooks_.is_cut(batch_.from());
+    // Every batch: a member removed while its stream was open learns it
+    // from the refusal when it next sends (its campaign, at the latest).
+    if (owner_->IsRemoved(batch_.from(), /*opening=*/!greeted_)) {
+      Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, kRemovedMemberMessage));
+      return;
+    }
     if (!greeted_ && !cut) {
       greeted_ = true;
       owner_->hooks_.connected(batch_.from());

@@ -34,6 +34,11 @@ class PeerService final : public peerpb::Peer::CallbackService {
     SnapshotInbox* snapshot_inbox = nullptr;
     // Answers lease calls forwarded by followers; none = refused.
     Lessor* lessor = nullptr;
+    // Answers Membership (a joining member's question) from its records;
+    // none = refused.
+    const storage::MvccStore* store = nullptr;
+    // The leader's side of a forwarded MemberPromote; none = refused.
+    std::function<void(uint64_t member_id, std::function<void(absl::Status)> done)> promote_member;
     const base::Clock* clock = nullptr;  // required
     base::Logger* logger = nullptr;      // required
   };
@@ -44,6 +49,8 @@ class PeerService final : public peerpb::Peer::CallbackService {
     std::function<bool(uint64_t peer_id)> is_cut;
     // A peer opened a message stream to us: it is up.
     std::function<void(uint64_t peer_id)> connected;
+    // The peer was removed from the cluster while this process ran.
+    std::function<bool(uint64_t peer_id)> is_removed;
   };
 
   PeerService(Options opts, Hooks hooks) : opts_(opts), hooks_(std::move(hooks)) {}
@@ -60,9 +67,19 @@ class PeerService final : public peerpb::Peer::CallbackService {
   grpc::ServerUnaryReactor* LeaseTimeToLive(grpc::CallbackServerContext* ctx,
                                             const peerpb::LeaseForward* req,
                                             etcdserverpb::LeaseTimeToLiveResponse* resp) override;
+  // Membership calls (peer_membership_calls.cc).
+  grpc::ServerUnaryReactor* Membership(grpc::CallbackServerContext* ctx,
+                                       const peerpb::MembershipRequest* req,
+                                       peerpb::MembershipResponse* resp) override;
+  grpc::ServerUnaryReactor* PromoteMember(grpc::CallbackServerContext* ctx,
+                                          const peerpb::PromoteForward* req,
+                                          peerpb::PromoteAck* resp) override;
 
  private:
   class MessageReader;
+  // `id` was removed from the cluster (its messages are refused): as this
+  // process saw it happen, or, when a stream opens, as the store recorded.
+  bool IsRemoved(uint64_t id, bool opening) const;
   class SnapshotReader;
 
   const Options opts_;

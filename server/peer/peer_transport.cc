@@ -9,12 +9,13 @@ PeerTransport::PeerTransport(Options opts, Deliver deliver, Unreachable unreacha
     : opts_(opts),
       deliver_(std::move(deliver)),
       unreachable_(std::move(unreachable)),
-      service_(PeerService::Options{opts.cluster_id, opts.snapshot_inbox, opts.lessor, opts.clock,
-                                    opts.logger},
+      service_(PeerService::Options{opts.cluster_id, opts.snapshot_inbox, opts.lessor, opts.store,
+                                    opts.promote_member, opts.clock, opts.logger},
                PeerService::Hooks{
                    [this](std::vector<raftpb::Message> msgs) { deliver_(std::move(msgs)); },
                    [this](uint64_t id) { return IsCut(id); },
-                   [this](uint64_t id) { PeerConnected(id); }}),
+                   [this](uint64_t id) { PeerConnected(id); },
+                   [this](uint64_t id) { return IsRemoved(id); }}),
       snapshots_(SnapshotSender::Options{opts.cluster_id, opts.self_id, kSnapshotChunkBytes},
                  opts.directory, opts.logger) {
   // Wiring errors, not runtime conditions: there is no logger to report to.
@@ -33,7 +34,8 @@ void PeerTransport::AddPeer(uint64_t id, const std::string& url) {
   if (known == url && slot) return;  // unchanged: keep the stream
   old = std::move(slot);
   slot = std::make_unique<PeerSender>(
-      PeerSender::Options{opts_.cluster_id, opts_.self_id, id, opts_.max_queued_messages},
+      PeerSender::Options{opts_.cluster_id, opts_.self_id, id, opts_.max_queued_messages,
+                          opts_.on_removed_by_peer},
       opts_.directory, unreachable_);
 }
 
@@ -41,10 +43,18 @@ void PeerTransport::RemovePeer(uint64_t id) {
   std::unique_ptr<PeerSender> old;  // joined outside the lock
   std::lock_guard<std::mutex> lock(mu_);
   opts_.directory->Remove(id);
+  removed_.insert(id);
+  any_removed_.store(true, std::memory_order_release);
   auto it = senders_.find(id);
   if (it == senders_.end()) return;
   old = std::move(it->second);
   senders_.erase(it);
+}
+
+bool PeerTransport::IsRemoved(uint64_t id) const {
+  if (!any_removed_.load(std::memory_order_acquire)) return false;
+  std::lock_guard<std::mutex> lock(mu_);
+  return removed_.count(id) > 0;
 }
 
 void PeerTransport::PeerConnected(uint64_t id) {

@@ -18,9 +18,11 @@
 // Thread-safety: all public methods are thread-safe.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -48,6 +50,12 @@ class PeerTransport {
     SnapshotInbox* snapshot_inbox = nullptr;
     // Answers lease calls forwarded by followers; none = refused.
     Lessor* lessor = nullptr;
+    // PeerService's membership calls (peer_service.h).
+    const storage::MvccStore* store = nullptr;
+    std::function<void(uint64_t member_id, std::function<void(absl::Status)> done)> promote_member;
+    // A peer refused this member's stream: this member was removed while
+    // it was away. Called on a sender thread.
+    std::function<void()> on_removed_by_peer;
     // Where every peer is dialed; shared with the other dialers. Required.
     PeerDirectory* directory = nullptr;
     const base::Clock* clock = nullptr;  // required
@@ -82,6 +90,8 @@ class PeerTransport {
 
  private:
   bool IsCut(uint64_t peer_id) const;
+  // Removed while this process runs (RemovePeer): its streams are refused.
+  bool IsRemoved(uint64_t peer_id) const;
   void PeerConnected(uint64_t peer_id);
 
   const Options opts_;
@@ -92,6 +102,8 @@ class PeerTransport {
   mutable std::mutex mu_;
   std::map<uint64_t, std::unique_ptr<PeerSender>> senders_;  // guarded by mu_
   std::map<uint64_t, bool> cut_;                             // guarded by mu_
+  std::set<uint64_t> removed_;                               // guarded by mu_
+  std::atomic<bool> any_removed_{false};
   bool stopped_ = false;                                     // guarded by mu_
 };
 

@@ -48,6 +48,15 @@ class Proposer {
   // before this call is applied locally, so that a read of the local store
   // afterwards is linearizable; or with an error ("no leader", timeout).
   virtual void ReadBarrier(std::function<void(absl::Status)> done) = 0;
+  // Leader only: OK when learner `id` has caught up with the leader's log
+  // (its match index at least 90% of the leader's, etcd's rule for
+  // promotion) or is not a learner this leader tracks (the change's own
+  // checks answer that); LearnerNotReady, or NotLeader on any other member.
+  virtual void CheckLearnerReady(uint64_t id, std::function<void(absl::Status)> done) = 0;
+  // Leader only: hands leadership to voter `target` (raft's leader
+  // transfer); OK once this member sees `target` lead, TimeoutLeaderTransfer
+  // after the request timeout, NotLeader on any other member.
+  virtual void TransferLeadership(uint64_t target, std::function<void(absl::Status)> done) = 0;
   // The raft term reported in response headers.
   virtual uint64_t Term() const = 0;
   virtual RaftStatus Status() const = 0;

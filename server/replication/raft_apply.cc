@@ -40,6 +40,11 @@ void RaftMember::Apply(const std::vector<raftpb::Entry>& committed) {
   const absl::Time commit_start = clock_.Now();
   if (auto s = wb->Commit(last, /*sync=*/false); !s.ok()) Fatal("writing the store", s);
   backend_commit_.Observe(clock_.Now() - commit_start);
+  if (removed_ && !removal_reported_) {
+    removal_reported_ = true;
+    logger_.Warn("the member has been permanently removed from the cluster", {});
+    if (opts_.on_removed) opts_.on_removed();
+  }
   for (auto& [id, r] : results) {
     auto it = waiters_.find(id);
     if (it == waiters_.end()) continue;
@@ -52,15 +57,37 @@ void RaftMember::Apply(const std::vector<raftpb::Entry>& committed) {
 uint64_t RaftMember::ApplyConfChange(storage::WriteBatch& wb, const raftpb::Entry& e) {
   raftpb::ConfChange cc;
   if (!cc.ParseFromString(e.data())) Fatal("decoding a conf change", absl::DataLossError("bad entry"));
-  const std::string key = storage::RaftMemberMetaKey(cc.node_id());
+  const uint64_t id = cc.node_id();
+  const std::string key = storage::RaftMemberMetaKey(id);
   if (cc.type() == raftpb::CONF_CHANGE_REMOVE_NODE) {
-    if (auto s = wb.DeleteMeta(key); !s.ok()) Fatal("recording a member removal", s);
-    transport_->RemovePeer(cc.node_id());
+    // The id is never accepted again (etcd's members_removed).
+    absl::Status s = wb.DeleteMeta(key);
+    if (s.ok()) s = wb.DeleteMeta(storage::MemberMetaKey(id));
+    if (s.ok()) s = wb.PutMeta(storage::RemovedMemberMetaKey(id), "");
+    if (!s.ok()) Fatal("recording a member removal", s);
+    if (id == opts_.id) {
+      removed_ = true;
+    } else {
+      transport_->RemovePeer(id);
+    }
     return cc.id();
   }
-  serverpb::MemberAttributes m = storage::DecodeConfChangeContext(cc.node_id(), cc.context());
+  serverpb::MemberAttributes m = storage::DecodeConfChangeContext(id, cc.context());
+  // A promotion or a peer-URL update keeps what the record holds and the
+  // change does not say.
+  auto recorded = LoadRaftMembers(*store_);
+  if (auto it = recorded.find(id); it != recorded.end()) {
+    serverpb::MemberAttributes merged = it->second;
+    if (cc.type() == raftpb::CONF_CHANGE_ADD_NODE) merged.set_is_learner(false);
+    if (cc.type() == raftpb::CONF_CHANGE_UPDATE_NODE && m.peer_urls_size() > 0) {
+      *merged.mutable_peer_urls() = m.peer_urls();
+    }
+    m = std::move(merged);
+  } else {
+    m.set_is_learner(cc.type() == raftpb::CONF_CHANGE_ADD_LEARNER_NODE);
+  }
   if (auto s = wb.PutMeta(key, m.SerializeAsString()); !s.ok()) Fatal("recording a member", s);
-  if (m.peer_urls_size() > 0) transport_->AddPeer(cc.node_id(), m.peer_urls(0));
+  if (m.peer_urls_size() > 0) transport_->AddPeer(id, m.peer_urls(0));
   return cc.id();
 }
 

@@ -55,15 +55,29 @@ void RaftMember::CampaignIfSoleVoter() {
 }
 
 void RaftMember::HandleInbox(Inbox& in) {
+  const absl::Time deadline = clock_.Now() + opts_.request_timeout;
   for (auto& m : in.messages) {
-    // Errors here are refusals of stale or foreign messages; raft recovers.
-    (void)node_->Step(std::move(m));
+    // A membership change a follower forwarded that this leader cannot
+    // take yet is retried here: the follower hears of no refusal, and its
+    // waiter is answered when the change applies there.
+    std::optional<raftpb::ConfChange> forwarded;
+    if (m.type() == raftpb::MSG_PROP && m.entries_size() == 1 &&
+        m.entries(0).type() == raftpb::ENTRY_CONF_CHANGE) {
+      forwarded.emplace();
+      if (!forwarded->ParseFromString(m.entries(0).data())) forwarded.reset();
+    }
+    // Other errors are refusals of stale or foreign messages; raft recovers.
+    const absl::Status st = node_->Step(std::move(m));
+    if (forwarded && raft::IsConfChangeBusy(st)) {
+      parked_proposals_.push_back(
+          ParkedProposal{Proposal{{}, std::move(*forwarded), [](ProposeResult) {}}, deadline});
+    }
   }
   for (uint64_t id : in.unreachable) node_->ReportUnreachable(id);
   for (auto [id, ok] : in.snapshot_reports) node_->ReportSnapshot(id, ok);
-  const absl::Time deadline = clock_.Now() + opts_.request_timeout;
   for (auto& p : in.proposals) parked_proposals_.push_back(ParkedProposal{std::move(p), deadline});
   for (auto& r : in.reads) parked_reads_.push_back(ReadWaiter{std::move(r), deadline});
+  for (auto& t : in.tasks) t(false);
   RetryParked();
 }
 
@@ -76,8 +90,10 @@ void RaftMember::RetryParked() {
     const uint64_t id = p.id();
     auto st = p.conf_change ? node_->ProposeConfChange(*p.conf_change)
                             : node_->Propose(p.req.SerializeAsString());
-    if (raft::IsProposalDropped(st)) {
-      parked_proposals_.push_back(std::move(parked));  // leadership is moving: wait
+    if (raft::IsProposalDropped(st) || raft::IsConfChangeBusy(st)) {
+      // Leadership is moving, or the previous membership change (or a new
+      // leader's first entry) is not committed yet: try again next turn.
+      parked_proposals_.push_back(std::move(parked));
       continue;
     }
     if (!st.ok()) {
@@ -111,6 +127,14 @@ void RaftMember::HandleReady() {
           for (auto& w : ws) parked_reads_.push_back(std::move(w));
         }
         read_rounds_.clear();
+        for (auto it = transfers_.begin(); it != transfers_.end();) {
+          if (it->target != rd.soft_state->lead) {
+            ++it;
+            continue;
+          }
+          it->w.done(absl::OkStatus());
+          it = transfers_.erase(it);
+        }
       }
     }
     if (rd.hard_state) {
@@ -215,6 +239,8 @@ void RaftMember::ExpireWaiters(absl::Time now) {
              [&](auto& p) { timeout(p.p.done); });
   ExpireFrom(parked_reads_, now, [](const auto& r) { return r.deadline; },
              [&](auto& r) { timeout(r.done); });
+  ExpireFrom(transfers_, now, [](const auto& t) { return t.w.deadline; },
+             [](auto& t) { t.w.done(TimeoutLeaderTransferError()); });
   // Reads whose index this member never reaches (it fell behind), and
   // rounds the leader never confirmed, must still be answered.
   ExpireFrom(ready_reads_, now, [&](const auto& p) { return group_deadline(p.second); },

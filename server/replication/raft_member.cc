@@ -64,6 +64,7 @@ void RaftMember::Stop() {
   }
   for (auto& p : left.proposals) p.done(StoppedError());
   for (auto& r : left.reads) r(StoppedError());
+  for (auto& t : left.tasks) t(true);
   for (auto& [id, w] : waiters_) w.done(StoppedError());
   waiters_.clear();
   for (auto& [ctx, ws] : read_rounds_) for (auto& w : ws) w.done(StoppedError());
@@ -74,6 +75,8 @@ void RaftMember::Stop() {
   parked_proposals_.clear();
   for (auto& r : parked_reads_) r.done(StoppedError());
   parked_reads_.clear();
+  for (auto& t : transfers_) t.w.done(StoppedError());
+  transfers_.clear();
 }
 
 void RaftMember::Deliver(std::vector<raftpb::Message> msgs) {
@@ -133,6 +136,44 @@ void RaftMember::ReadBarrier(std::function<void(absl::Status)> done) {
   done(StoppedError());
 }
 
+void RaftMember::RunOnLoop(std::function<void(bool stopped)> task) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      inbox_.tasks.push_back(std::move(task));
+      cv_.notify_one();
+      return;
+    }
+  }
+  task(true);
+}
+
+void RaftMember::CheckLearnerReady(uint64_t id, std::function<void(absl::Status)> done) {
+  RunOnLoop([this, id, done = std::move(done)](bool stopped) {
+    if (stopped) return done(StoppedError());
+    const raft::Raft& r = node_->raft();
+    if (r.state() != raft::StateType::kLeader) return done(NotLeaderError());
+    const raft::Progress* learner = r.tracker().Get(id);
+    const raft::Progress* leader = r.tracker().Get(opts_.id);
+    if (learner == nullptr || leader == nullptr) return done(absl::OkStatus());
+    // etcd's readiness: the learner's match within 90% of the leader's.
+    if (static_cast<double>(learner->match) < static_cast<double>(leader->match) * 0.9) {
+      return done(LearnerNotReadyError());
+    }
+    done(absl::OkStatus());
+  });
+}
+
+void RaftMember::TransferLeadership(uint64_t target, std::function<void(absl::Status)> done) {
+  RunOnLoop([this, target, done = std::move(done)](bool stopped) mutable {
+    if (stopped) return done(StoppedError());
+    if (node_->raft().state() != raft::StateType::kLeader) return done(NotLeaderError());
+    if (target == opts_.id) return done(absl::OkStatus());
+    transfers_.push_back({target, ReadWaiter{std::move(done), clock_.Now() + opts_.request_timeout}});
+    node_->TransferLeader(target);
+  });
+}
+
 RaftStatus RaftMember::Status() const {
   RaftStatus s;
   s.term = term_.load();
@@ -140,6 +181,7 @@ RaftStatus RaftMember::Status() const {
   s.commit_index = commit_index_.load();
   s.applied_index = store_->AppliedIndex();
   s.leader_changes = leader_changes_.load(std::memory_order_relaxed);
+  s.is_learner = is_learner_.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -150,6 +192,8 @@ raftpb::ConfState RaftMember::ConfState() const {
 
 void RaftMember::PublishConfState() {
   raftpb::ConfState cs = node_->ConfState();
+  is_learner_.store(std::find(cs.learners().begin(), cs.learners().end(), opts_.id) != cs.learners().end(),
+                    std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(conf_mu_);
   conf_state_ = std::move(cs);
 }

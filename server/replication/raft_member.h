@@ -78,6 +78,9 @@ struct RaftMemberOptions {
   // Called on the loop thread after a snapshot replaced the store, for the
   // state kept beside it (the lessor).
   std::function<void()> on_snapshot_installed;
+  // Called once, on the loop thread, when this member applied its own
+  // removal from the cluster: it must stop (etcd exits).
+  std::function<void()> on_removed;
   // Ticks, request deadlines and request ids read this clock. Required.
   const base::Clock* clock = nullptr;
   // Required.
@@ -105,6 +108,8 @@ class RaftMember : public Proposer {
   void Propose(serverpb::InternalRequest req, ProposeDone done) override;
   void ProposeConfChange(raftpb::ConfChange cc, ConfChangeDone done) override;
   void ReadBarrier(std::function<void(absl::Status)> done) override;
+  void CheckLearnerReady(uint64_t id, std::function<void(absl::Status)> done) override;
+  void TransferLeadership(uint64_t target, std::function<void(absl::Status)> done) override;
   uint64_t Term() const override { return term_.load(std::memory_order_relaxed); }
   RaftStatus Status() const override;
   // Raft's configuration (voters, learners) as of the last Ready handled:
@@ -144,13 +149,16 @@ class RaftMember : public Proposer {
     std::vector<std::pair<uint64_t, bool>> snapshot_reports;
     std::vector<Proposal> proposals;
     std::vector<std::function<void(absl::Status)>> reads;
+    std::vector<std::function<void(bool stopped)>> tasks;  // run on the loop thread
     bool empty() const {
       return messages.empty() && unreachable.empty() && snapshot_reports.empty() &&
-             proposals.empty() && reads.empty();
+             proposals.empty() && reads.empty() && tasks.empty();
     }
   };
 
   void Enqueue(Proposal p);
+  // Runs `task(false)` on the loop thread, or `task(true)` once stopping.
+  void RunOnLoop(std::function<void(bool stopped)> task);
   void Loop();
   void CampaignIfSoleVoter();
   void HandleInbox(Inbox& in);
@@ -202,8 +210,15 @@ class RaftMember : public Proposer {
   };
   std::vector<ParkedProposal> parked_proposals_;
   std::vector<ReadWaiter> parked_reads_;
+  struct TransferWaiter {
+    uint64_t target;
+    ReadWaiter w;
+  };
+  std::vector<TransferWaiter> transfers_;
   uint64_t next_read_ctx_ = 1;
   uint64_t snapshot_index_ = 0;
+  bool removed_ = false;           // this member's removal was applied
+  bool removal_reported_ = false;  // on_removed has run
 
   std::atomic<uint64_t> term_{0};
   std::atomic<uint64_t> leader_{0};
@@ -211,6 +226,7 @@ class RaftMember : public Proposer {
   std::atomic<uint64_t> request_seq_;
   std::atomic<uint64_t> log_writes_{0};
   std::atomic<uint64_t> leader_changes_{0};
+  std::atomic<bool> is_learner_{false};
   base::LatencyHistogram wal_fsync_;
   base::LatencyHistogram backend_commit_;  // leaders seen (etcd_server_leader_changes_seen_total)
   mutable std::mutex conf_mu_;

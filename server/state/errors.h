@@ -30,6 +30,21 @@ inline constexpr absl::string_view kErrLeaseTtlTooLarge = "too large lease TTL";
 // lease service forwards), and a leader that has not applied all it
 // committed yet (the lease service retries soon).
 inline constexpr absl::string_view kErrNotLeader = "not leader";
+// Membership (etcd 3.4's wire strings; "exist" without an s is etcd's).
+inline constexpr absl::string_view kErrMemberExists = "member ID already exist";
+inline constexpr absl::string_view kErrPeerUrlExists = "Peer URLs already exists";
+inline constexpr absl::string_view kErrMemberNotEnoughStarted =
+    "re-configuration failed due to not enough started members";
+inline constexpr absl::string_view kErrMemberBadUrls = "given member URLs are invalid";
+inline constexpr absl::string_view kErrMemberNotFound = "member not found";
+inline constexpr absl::string_view kErrMemberNotLearner = "can only promote a learner member";
+inline constexpr absl::string_view kErrLearnerNotReady =
+    "can only promote a learner member which is in sync with leader";
+inline constexpr absl::string_view kErrTooManyLearners = "too many learner members in cluster";
+inline constexpr absl::string_view kErrUnhealthy = "unhealthy cluster";
+inline constexpr absl::string_view kErrNotSupportedForLearner = "rpc not supported for learner";
+inline constexpr absl::string_view kErrBadLeaderTransferee = "bad leader transferee";
+inline constexpr absl::string_view kErrTimeoutLeaderTransfer = "request timed out, leader transfer took too long";
 inline constexpr absl::string_view kErrApplying = "applying";
 
 // ---- requests etcd refuses (InvalidArgument)
@@ -95,6 +110,56 @@ inline constexpr absl::string_view kErrApplying = "applying";
 }
 [[nodiscard]] inline absl::Status ApplyingError() {
   return base::MakeError(base::ErrorKind::kApplying, absl::StatusCode::kUnavailable, kErrApplying);
+}
+
+// ---- membership (the Cluster service)
+[[nodiscard]] inline absl::Status MemberExistsError() {
+  return base::MakeError(base::ErrorKind::kMemberExists, absl::StatusCode::kFailedPrecondition,
+                         kErrMemberExists);
+}
+[[nodiscard]] inline absl::Status PeerUrlExistsError() {
+  return base::MakeError(base::ErrorKind::kPeerUrlExists, absl::StatusCode::kFailedPrecondition,
+                         kErrPeerUrlExists);
+}
+[[nodiscard]] inline absl::Status MemberNotEnoughStartedError() {
+  return base::MakeError(base::ErrorKind::kMemberNotEnoughStarted,
+                         absl::StatusCode::kFailedPrecondition, kErrMemberNotEnoughStarted);
+}
+[[nodiscard]] inline absl::Status MemberBadUrlsError() {
+  return base::MakeError(base::ErrorKind::kMemberBadUrls, absl::StatusCode::kInvalidArgument,
+                         kErrMemberBadUrls);
+}
+[[nodiscard]] inline absl::Status MemberNotFoundError() {
+  return base::MakeError(base::ErrorKind::kMemberNotFound, absl::StatusCode::kNotFound,
+                         kErrMemberNotFound);
+}
+[[nodiscard]] inline absl::Status MemberNotLearnerError() {
+  return base::MakeError(base::ErrorKind::kMemberNotLearner, absl::StatusCode::kFailedPrecondition,
+                         kErrMemberNotLearner);
+}
+[[nodiscard]] inline absl::Status LearnerNotReadyError() {
+  return base::MakeError(base::ErrorKind::kLearnerNotReady, absl::StatusCode::kFailedPrecondition,
+                         kErrLearnerNotReady);
+}
+[[nodiscard]] inline absl::Status TooManyLearnersError() {
+  return base::MakeError(base::ErrorKind::kTooManyLearners, absl::StatusCode::kFailedPrecondition,
+                         kErrTooManyLearners);
+}
+[[nodiscard]] inline absl::Status UnhealthyError() {
+  return base::MakeError(base::ErrorKind::kUnhealthy, absl::StatusCode::kUnavailable, kErrUnhealthy);
+}
+[[nodiscard]] inline absl::Status NotSupportedForLearnerError() {
+  return base::MakeError(base::ErrorKind::kNotSupportedForLearner, absl::StatusCode::kUnavailable,
+                         kErrNotSupportedForLearner);
+}
+
+[[nodiscard]] inline absl::Status BadLeaderTransfereeError() {
+  return base::MakeError(base::ErrorKind::kBadLeaderTransferee, absl::StatusCode::kFailedPrecondition,
+                         kErrBadLeaderTransferee);
+}
+[[nodiscard]] inline absl::Status TimeoutLeaderTransferError() {
+  return base::MakeError(base::ErrorKind::kTimeoutLeaderTransfer, absl::StatusCode::kUnavailable,
+                         kErrTimeoutLeaderTransfer);
 }
 
 }  // namespace server

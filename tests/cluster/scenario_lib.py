@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.dont_write_bytecode = True
@@ -38,14 +39,51 @@ def check(what, ok, detail=""):
     log("ok: " + what)
 
 
-def etcdctl(endpoints, tls, *args, timeout=15):
+# For scripts that run every check and report all failures at the end.
+failures = []
+
+
+def soft_check(what, ok, detail=""):
+    """Logs the check; a failure is recorded in `failures`, not raised."""
+    if ok:
+        log("ok: " + what)
+    else:
+        failures.append(what)
+        log("FAIL: %s: %s" % (what, detail))
+
+
+def etcdctl(endpoints, tls, *args, timeout=15, command_timeout="5s"):
     """(exit code, stdout, stderr) of etcdctl against `endpoints` with the
     TLS flags `tls`."""
     r = subprocess.run([harness.ETCDCTL, "--endpoints=" + endpoints, "--dial-timeout=2s",
-                        "--command-timeout=5s"] + tls + list(args),
+                        "--command-timeout=" + command_timeout] + tls + list(args),
                        env=harness.etcdctl_env(), stdin=subprocess.DEVNULL, capture_output=True,
                        timeout=timeout)
     return r.returncode, r.stdout.decode(), r.stderr.decode()
+
+
+def soft_main(body, flags=(), size=3, default_timeout=150):
+    """For the scripts of soft checks: parses --server and --timeout, runs
+    body(cluster) on a started harness.Cluster of `size` members with
+    `flags` (stopped and removed after), and returns 1 if any check failed."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--server", required=True)
+    ap.add_argument("--timeout", type=float, default=default_timeout)
+    args = ap.parse_args()
+    harness.sweep_stale_tmpdirs()
+    timer = threading.Timer(args.timeout, lambda: os._exit(3))
+    timer.daemon = True
+    timer.start()
+    with harness.Cluster(os.path.abspath(args.server), size, extra_flags=flags) as c:
+        c.start(health_timeout=30)
+        body(c)
+        if failures:
+            log(c.log_tails(15))
+    if failures:
+        log("FAILED: %d check(s): %s" % (len(failures), "; ".join(failures)))
+        return 1
+    log("PASS")
+    return 0
 
 
 def main(scenarios, default_timeout=150):

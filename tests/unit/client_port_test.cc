@@ -219,6 +219,12 @@ class FakeProposer final : public server::Proposer {
     if (answer_barrier) done(barrier);
     else pending.push_back(std::move(done));
   }
+  void CheckLearnerReady(uint64_t, std::function<void(absl::Status)> done) override {
+    done(absl::OkStatus());
+  }
+  void TransferLeadership(uint64_t, std::function<void(absl::Status)> done) override {
+    done(absl::OkStatus());
+  }
   uint64_t Term() const override { return 1; }
   server::RaftStatus Status() const override {
     server::RaftStatus s;

@@ -109,4 +109,39 @@ TEST_CASE("ProposeConfChange on a stopped member answers stopped", "[raft_member
   CHECK(server::LoadRaftMembers(*store).count(2) == 0);
 }
 
+TEST_CASE("Applied conf changes record learners, URL updates and removed ids", "[raft_member][conf_change]") {
+  TempDir dir;
+  auto store = OpenStore(dir.Sub("db"));
+  server::KvApplier applier([](int64_t) { return false; });
+  LocalMember member(store.get(), &applier);
+  member.Start();
+  REQUIRE(ProposeConfChangeAndWait(member.member(), MemberChange(raftpb::CONF_CHANGE_ADD_LEARNER_NODE, 2,
+                                                                 "", "http://127.0.0.1:1"))
+              .ok());
+  auto m = server::LoadMembership(*store);
+  REQUIRE(m.members.count(2) == 1);
+  CHECK(m.members[2].is_learner());
+  CHECK(m.Learners() == 1);
+  // A peer-URL update keeps the record's other facts (a lone voter cannot
+  // promote: the new voter would never answer, so the change never commits).
+  REQUIRE(ProposeConfChangeAndWait(member.member(), MemberChange(raftpb::CONF_CHANGE_UPDATE_NODE, 2, "",
+                                                                 "http://127.0.0.1:2"))
+              .ok());
+  m = server::LoadMembership(*store);
+  REQUIRE(m.members[2].peer_urls_size() == 1);
+  CHECK(m.members[2].peer_urls(0) == "http://127.0.0.1:2");
+  CHECK(m.members[2].is_learner());  // an update keeps the flag
+  REQUIRE(ProposeConfChangeAndWait(member.member(), MemberChange(raftpb::CONF_CHANGE_REMOVE_NODE, 2, "",
+                                                                 "http://127.0.0.1:2"))
+              .ok());
+  m = server::LoadMembership(*store);
+  CHECK(m.members.count(2) == 0);
+  CHECK(m.removed.count(2) == 1);
+  // A removed id is never accepted again.
+  serverpb::MemberAttributes again;
+  again.set_member_id(2);
+  again.add_peer_urls("http://127.0.0.1:3");
+  CHECK(base::IsError(server::CheckAddMember(m, again), base::ErrorKind::kMemberNotFound));
+}
+
 }  // namespace ketcd_test
