@@ -130,6 +130,13 @@ int64_t MvccStore::DbSize() const {
   return static_cast<int64_t>(sst + mem);
 }
 
+int64_t MvccStore::OpenSnapshots() const {
+  SharedHold hold(gate_);
+  uint64_t n = 0;
+  db_->GetIntProperty("rocksdb.num-snapshots", &n);
+  return static_cast<int64_t>(n);
+}
+
 absl::StatusOr<std::string> MvccStore::GetMeta(std::string_view name) const {
   SharedHold hold(gate_);
   std::string v;

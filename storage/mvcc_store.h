@@ -270,6 +270,9 @@ class MvccStore {
 
   // Approximate on-disk size of the store in bytes.
   int64_t DbSize() const;
+  // RocksDB snapshots held now (one per open ReadView): what a stalled
+  // reader pins. For diagnostics and tests.
+  int64_t OpenSnapshots() const;
   // etcd's defragmentation: rewrites every column family's files into the
   // bottommost level, dropping what compaction and deletes left behind
   // (RocksDB's manual compaction). Reads and writes go on meanwhile; blocks

@@ -47,7 +47,9 @@ absl::StatusOr<JoinedCluster> DiscoverCluster(const Config& cfg, const Transport
       targets.push_back(next++);
     }
   }
-  std::string last_error = "no other member is listed in --initial-cluster";
+  std::string last_error =
+      "no other member is listed in --initial-cluster; give the ETCD_INITIAL_CLUSTER that `etcdctl member add` "
+      "printed";
   std::optional<peerpb::MembershipResponse> got;
   for (uint64_t t : targets) {
     auto channel = probe.Channel(t);

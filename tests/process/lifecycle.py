@@ -202,8 +202,10 @@ def main():
                                         "--listen-client-urls", "http://127.0.0.1:%d" % harness.free_ports(1)[0],
                                         "--listen-peer-urls", "http://127.0.0.1:%d" % harness.free_ports(1)[0]],
                                 timeout=20)
+        # No other member to ask (etcd: "cannot fetch cluster info from peer urls").
         check("existing on an empty data dir: refused clearly",
-              code3 != 0 and "member add" in out3, "exit %d: %s" % (code3, out3))
+              code3 != 0 and "cannot fetch cluster info" in out3 and "member add" in out3,
+              "exit %d: %s" % (code3, out3))
     finally:
         for p in procs:
             if p.poll() is None:
