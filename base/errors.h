@@ -59,6 +59,26 @@ enum class ErrorKind : int {
   kNotSupportedForLearner,
   kBadLeaderTransferee,
   kTimeoutLeaderTransfer,
+  // Auth (etcd's auth store errors).
+  kRootUserNotExist,
+  kRootRoleNotExist,
+  kUserAlreadyExist,
+  kUserEmpty,
+  kUserNotFound,
+  kRoleAlreadyExist,
+  kRoleNotFound,
+  kRoleEmpty,
+  kAuthFailed,
+  kPermissionDenied,
+  kRoleNotGranted,
+  kPermissionNotGranted,
+  kAuthNotEnabled,
+  kInvalidAuthToken,
+  kInvalidAuthMgmt,
+  kAuthOldRevision,
+  // Alarms (etcd's applierV3Capped and applierV3Corrupt).
+  kNoSpace,
+  kCorrupt,
 };
 
 inline constexpr char kErrorKindPayloadUrl[] = "type.ketcd/error-kind";

@@ -59,4 +59,30 @@ std::string LeaseMetaKey(int64_t lease) {
   return absl::StrCat(kLeaseMetaPrefix, Hex16(static_cast<uint64_t>(lease)));
 }
 
+std::string AuthUserMetaKey(std::string_view name) {
+  return absl::StrCat(kAuthUserMetaPrefix, absl::string_view(name.data(), name.size()));
+}
+
+std::string AuthRoleMetaKey(std::string_view name) {
+  return absl::StrCat(kAuthRoleMetaPrefix, absl::string_view(name.data(), name.size()));
+}
+
+std::string AlarmMetaKey(uint64_t member_id, int alarm_type) {
+  return absl::StrCat(kAlarmMetaPrefix, Hex16(member_id), "/", alarm_type);
+}
+
+std::optional<AlarmKey> DecodeAlarmMetaKey(std::string_view key) {
+  const std::string_view prefix(kAlarmMetaPrefix);
+  // "<16 hex digits>/<decimal>" after the prefix.
+  if (key.size() < prefix.size() + 18 || key.substr(0, prefix.size()) != prefix) return std::nullopt;
+  key.remove_prefix(prefix.size());
+  if (key[16] != '/') return std::nullopt;
+  AlarmKey out;
+  if (!absl::SimpleHexAtoi(absl::string_view(key.data(), 16), &out.member_id) ||
+      !absl::SimpleAtoi(absl::string_view(key.data() + 17, key.size() - 17), &out.alarm_type)) {
+    return std::nullopt;
+  }
+  return out;
+}
+
 }  // namespace storage

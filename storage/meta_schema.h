@@ -26,6 +26,14 @@
 //   lease/<id>                   serverpb.LeaseRecord         the lessor
 //   removed_member/<id>          "" (the id was removed;      the raft loop (applied
 //                                never accepted again)        conf changes)
+//   auth_enabled                 "1" while auth is enabled    the auth store
+//                                (absent: disabled)
+//   auth_revision                Int64 (etcd's auth revision) the auth store
+//   auth_user/<name>             authpb.User (bcrypt hash)    the auth store
+//   auth_role/<name>             authpb.Role                  the auth store
+//   alarm/<id>/<type>            "" (an active alarm: member  the applier (Alarm
+//                                <id> raised etcdserverpb.     requests, as etcd's
+//                                AlarmType <type>, decimal)    alarm bucket)
 // <id> and <lease> are 16 lower-case hex digits (a negative lease id as its
 // two's complement), so that a prefix scan lists records in id order.
 // Thread-safety: pure functions and constants.
@@ -79,5 +87,26 @@ std::string MemberMetaKey(uint64_t member_id);
 std::string RaftMemberMetaKey(uint64_t member_id);
 std::string RemovedMemberMetaKey(uint64_t member_id);
 std::string LeaseMetaKey(int64_t lease);
+
+// ---- auth (users, roles, the enabled flag and etcd's auth revision).
+// <name> is the user's or role's name as given (any bytes), so a prefix scan
+// lists them in etcd's byte order.
+inline constexpr char kMetaAuthEnabled[] = "auth_enabled";
+inline constexpr char kMetaAuthEnabledOn[] = "1";
+inline constexpr char kMetaAuthRevision[] = "auth_revision";
+inline constexpr char kAuthUserMetaPrefix[] = "auth_user/";
+inline constexpr char kAuthRoleMetaPrefix[] = "auth_role/";
+std::string AuthUserMetaKey(std::string_view name);
+std::string AuthRoleMetaKey(std::string_view name);
+
+// ---- active alarms (empty values): one key per (member, alarm type).
+inline constexpr char kAlarmMetaPrefix[] = "alarm/";
+std::string AlarmMetaKey(uint64_t member_id, int alarm_type);
+struct AlarmKey {
+  uint64_t member_id = 0;
+  int alarm_type = 0;
+};
+// nullopt for a key that AlarmMetaKey did not make.
+std::optional<AlarmKey> DecodeAlarmMetaKey(std::string_view key);
 
 }  // namespace storage

@@ -130,6 +130,16 @@ int64_t MvccStore::DbSize() const {
   return static_cast<int64_t>(sst + mem);
 }
 
+int64_t MvccStore::LiveDataSize() const {
+  SharedHold hold(gate_);
+  uint64_t sst = 0, live = 0, mem = 0;
+  db_->GetAggregatedIntProperty("rocksdb.total-sst-files-size", &sst);
+  db_->GetAggregatedIntProperty("rocksdb.estimate-live-data-size", &live);
+  db_->GetAggregatedIntProperty("rocksdb.cur-size-all-mem-tables", &mem);
+  // The estimate can run past the files it estimates (it is per level).
+  return static_cast<int64_t>(std::min(live, sst) + mem);
+}
+
 int64_t MvccStore::OpenSnapshots() const {
   SharedHold hold(gate_);
   uint64_t n = 0;

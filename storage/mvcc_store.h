@@ -273,6 +273,11 @@ class MvccStore {
   // RocksDB snapshots held now (one per open ReadView): what a stalled
   // reader pins. For diagnostics and tests.
   int64_t OpenSnapshots() const;
+  // The part of DbSize() that holds live data (etcd's dbSizeInUse):
+  // RocksDB's estimate of the live bytes in its files, plus the memtables;
+  // what compaction and deletes left behind is counted only in DbSize()
+  // until a defragmentation (or RocksDB's own compactions) drops it.
+  int64_t LiveDataSize() const;
   // etcd's defragmentation: rewrites every column family's files into the
   // bottommost level, dropping what compaction and deletes left behind
   // (RocksDB's manual compaction). Reads and writes go on meanwhile; blocks

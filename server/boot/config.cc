@@ -8,8 +8,10 @@
 #include "CLI/CLI.hpp"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/go_duration.h"
 #include "server/boot/etcd_flags.h"
 #include "server/edge/versions.h"
 
@@ -40,6 +42,9 @@ struct RawFlags {
   std::string log_level = "info";
   std::string listen_metrics;  // none by default
   std::string log_outputs = "default";
+  std::string corrupt_check_time = "0s";
+  std::string auto_compaction_mode = "periodic";
+  std::string auto_compaction_retention = "0";
 };
 
 // Registers every flag; returns their names for the environment pass.
@@ -63,6 +68,8 @@ std::vector<std::string> DefineFlags(CLI::App& app, Config& cfg, RawFlags& raw) 
   add("--initial-cluster-token", cfg.initial_cluster_token, "Initial cluster token for bootstrapping.");
   add("--max-request-bytes", cfg.max_request_bytes, "Maximum client request size in bytes the server will accept.");
   add("--max-txn-ops", cfg.max_txn_ops, "Maximum number of operations permitted in a transaction.");
+  add("--bcrypt-cost", cfg.bcrypt_cost, "Specify bcrypt algorithm cost factor for auth password hashing.");
+  add("--auth-token-ttl", cfg.auth_token_ttl_s, "The lifetime in seconds of the auth token.");
   add("--heartbeat-interval", cfg.heartbeat_interval_ms, "Time (in milliseconds) of a heartbeat interval.");
   add("--election-timeout", cfg.election_timeout_ms, "Time (in milliseconds) for an election to timeout.");
   add("--snapshot-count", cfg.snapshot_count, "Number of committed transactions to trigger a snapshot to disk.");
@@ -105,6 +112,18 @@ std::vector<std::string> DefineFlags(CLI::App& app, Config& cfg, RawFlags& raw) 
            "Reject reconfiguration requests that would cause quorum loss.");
   add("--experimental-max-learners", cfg.max_learners,
       "Sets the maximum number of learners that can be available in the cluster membership.");
+  add("--quota-backend-bytes", cfg.quota_backend_bytes,
+      "Raise alarms when backend size exceeds the given quota (0 defaults to low space quota).");
+  add_bool("--experimental-initial-corrupt-check", cfg.initial_corrupt_check,
+           "Enable to check data corruption before serving any client/peer traffic.");
+  add("--experimental-corrupt-check-time", raw.corrupt_check_time,
+      "Duration of time between cluster corruption check passes.");
+  add("--auto-compaction-retention", raw.auto_compaction_retention,
+      "Auto compaction retention for mvcc key value store. 0 means disable auto compaction.");
+  add("--auto-compaction-mode", raw.auto_compaction_mode,
+      "Interpret 'auto-compaction-retention' one of: periodic|revision. 'periodic' for duration based "
+      "retention, defaulting to hours if no time unit is provided (e.g. '5m'). 'revision' for revision "
+      "number based retention.");
   return names;
 }
 
@@ -272,6 +291,61 @@ std::optional<ConfigExit> ResolveLogging(const RawFlags& raw, Config& cfg) {
   return ResolveLogOutput(raw.log_outputs, cfg);
 }
 
+// etcd's reading of the two flags (embed: Config.Validate, then
+// parseCompactionRetention), with its messages; what etcd would crash on
+// (a negative or sub-10ns period) is refused instead.
+std::optional<ConfigExit> ResolveAutoCompaction(const RawFlags& raw, Config& cfg) {
+  const std::string& mode = raw.auto_compaction_mode;
+  if (mode != "" && mode != "periodic" && mode != "revision") {
+    return RefusalExit(absl::StrCat("error verifying flags, unknown auto-compaction-mode \"", mode,
+                                    "\". See 'ketcd --help'."));
+  }
+  cfg.auto_compaction_mode =
+      mode == "revision" ? Config::AutoCompactionMode::kRevision : Config::AutoCompactionMode::kPeriodic;
+  const std::string retention = raw.auto_compaction_retention.empty() ? "0" : raw.auto_compaction_retention;
+  int64_t n = 0;
+  absl::Duration d;
+  // strconv.Atoi: an optional sign, then digits only.
+  const size_t digits = retention.find_first_not_of("+-") == 1 ? 1 : 0;
+  const bool whole = retention.size() > digits &&
+                     retention.find_first_not_of("0123456789", digits) == std::string::npos;
+  if (whole && absl::SimpleAtoi(retention, &n) && n >= 0) {
+    // A bare number: hours, or revisions; no mode ("") reads it as zero.
+    if (mode == "periodic" && n > absl::ToInt64Hours(absl::Nanoseconds(INT64_MAX))) {
+      return RefusalExit(absl::StrCat("error parsing CompactionRetention: ", retention, " hours is out of range"));
+    }
+    d = mode == "periodic" ? absl::Hours(n) : absl::ZeroDuration();
+    if (mode == "revision") cfg.auto_compaction_revisions = n;
+  } else {
+    auto parsed = base::ParseGoDuration(retention);
+    if (!parsed.ok()) {
+      return RefusalExit(absl::StrCat("error parsing CompactionRetention: ", parsed.status().message()));
+    }
+    d = *parsed;
+    if (mode == "revision") cfg.auto_compaction_revisions = absl::ToInt64Nanoseconds(d);
+  }
+  if (mode == "" && d != absl::ZeroDuration()) return RefusalExit("unsupported compaction mode ");
+  if (d < absl::ZeroDuration() || (mode == "periodic" && d > absl::ZeroDuration() && d < absl::Nanoseconds(10))) {
+    return RefusalExit(absl::StrCat("--auto-compaction-retention=", retention,
+                                    " is not supported: a periodic retention is at least 10ns, a revision "
+                                    "retention at least 1"));
+  }
+  if (mode == "periodic") cfg.auto_compaction_period = d;
+  return std::nullopt;
+}
+
+// --experimental-corrupt-check-time: a Go duration, zero or more.
+std::optional<ConfigExit> ResolveCorruptCheck(const RawFlags& raw, Config& cfg) {
+  auto d = base::ParseGoDuration(raw.corrupt_check_time);
+  if (!d.ok()) {
+    return UsageExit(absl::StrCat("invalid value \"", raw.corrupt_check_time,
+                                  "\" for flag -experimental-corrupt-check-time: ", d.status().message()));
+  }
+  if (*d < absl::ZeroDuration()) return UsageExit("--experimental-corrupt-check-time must not be negative");
+  cfg.corrupt_check_time = *d;
+  return std::nullopt;
+}
+
 std::optional<ConfigExit> Validate(const RawFlags& raw, Config& cfg) {
   if (cfg.max_request_bytes <= 0) return UsageExit("--max-request-bytes must be positive");
   if (cfg.max_txn_ops <= 0) return UsageExit("--max-txn-ops must be positive");
@@ -328,6 +402,8 @@ std::variant<Config, ConfigExit> ParseConfig(const std::vector<std::string>& arg
   if (auto exit = ResolveUrls(raw, cfg)) return *exit;
   if (auto exit = ResolveCluster(raw, cfg)) return *exit;
   if (auto exit = ResolveLogging(raw, cfg)) return *exit;
+  if (auto exit = ResolveCorruptCheck(raw, cfg)) return *exit;
+  if (auto exit = ResolveAutoCompaction(raw, cfg)) return *exit;
   if (auto exit = Validate(raw, cfg)) return *exit;
   if (cfg.data_dir.empty()) cfg.data_dir = cfg.name + ".ketcd";
   return cfg;

@@ -45,11 +45,27 @@ struct Config {
   std::string initial_cluster_token = "etcd-cluster";
   int64_t max_request_bytes = 1572864;  // 1.5 MiB, etcd's default
   int max_txn_ops = 128;
+  // --bcrypt-cost (etcd: a cost outside [4, 31] falls back to 10 with a
+  // warning) and --auth-token-ttl (seconds a simple token lives unused).
+  int bcrypt_cost = 10;
+  uint64_t auth_token_ttl_s = 300;
   int heartbeat_interval_ms = 100;
   int election_timeout_ms = 1000;
   uint64_t snapshot_count = 100000;
   uint64_t snapshot_catchup_entries = 5000;  // etcd 3.5's default
   absl::Duration watch_progress_notify_interval = absl::Minutes(10);
+  // --auto-compaction-mode and --auto-compaction-retention, read as etcd
+  // reads them: a bare number is hours (periodic) or a count of revisions
+  // (revision); a duration ("30m") is the period (in revision mode etcd
+  // takes its nanoseconds as the count). Zero, etcd's default: no
+  // auto-compaction.
+  enum class AutoCompactionMode { kPeriodic, kRevision };
+  AutoCompactionMode auto_compaction_mode = AutoCompactionMode::kPeriodic;
+  absl::Duration auto_compaction_period = absl::ZeroDuration();  // periodic
+  int64_t auto_compaction_revisions = 0;                          // revision
+  // The time between the revision mode's rounds: etcd's fixed 5 minutes;
+  // only a test failpoint (server/boot/main.cc) shortens it.
+  absl::Duration auto_compaction_revision_interval = absl::Minutes(5);
   // --logger: "zap" prints etcd 3.5's JSON lines; "capnslog" (ketcd's
   // default for now) one line of text per event. --log-level: etcd's names.
   base::LogFormat log_format = base::LogFormat::kText;
@@ -71,6 +87,19 @@ struct Config {
   // Refuse membership changes that could lose quorum (etcd's default).
   bool strict_reconfig_check = true;
   int max_learners = 1;  // --experimental-max-learners
+  // --quota-backend-bytes: the store size past which writes that add data
+  // are refused and NOSPACE is raised; 0 = etcd's default (2 GiB), a
+  // negative value = no quota.
+  int64_t quota_backend_bytes = 0;
+  // --experimental-initial-corrupt-check: compare HashKV with the peers
+  // before serving, refuse to start on a mismatch.
+  bool initial_corrupt_check = false;
+  // --experimental-corrupt-check-time: how often the leader compares every
+  // member's HashKV (raising CORRUPT on a mismatch); zero = never.
+  absl::Duration corrupt_check_time = absl::ZeroDuration();
+  // Not a flag: a test-only failpoint main() sets from KETCD_TEST_FAILPOINTS=1
+  // and KETCD_TEST_CORRUPT_PUTS=1 (server/boot/corrupt_failpoint.h).
+  bool corrupt_puts_for_test = false;
   // --self-signed-cert-validity: the years those certificates are valid.
   unsigned self_signed_cert_validity = 1;
   // --cipher-suites (comma-separated, etcd's names), --tls-min-version,

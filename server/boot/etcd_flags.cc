@@ -25,7 +25,6 @@ enum class Kind {
   kUint32,     // unsigned 32-bit (--max-concurrent-streams)
   kInt,        // signed 64-bit
   kDuration,   // time.ParseDuration: "300ms", "1h30m", "0"
-  kRetention,  // --auto-compaction-retention: a whole number or a duration
   kChoice,     // one of `choices`
   kAllowList,  // "*" (or empty: the same) or a comma-separated list
   kUrls,       // a comma-separated list of URLs
@@ -47,10 +46,11 @@ constexpr FlagTreatment kRefused = FlagTreatment::kRefused;
 constexpr char kNoV2[] = "ketcd serves only etcd's v3 API";
 constexpr char kNoProxy[] = "ketcd has no v2 proxy mode";
 constexpr char kNoDiscovery[] = "ketcd has no discovery; list the members with --initial-cluster";
-constexpr char kNoAuth[] = "ketcd has no authentication yet";
+constexpr char kNoJwt[] = "ketcd has simple tokens only; JWT tokens are not there yet";
 constexpr char kNoTracing[] = "ketcd has no OpenTelemetry tracing";
 constexpr char kNoCorruptCheck[] =
-    "ketcd does not compare hashes with its peers (WAL records and RocksDB blocks carry checksums)";
+    "ketcd compares hashes with its peers at start and periodically (--experimental-initial-corrupt-check, "
+    "--experimental-corrupt-check-time), not after each compaction";
 constexpr char kOwnCompaction[] = "ketcd's store compacts in its own batches";
 constexpr char kOwnKeepalive[] = "ketcd's gRPC keepalive timings are its own";
 
@@ -66,8 +66,6 @@ constexpr EtcdOnlyFlag kFlags[] = {
     {"--max-snapshots", Kind::kUint, "5", kNotUsed,
      "ketcd writes no snapshot files (a snapshot is the RocksDB store itself)"},
     {"--max-wals", Kind::kUint, "5", kNotUsed, "ketcd removes old WAL segments itself once a snapshot covers them"},
-    {"--quota-backend-bytes", Kind::kInt, "0", kNotUsed,
-     "ketcd has no space quota yet: it never raises the NOSPACE alarm, whatever the size"},
     {"--backend-bbolt-freelist-type", Kind::kString, "map", kNotUsed, "ketcd's store is RocksDB, not bbolt"},
     {"--backend-batch-interval", Kind::kDuration, "0s", kNotUsed,
      "ketcd commits each applied batch to RocksDB at once"},
@@ -92,11 +90,6 @@ constexpr EtcdOnlyFlag kFlags[] = {
     {"--discovery-srv", Kind::kString, "", kRefused, kNoDiscovery},
     {"--discovery-srv-name", Kind::kString, "", kRefused, kNoDiscovery},
     {"--pre-vote", Kind::kBool, "true", kNotUsed, "ketcd's raft always runs pre-vote"},
-    {"--auto-compaction-retention", Kind::kRetention, "0", kRefused,
-     "ketcd does not compact on its own yet; compact with `etcdctl compact` "
-     "(Kubernetes' API server compacts every 5 minutes)"},
-    {"--auto-compaction-mode", Kind::kChoice, "periodic", kNotUsed,
-     "ketcd does not compact on its own yet", "periodic|revision"},
     {"--enable-v2", Kind::kBool, "false", kRefused, kNoV2},
     {"--v2-deprecation", Kind::kChoice, "not-yet", kNotUsed,
      "ketcd has no v2 store, as every stage allows", "not-yet|write-only|write-only-drop-data|gone"},
@@ -112,9 +105,7 @@ constexpr EtcdOnlyFlag kFlags[] = {
      "ketcd sends no CORS headers, so browsers refuse every cross-origin request"},
     {"--host-whitelist", Kind::kAllowList, "*", kRefused,
      "ketcd does not check the Host header of HTTP requests"},
-    {"--auth-token", Kind::kString, "simple", kRefused, kNoAuth},
-    {"--bcrypt-cost", Kind::kUint, "10", kNotUsed, kNoAuth},
-    {"--auth-token-ttl", Kind::kUint, "300", kNotUsed, kNoAuth},
+    {"--auth-token", Kind::kString, "simple", kRefused, kNoJwt},
     {"--enable-pprof", Kind::kBool, "false", kNotUsed, "ketcd is not a Go program: there is no /debug/pprof"},
     {"--metrics", Kind::kChoice, "basic", kNotUsed,
      "ketcd has no grpc_server_handling_seconds histograms yet", "basic|extensive"},
@@ -134,8 +125,6 @@ constexpr EtcdOnlyFlag kFlags[] = {
     {"--proxy-dial-timeout", Kind::kUint, "1000", kRefused, kNoProxy},
     {"--proxy-write-timeout", Kind::kUint, "5000", kRefused, kNoProxy},
     {"--proxy-read-timeout", Kind::kUint, "0", kRefused, kNoProxy},
-    {"--experimental-initial-corrupt-check", Kind::kBool, "false", kNotUsed, kNoCorruptCheck},
-    {"--experimental-corrupt-check-time", Kind::kDuration, "0s", kNotUsed, kNoCorruptCheck},
     {"--experimental-compact-hash-check-enabled", Kind::kBool, "false", kNotUsed, kNoCorruptCheck},
     {"--experimental-compact-hash-check-time", Kind::kDuration, "1m", kNotUsed, kNoCorruptCheck},
     {"--experimental-enable-v2v3", Kind::kString, "", kRefused, kNoV2},
@@ -213,8 +202,6 @@ absl::StatusOr<std::string> Canonical(const EtcdOnlyFlag& flag, absl::string_vie
       return CanonicalNumber(flag.kind, v);
     case Kind::kDuration:
       return CanonicalDuration(v);
-    case Kind::kRetention:
-      return AllDigits(v) ? CanonicalNumber(Kind::kUint, v) : CanonicalDuration(v);
     case Kind::kChoice:
       for (absl::string_view c : absl::StrSplit(flag.choices, '|')) {
         if (c == v) return std::string(v);

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/time.h"
 #include "base/clock.h"
 #include "base/logger.h"
 #include "server/boot/config.h"
@@ -44,7 +45,7 @@ int main(int argc, char** argv) {
     std::fputs(exit->err.c_str(), stderr);
     return exit->code;
   }
-  const auto& cfg = std::get<server::Config>(parsed);
+  auto& cfg = std::get<server::Config>(parsed);
 
   // Block the stop signals before any thread starts, so that only the
   // sigwait below receives them.
@@ -59,6 +60,17 @@ int main(int argc, char** argv) {
   if (partition_failpoint) {
     sigaddset(&stop_signals, SIGUSR1);
     sigaddset(&stop_signals, SIGUSR2);
+    // etcd's revision-mode compactor acts every 5 minutes, too slow for a
+    // test: KETCD_TEST_AUTO_COMPACTION_INTERVAL (a duration) shortens it.
+    const char* interval = std::getenv("KETCD_TEST_AUTO_COMPACTION_INTERVAL");
+    absl::Duration d;
+    if (interval != nullptr && absl::ParseDuration(interval, &d) && d > absl::ZeroDuration()) {
+      cfg.auto_compaction_revision_interval = d;
+    }
+    // KETCD_TEST_CORRUPT_PUTS=1: this member's store diverges from its
+    // peers' (what the corruption checks must find).
+    const char* corrupt = std::getenv("KETCD_TEST_CORRUPT_PUTS");
+    cfg.corrupt_puts_for_test = corrupt != nullptr && std::string(corrupt) == "1";
   }
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);

@@ -21,8 +21,12 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& cfg, const b
   if (auto s = OpenDataDir(p); !s.ok()) return s;
   member->ids_ = p.info;
   if (auto s = BuildStateMachine(p); !s.ok()) return s;
+  BuildAlarms(p);
+  if (auto s = CheckInitialCorruption(p); !s.ok()) return s;
   if (auto s = StartReplication(p); !s.ok()) return s;
   BuildServices(p);
+  StartCorruptionMonitor(p);
+  StartAutoCompaction(p);
   if (auto s = ServeClients(p); !s.ok()) return s;
   // Announce this member's client URLs through the log once a leader can
   // take the proposal, as etcd publishes its attributes.
@@ -69,6 +73,7 @@ void Member::Shutdown() {
     });
     finished.wait_for(std::chrono::seconds(1));
   }
+  if (p.corruption_monitor) p.corruption_monitor->Stop();
   if (p.raft) p.raft->Stop();
   if (p.peer_health) p.peer_health->Stop();
   if (client_shutdown.joinable()) client_shutdown.join();
@@ -77,6 +82,7 @@ void Member::Shutdown() {
   if (p.peer_server) p.peer_server->Shutdown(std::chrono::system_clock::now());
   if (p.transport) p.transport->Stop();
   if (p.lease_expirer) p.lease_expirer->Stop();
+  if (p.auto_compactor) p.auto_compactor->Stop();
   if (p.watch_hub) p.watch_hub->Stop();
   if (p.store) p.store->SetCommitListener(nullptr);
   // The parts are destroyed with `owned`, in reverse order of construction

@@ -15,6 +15,8 @@
 #include "server/boot/config.h"
 #include "server/boot/listeners.h"
 #include "server/boot/member.h"
+#include "server/edge/auth_gate.h"
+#include "server/edge/auth_service.h"
 #include "server/edge/cluster_service.h"
 #include "server/edge/member_changes.h"
 #include "server/peer/peer_health.h"
@@ -25,14 +27,22 @@
 #include "server/edge/election_service.h"
 #include "server/edge/lock_service.h"
 #include "server/edge/maintenance_service.h"
+#include "server/edge/quota_gate.h"
 #include "server/edge/self_client.h"
 #include "server/edge/watch_service.h"
 #include "server/net/transport_security.h"
 #include "server/peer/peer_directory.h"
 #include "server/peer/peer_transport.h"
 #include "server/peer/snapshot_inbox.h"
+#include "server/replication/auto_compactor.h"
+#include "server/replication/corruption_check.h"
 #include "server/replication/lease_expirer.h"
 #include "server/replication/raft_member.h"
+#include "server/state/auth_applier.h"
+#include "server/state/auth_store.h"
+#include "server/state/alarm_guard.h"
+#include "server/state/alarms.h"
+#include "server/state/backend_quota.h"
 #include "server/state/kv_applier.h"
 #include "server/state/lessor.h"
 #include "server/state/member_info.h"
@@ -69,6 +79,18 @@ struct Member::Parts {
   std::function<void()> on_removed;  // set by Member::Start's caller
   std::unique_ptr<Lessor> lessor;
   std::unique_ptr<KvApplier> applier;
+  // The alarms, the backend quota, and the applier raft applies through:
+  // the AlarmGuard around the core (and, in tests, the corrupting failpoint).
+  std::unique_ptr<AlarmStore> alarms;
+  std::unique_ptr<BackendQuota> quota;
+  std::unique_ptr<Applier> corrupt_failpoint;  // KETCD_TEST_CORRUPT_PUTS only
+  std::unique_ptr<AlarmGuard> guarded_applier;
+  std::atomic<bool> raising_nospace{false};  // a NOSPACE proposal is in flight
+  // Users, roles and tokens; the auth decorator wraps the applier chain and
+  // is what the raft loop applies through.
+  std::unique_ptr<AuthStore> auth_store;
+  std::unique_ptr<AuthApplier> auth_applier;
+  std::unique_ptr<AuthGate> auth_gate;
   std::unique_ptr<WatchHub> watch_hub;
   std::unique_ptr<raft::MemoryStorage> log_cache;
   std::unique_ptr<RaftPersistence> wal;
@@ -80,10 +102,14 @@ struct Member::Parts {
   std::unique_ptr<grpc::Server> peer_server;
   std::unique_ptr<LeaseForwarder> lease_forwarder;
   std::unique_ptr<LeaseExpirer> lease_expirer;
+  std::unique_ptr<CorruptionMonitor> corruption_monitor;  // only with --experimental-corrupt-check-time
+  std::unique_ptr<QuotaGate> quota_gate;
+  std::unique_ptr<AutoCompactor> auto_compactor;  // only with --auto-compaction-retention
   std::unique_ptr<KvService> kv;
   std::unique_ptr<WatchService> watch;
   std::unique_ptr<LeaseService> lease;
   std::unique_ptr<ClusterService> cluster;
+  std::unique_ptr<AuthService> auth;
   std::unique_ptr<MaintenanceService> maintenance;
   // Lock and Election call the member's own API through `self_client`.
   std::unique_ptr<SelfClient> self_client;
@@ -101,10 +127,18 @@ struct Member::Parts {
 [[nodiscard]] absl::Status OpenDataDir(Member::Parts& p);
 // The lessor, the applier and the watch hub over the store.
 [[nodiscard]] absl::Status BuildStateMachine(Member::Parts& p);
+// The alarm store, the backend quota and the AlarmGuard (member_alarms.cc).
+void BuildAlarms(Member::Parts& p);
+// --experimental-initial-corrupt-check, before raft starts.
+[[nodiscard]] absl::Status CheckInitialCorruption(Member::Parts& p);
+// The leader's periodic check, with --experimental-corrupt-check-time.
+void StartCorruptionMonitor(Member::Parts& p);
 // The raft log, the peer transport and listener, and the raft loop.
 [[nodiscard]] absl::Status StartReplication(Member::Parts& p);
 // The lease helpers and etcd's gRPC services.
 void BuildServices(Member::Parts& p);
+// The leader's auto-compaction, when the flags ask for it.
+void StartAutoCompaction(Member::Parts& p);
 // The client listener on every --listen-client-urls URL.
 [[nodiscard]] absl::Status ServeClients(Member::Parts& p);
 // This member's attributes, announced through the log.

@@ -13,6 +13,7 @@
 #include "server/boot/member_parts.h"
 #include "server/replication/raft_log.h"
 #include "server/state/membership.h"
+#include "server/state/password.h"
 #include "storage/identity.h"
 #include "storage/snapshot_install.h"
 
@@ -177,6 +178,11 @@ absl::Status BuildStateMachine(Member::Parts& p) {
   if (auto s = p.lessor->Reload(); !s.ok()) return s;
   p.applier = std::make_unique<KvApplier>([lessor = p.lessor.get()](int64_t id) { return lessor->Exists(id); });
   p.applier->SetLessor(p.lessor.get());
+  AuthStore::Options aopts;
+  aopts.token_ttl = absl::Seconds(static_cast<int64_t>(cfg.auth_token_ttl_s));
+  p.auth_store = std::make_unique<AuthStore>(p.store.get(), &p.clock, aopts);
+  if (auto s = p.auth_store->Reload(); !s.ok()) return s;
+  p.auth_applier = std::make_unique<AuthApplier>(p.applier.get(), p.auth_store.get());
   // The hub listens to commits before the raft loop starts replaying.
   WatchHub::Options wo;
   wo.progress_interval = cfg.watch_progress_notify_interval;
@@ -204,10 +210,14 @@ absl::Status StartReplication(Member::Parts& p) {
     if (auto s = parts->lessor->Reload(); !s.ok()) {
       parts->logger.Fatal("reloading leases after a snapshot", {{"error", s}});
     }
+    parts->alarms->Reload(*parts->store);
+    if (auto s = parts->auth_store->Reload(); !s.ok()) {
+      parts->logger.Fatal("reloading users and roles after a snapshot", {{"error", s}});
+    }
   };
   opts.on_removed = [parts] { parts->OnRemoved(); };
   p.raft = std::make_unique<RaftMember>(opts, std::move(node), p.log_cache.get(), p.wal.get(),
-                                        p.store.get(), p.applier.get(), p.transport.get());
+                                        p.store.get(), p.guarded_applier.get(), p.transport.get());
   p.peer_health = std::make_unique<PeerHealth>(p.peers.get(), p.info.member_id, &p.clock);
   MemberChanges::Options mopts;
   mopts.cluster_id = p.info.cluster_id;
@@ -232,11 +242,12 @@ void BuildServices(Member::Parts& p) {
       absl::Seconds(5) + 2 * absl::Milliseconds(cfg.election_timeout_ms));
   p.lease_expirer = std::make_unique<LeaseExpirer>(p.lessor.get(), proposer, p.clock,
                                                    p.info.member_id, LeaseExpirer::Options{});
+  p.quota_gate = std::make_unique<QuotaGate>(p.quota.get(), proposer, p.info.member_id);
   p.kv = std::make_unique<KvService>(p.store.get(), p.applier.get(), proposer, p.info,
-                                     KvLimits{cfg.max_request_bytes, cfg.max_txn_ops});
+                                     KvLimits{cfg.max_request_bytes, cfg.max_txn_ops}, p.quota_gate.get());
   p.watch = std::make_unique<WatchService>(p.store.get(), proposer, p.watch_hub.get(), p.info);
   p.lease = std::make_unique<LeaseService>(p.store.get(), proposer, p.lessor.get(),
-                                           p.lease_forwarder.get(), p.clock, p.info);
+                                           p.lease_forwarder.get(), p.clock, p.info, p.quota_gate.get());
   MemberSelf self{p.info, cfg.name, {}, {}};
   for (const auto& u : cfg.initial_advertise_peer_urls) self.peer_urls.push_back(u.raw);
   for (const auto& u : cfg.advertise_client_urls) self.client_urls.push_back(u.raw);
@@ -248,22 +259,62 @@ void BuildServices(Member::Parts& p) {
     for (const auto& u : m.peer_urls()) em.add_peerurls(u);
     bootstrap.push_back(std::move(em));
   }
+  p.auth_gate = std::make_unique<AuthGate>(p.auth_store.get(), cfg.client_tls.client_cert_auth);
+  p.kv->SetAuthGate(p.auth_gate.get());
+  p.watch->SetAuthGate(p.auth_gate.get());
+  p.lease->SetAuthGate(p.auth_gate.get());
+  int bcrypt_cost = cfg.bcrypt_cost;
+  if (bcrypt_cost < kBcryptMinCost || bcrypt_cost > kBcryptMaxCost) {
+    // etcd's rule: an invalid cost falls back to the default, with a warning.
+    p.logger.Warn(absl::StrCat("use default bcrypt cost ", kBcryptDefaultCost,
+                               " instead of the invalid given cost ", bcrypt_cost));
+    bcrypt_cost = kBcryptDefaultCost;
+  }
+  p.auth = std::make_unique<AuthService>(p.store.get(), proposer, p.auth_gate.get(), p.info, bcrypt_cost);
   p.cluster = std::make_unique<ClusterService>(self, std::move(bootstrap), proposer, p.store.get(),
                                                p.member_changes.get());
-  p.maintenance = std::make_unique<MaintenanceService>(p.info, proposer, p.store.get());
+  p.maintenance = std::make_unique<MaintenanceService>(p.info, proposer, p.store.get(), p.alarms.get());
   p.self_client = std::make_unique<SelfClient>();
   p.lock = std::make_unique<LockService>(p.self_client.get());
   p.election = std::make_unique<ElectionService>(p.self_client.get());
 }
 
+void StartAutoCompaction(Member::Parts& p) {
+  const Config& cfg = p.cfg;
+  AutoCompactor::Options opts;
+  if (cfg.auto_compaction_mode == Config::AutoCompactionMode::kRevision) {
+    if (cfg.auto_compaction_revisions == 0) return;
+    opts.mode = AutoCompactor::Mode::kRevision;
+    opts.retention = cfg.auto_compaction_revisions;
+    opts.revision_interval = cfg.auto_compaction_revision_interval;
+  } else {
+    if (cfg.auto_compaction_period == absl::ZeroDuration()) return;
+    opts.mode = AutoCompactor::Mode::kPeriodic;
+    opts.period = cfg.auto_compaction_period;
+  }
+  // etcd's request timeout: 5 s plus two election timeouts.
+  opts.request_timeout = absl::Seconds(5) + 2 * absl::Milliseconds(cfg.election_timeout_ms);
+  AutoCompactor::Sources src;
+  src.proposer = p.raft.get();
+  src.current_revision = [store = p.store.get()] { return store->Rev(); };
+  src.leading = [raft = p.raft.get(), self = p.info.member_id] { return raft->Status().leader == self; };
+  src.clock = &p.clock;
+  src.logger = &p.logger;
+  p.auto_compactor = std::make_unique<AutoCompactor>(opts, std::move(src));
+  p.auto_compactor->Start();
+}
+
 absl::Status ServeClients(Member::Parts& p) {
   HttpRoutes routes;
-  AddEtcdHealthEndpoints(routes, HealthSources{p.raft.get(), p.store.get(), &p.health_counters});
+  AddEtcdHealthEndpoints(routes, HealthSources{p.raft.get(), p.store.get(), &p.health_counters, p.alarms.get()});
+  // etcd reports a disabled quota's (negative) flag value.
+  const int64_t quota = p.cfg.quota_backend_bytes < 0 ? p.cfg.quota_backend_bytes : p.quota->bytes();
   AddMetricsEndpoint(routes, MetricSources{p.info.member_id, p.raft.get(), p.store.get(), &p.health_counters,
-                                           &p.raft->WalFsyncDurations(), &p.raft->BackendCommitDurations()});
+                                           &p.raft->WalFsyncDurations(), &p.raft->BackendCommitDurations(),
+                                           quota});
   auto listener = StartClientListener(
       p.cfg, *p.security,
-      {p.kv.get(), p.watch.get(), p.lease.get(), p.cluster.get(), p.maintenance.get(), p.lock.get(),
+      {p.kv.get(), p.watch.get(), p.lease.get(), p.auth.get(), p.cluster.get(), p.maintenance.get(), p.lock.get(),
        p.election.get()},
       std::move(routes), p.clock, [self = p.self_client.get()](grpc::Server& server) {
         grpc::ChannelArguments args;

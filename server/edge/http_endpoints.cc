@@ -3,6 +3,7 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -73,8 +74,32 @@ absl::Status NonLearner(const HealthSources& s) {
                                          : absl::OkStatus();
 }
 
+// etcd's activeAlarmCheck for CORRUPT.
+absl::Status DataCorruption(const HealthSources& s) {
+  if (s.alarms == nullptr || !s.alarms->Active(etcdserverpb::CORRUPT)) return absl::OkStatus();
+  return absl::DataLossError("alarm activated: CORRUPT");
+}
+
+// etcd 3.5's checkAlarms: the first active alarm not excluded by name.
+std::optional<std::string> AlarmReason(const HealthSources& s, const HttpRequest& req) {
+  if (s.alarms == nullptr) return std::nullopt;
+  const auto excluded_list = req.QueryValues("exclude");
+  const std::set<std::string> excluded(excluded_list.begin(), excluded_list.end());
+  for (const auto& a : s.alarms->Get(etcdserverpb::NONE)) {
+    const std::string name = etcdserverpb::AlarmType_Name(a.alarm());
+    if (excluded.count(name) != 0) continue;
+    switch (a.alarm()) {
+      case etcdserverpb::NOSPACE: return std::string("ALARM NOSPACE");
+      case etcdserverpb::CORRUPT: return std::string("ALARM CORRUPT");
+      default: return std::string("ALARM UNKNOWN");
+    }
+  }
+  return std::nullopt;
+}
+
 constexpr Check kLivez[] = {{"serializable_read", SerializableRead}};
-constexpr Check kReadyz[] = {{"serializable_read", SerializableRead},
+constexpr Check kReadyz[] = {{"data_corruption", DataCorruption},
+                             {"serializable_read", SerializableRead},
                              {"linearizable_read", LinearizableReadCheck},
                              {"non_learner", NonLearner}};
 
@@ -118,6 +143,7 @@ void AddRegistry(HttpRoutes& routes, const std::string& root, const Check (&chec
 HttpResponse CheckHealth(const HealthSources& s, const HttpRequest& req) {
   if (req.method != "GET") return MethodNotAllowed();
   HttpResponse r = [&] {
+    if (auto reason = AlarmReason(s, req)) return Health(false, *reason);
     if (s.proposer->Status().leader == 0) return Health(false, "RAFT NO LEADER");
     const auto serializable = req.QueryValues("serializable");
     if (!serializable.empty() && serializable.front() == "true") return Health(true, "");

@@ -3,20 +3,23 @@
 //   GET /version  {"etcdserver":"3.5.24","etcdcluster":"3.5.0"}
 //                 (kubeadm's ExternalEtcdVersion preflight reads this)
 //   GET /health   200 {"health":"true","reason":""}, or 503 with
-//                 "false" and a reason: no leader ("RAFT NO LEADER"), or
-//                 a linearizable read that fails within a second
-//                 ("RANGE ERROR:..."); ?serializable=true skips the read.
+//                 "false" and a reason: an active alarm ("ALARM NOSPACE",
+//                 "ALARM CORRUPT"; ?exclude=NOSPACE ignores that one), no
+//                 leader ("RAFT NO LEADER"), or a linearizable read that
+//                 fails within a second ("RANGE ERROR:...");
+//                 ?serializable=true skips the read.
 //   GET /livez    checks serializable_read;
-//   GET /readyz   checks serializable_read, linearizable_read, non_learner
+//   GET /readyz   checks data_corruption (no CORRUPT alarm: "alarm
+//                 activated: CORRUPT"), serializable_read, linearizable_read,
+//                 non_learner
 //                 (kubeadm's static-pod probes since 1.30): "ok", with
 //                 ?verbose one "[+]check ok" line each; 503 with the
 //                 "[-]check failed: why" lines; ?exclude=check skips one;
 //                 /livez/<check> and /readyz/<check> run one.
 //   GET /metrics  Prometheus text (member_metrics.h).
-// etcd's readyz also has data_corruption (the CORRUPT alarm); ketcd raises
-// no alarm yet, so it is not listed rather than always passing.
 // Any other method gets 405 with "Allow: GET", as in etcd.
-// Ownership: borrows the proposer and store, which must outlive the routes.
+// Ownership: borrows the proposer, store and alarm store, which must
+// outlive the routes.
 #pragma once
 
 #include <atomic>
@@ -24,6 +27,7 @@
 
 #include "server/net/http_server.h"
 #include "server/replication/proposer.h"
+#include "server/state/alarms.h"
 #include "storage/mvcc_store.h"
 
 namespace server {
@@ -38,6 +42,7 @@ struct HealthSources {
   Proposer* proposer = nullptr;
   storage::MvccStore* store = nullptr;
   HealthCounters* counters = nullptr;  // may be null
+  const AlarmStore* alarms = nullptr;  // may be null: no alarm checks
 };
 
 // /version, /health, /livez, /readyz and their sub-paths.

@@ -5,6 +5,10 @@
 
 namespace server {
 
+absl::Status KvService::Stamp(const grpc::ServerContextBase& ctx, serverpb::InternalRequest* ir) const {
+  return auth_ == nullptr ? absl::OkStatus() : auth_->Stamp(ctx, ir);
+}
+
 grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
                                            const etcdserverpb::RangeRequest* req,
                                            etcdserverpb::RangeResponse* resp) {
@@ -12,9 +16,14 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
   if (auto s = CheckRequireLeader(*ctx, *proposer_); !s.ok()) return UnaryCalls::Fail(ctx, s);
   if (auto s = CheckRange(*req); !s.ok()) return UnaryCalls::Fail(ctx, s);
   auto* reactor = ctx->DefaultReactor();
-  auto serve = [this, reactor, req, resp](absl::Status barrier) {
+  auto serve = [this, ctx, reactor, req, resp](absl::Status barrier) {
     if (!barrier.ok()) return reactor->Finish(ToGrpcStatus(barrier));
-    calls_.Answer(reactor, resp, applier_->ReadRange(*store_, *req));
+    calls_.Answer(reactor, resp, ReadChecked<etcdserverpb::RangeResponse>(
+        *ctx,
+        [req](const AuthState& st, const AuthInfo& who) {
+          return CheckPermitted(st, who, req->key(), req->range_end(), PermAccess::kRead);
+        },
+        [this, req] { return applier_->ReadRange(*store_, *req); }));
   };
   if (req->serializable()) {
     serve(absl::OkStatus());
@@ -31,8 +40,13 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
   if (auto s = CheckRequireLeader(*ctx, *proposer_); !s.ok()) return UnaryCalls::Fail(ctx, s);
   if (auto s = CheckPut(*req); !s.ok()) return UnaryCalls::Fail(ctx, s);
   auto* reactor = ctx->DefaultReactor();
+  if (quota_ != nullptr && !quota_->Admit(BackendQuota::Cost(*req), reactor)) return reactor;
   serverpb::InternalRequest ir;
   *ir.mutable_put() = *req;
+  if (auto s = Stamp(*ctx, &ir); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
   calls_.ProposeAndAnswer(std::move(ir), reactor, resp, [](auto& r) { return r.mutable_put(); });
   return reactor;
 }
@@ -46,6 +60,10 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ct
   auto* reactor = ctx->DefaultReactor();
   serverpb::InternalRequest ir;
   *ir.mutable_delete_range() = *req;
+  if (auto s = Stamp(*ctx, &ir); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
   calls_.ProposeAndAnswer(std::move(ir), reactor, resp,
                           [](auto& r) { return r.mutable_delete_range(); });
   return reactor;
@@ -58,16 +76,24 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
   if (auto s = CheckRequireLeader(*ctx, *proposer_); !s.ok()) return UnaryCalls::Fail(ctx, s);
   if (auto s = CheckTxn(*req, limits_.max_txn_ops); !s.ok()) return UnaryCalls::Fail(ctx, s);
   auto* reactor = ctx->DefaultReactor();
+  if (quota_ != nullptr && !quota_->Admit(BackendQuota::Cost(*req), reactor)) return reactor;
   if (IsTxnReadOnly(*req)) {
     // etcd serves a read-only txn without raft, after a linearizable barrier.
-    proposer_->ReadBarrier([this, reactor, req, resp](absl::Status barrier) {
+    proposer_->ReadBarrier([this, ctx, reactor, req, resp](absl::Status barrier) {
       if (!barrier.ok()) return reactor->Finish(ToGrpcStatus(barrier));
-      calls_.Answer(reactor, resp, applier_->ReadTxn(*store_, *req));
+      calls_.Answer(reactor, resp, ReadChecked<etcdserverpb::TxnResponse>(
+          *ctx,
+          [req](const AuthState& st, const AuthInfo& who) { return CheckTxnPermitted(st, who, *req); },
+          [this, req] { return applier_->ReadTxn(*store_, *req); }));
     });
     return reactor;
   }
   serverpb::InternalRequest ir;
   *ir.mutable_txn() = *req;
+  if (auto s = Stamp(*ctx, &ir); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
   calls_.ProposeAndAnswer(std::move(ir), reactor, resp, [](auto& r) { return r.mutable_txn(); });
   return reactor;
 }
@@ -80,6 +106,10 @@ grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* ctx,
   auto* reactor = ctx->DefaultReactor();
   serverpb::InternalRequest ir;
   *ir.mutable_compaction() = *req;
+  if (auto s = Stamp(*ctx, &ir); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
   const bool physical = req->physical();
   const int64_t rev = req->revision();
   calls_.Propose(std::move(ir), [this, reactor, resp, physical, rev](ProposeResult r) {

@@ -7,8 +7,9 @@
 namespace server {
 
 LeaseService::LeaseService(storage::MvccStore* store, Proposer* proposer, Lessor* lessor,
-                           LeaseForwarder* forwarder, const base::Clock& clock, MemberInfo info)
-    : proposer_(proposer), lessor_(lessor), forwarder_(forwarder), clock_(clock),
+                           LeaseForwarder* forwarder, const base::Clock& clock, MemberInfo info,
+                           QuotaGate* quota)
+    : proposer_(proposer), lessor_(lessor), forwarder_(forwarder), quota_(quota), clock_(clock),
       calls_(proposer, HeaderSource{info, proposer, store}),
       rng_(info.member_id ^ static_cast<uint64_t>(absl::ToUnixNanos(clock.Now()))) {}
 
@@ -25,9 +26,14 @@ grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* 
   if (auto s = CheckLearner(*proposer_, false); !s.ok()) return UnaryCalls::Fail(ctx, s);
   if (auto s = CheckRequireLeader(*ctx, *proposer_); !s.ok()) return UnaryCalls::Fail(ctx, s);
   auto* reactor = ctx->DefaultReactor();
+  if (quota_ != nullptr && !quota_->Admit(BackendQuota::Cost(*req), reactor)) return reactor;
   serverpb::InternalRequest ir;
   *ir.mutable_lease_grant() = *req;
   if (req->id() == 0) ir.mutable_lease_grant()->set_id(NewLeaseId());
+  if (auto s = auth_ ? auth_->Stamp(*ctx, &ir) : absl::OkStatus(); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
   // etcd reports the store's revision when it answers a grant.
   calls_.ProposeAndAnswer(
       std::move(ir), reactor, resp, [](auto& r) { return r.mutable_lease_grant(); },
@@ -43,6 +49,10 @@ grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(grpc::CallbackServerContext*
   auto* reactor = ctx->DefaultReactor();
   serverpb::InternalRequest ir;
   *ir.mutable_lease_revoke() = *req;
+  if (auto s = auth_ ? auth_->Stamp(*ctx, &ir) : absl::OkStatus(); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
   // A revoke reports the revision its deletions made (set by the applier).
   calls_.ProposeAndAnswer(std::move(ir), reactor, resp,
                           [](auto& r) { return r.mutable_lease_revoke(); });

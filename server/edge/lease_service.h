@@ -17,7 +17,9 @@
 
 #include "base/clock.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "server/edge/auth_gate.h"
 #include "server/edge/lease_forwarder.h"
+#include "server/edge/quota_gate.h"
 #include "server/edge/unary_call.h"
 #include "server/replication/proposer.h"
 #include "server/state/lessor.h"
@@ -28,8 +30,14 @@ namespace server {
 
 class LeaseService final : public etcdserverpb::Lease::CallbackService {
  public:
+  // `quota` (may be null: no quota) admits grants (quota_gate.h).
   LeaseService(storage::MvccStore* store, Proposer* proposer, Lessor* lessor,
-               LeaseForwarder* forwarder, const base::Clock& clock, MemberInfo info);
+               LeaseForwarder* forwarder, const base::Clock& clock, MemberInfo info,
+               QuotaGate* quota = nullptr);
+
+  // Grants and revokes carry the caller (auth_gate.h) for the apply-time
+  // check (a revoke needs write on every attached key). Null: no auth.
+  void SetAuthGate(const AuthGate* gate) { auth_ = gate; }
 
   grpc::ServerUnaryReactor* LeaseGrant(grpc::CallbackServerContext* ctx,
                                        const etcdserverpb::LeaseGrantRequest* req,
@@ -53,6 +61,8 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
   Proposer* const proposer_;
   Lessor* const lessor_;
   LeaseForwarder* const forwarder_;
+  QuotaGate* const quota_;
+  const AuthGate* auth_ = nullptr;
   const base::Clock& clock_;
   UnaryCalls calls_;
   std::mutex rng_mu_;

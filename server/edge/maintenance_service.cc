@@ -7,6 +7,7 @@
 #include "server/edge/unary_call.h"
 #include "server/state/errors.h"
 #include "server/state/membership.h"
+#include "server/state/kv_hash.h"
 #include "storage/crc32c.h"
 
 namespace server {
@@ -16,9 +17,8 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext
                                                      etcdserverpb::StatusResponse* resp) {
   FillHeader(headers_, HeaderRevision::kCurrent, resp->mutable_header());
   resp->set_version(kEtcdServerVersion);
-  const int64_t size = store_->DbSize();
-  resp->set_dbsize(size);
-  resp->set_dbsizeinuse(size);
+  resp->set_dbsize(store_->DbSize());
+  resp->set_dbsizeinuse(store_->LiveDataSize());
   const RaftStatus rs = proposer_->Status();
   resp->set_leader(rs.leader);
   resp->set_raftindex(rs.commit_index);
@@ -26,6 +26,8 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext
   resp->set_raftterm(rs.term);
   resp->set_islearner(rs.is_learner);
   if (rs.leader == 0) resp->add_errors("etcdserver: no leader");
+  // etcd lists each active alarm in its compact text form.
+  for (const auto& a : alarms_->Get(etcdserverpb::NONE)) resp->add_errors(AlarmText(a));
   auto* reactor = ctx->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;
@@ -35,38 +37,33 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext
                                                      const etcdserverpb::HashKVRequest* req,
                                                      etcdserverpb::HashKVResponse* resp) {
   if (auto s = CheckLearner(*proposer_, false); !s.ok()) return UnaryCalls::Fail(ctx, s);
-  auto* reactor = ctx->DefaultReactor();
-  auto view = store_->Read();
-  const int64_t rev = req->revision() > 0 ? req->revision() : view->rev();
-  uint32_t crc = 0;
-  auto add_int = [&crc](int64_t v) { crc = storage::Crc32cExtend(crc, &v, sizeof(v)); };
-  auto add_bytes = [&crc, &add_int](const std::string& b) {
-    add_int(static_cast<int64_t>(b.size()));
-    crc = storage::Crc32cExtend(crc, b.data(), b.size());
-  };
-  storage::KeyRange all;
-  all.single = false;
-  all.to_end = true;
-  auto s = view->Scan(all, rev, [&](const mvccpb::KeyValue& kv) {
-    add_bytes(kv.key());
-    add_bytes(kv.value());
-    add_int(kv.create_revision());
-    add_int(kv.mod_revision());
-    add_int(kv.version());
-    add_int(kv.lease());
-  });
-  if (!s.ok()) {
-    reactor->Finish(ToGrpcStatus(s));
-    return reactor;
-  }
-  add_int(view->compact_rev());
+  auto got = HashKv(*store_, req->revision());
+  if (!got.ok()) return UnaryCalls::Fail(ctx, got.status());
   FillHeader(headers_, HeaderRevision::kKeep, resp->mutable_header());
-  // The revision hashed, not the store's latest.
-  resp->mutable_header()->set_revision(view->rev());
-  resp->set_hash(crc);
-  resp->set_compact_revision(view->compact_rev());
-  resp->set_hash_revision(rev);
+  // The store's revision as read, not the one hashed.
+  resp->mutable_header()->set_revision(got->rev);
+  resp->set_hash(got->hash);
+  resp->set_compact_revision(got->compact_rev);
+  resp->set_hash_revision(got->hash_rev);
+  auto* reactor = ctx->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext* ctx,
+                                                    const etcdserverpb::AlarmRequest* req,
+                                                    etcdserverpb::AlarmResponse* resp) {
+  if (auto s = CheckLearner(*proposer_, false); !s.ok()) return UnaryCalls::Fail(ctx, s);
+  auto* reactor = ctx->DefaultReactor();
+  serverpb::InternalRequest ir;
+  *ir.mutable_alarm() = *req;
+  // Even a GET goes through the log, as in etcd: a linearizable answer.
+  // etcd's AlarmResponse carries no header; neither does this one.
+  calls_.Propose(std::move(ir), [reactor, resp](ProposeResult r) {
+    if (!r.ok()) return reactor->Finish(ToGrpcStatus(r.status()));
+    *resp = std::move(*r->mutable_alarm());
+    reactor->Finish(grpc::Status::OK);
+  });
   return reactor;
 }
 

@@ -3,15 +3,19 @@
 // snapshot save`: an etcd 3.4 backup, see snapshot_stream.h), MoveLeader
 // (`move-leader`: raft's leader transfer, on the leader only) and
 // Defragment (`defrag`: RocksDB's manual compaction of every column
-// family, online). Alarm answers UNIMPLEMENTED until alarms land.
-// Ownership: borrows the proposer and store, which must outlive it.
+// family, online) and Alarm (`alarm list`, `alarm disarm`). Status lists
+// the active alarms in `errors`, as etcd does.
+// Ownership: borrows the proposer, store and alarm store, which must
+// outlive it.
 // Thread-safety: gRPC calls it from any thread.
 #pragma once
 
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "server/edge/response_header.h"
+#include "server/edge/unary_call.h"
 #include "server/edge/versions.h"
 #include "server/replication/proposer.h"
+#include "server/state/alarms.h"
 #include "server/state/member_info.h"
 #include "storage/mvcc_store.h"
 
@@ -19,17 +23,14 @@ namespace server {
 
 class MaintenanceService final : public etcdserverpb::Maintenance::CallbackService {
  public:
-  MaintenanceService(MemberInfo info, Proposer* proposer, storage::MvccStore* store)
-      : info_(info), proposer_(proposer), store_(store), headers_{info, proposer, store} {}
+  MaintenanceService(MemberInfo info, Proposer* proposer, storage::MvccStore* store,
+                     const AlarmStore* alarms)
+      : info_(info), proposer_(proposer), store_(store), alarms_(alarms), headers_{info, proposer, store},
+        calls_(proposer, headers_) {}
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx,
                                    const etcdserverpb::StatusRequest* req,
                                    etcdserverpb::StatusResponse* resp) override;
-  // A CRC-32C of the key space as of a revision: every live key's
-  // key, value, create/mod revision, version and lease, in key order, and
-  // the compaction revision. It depends only on the applied history, never
-  // on how far background compaction got, so members that agree hash
-  // equal. (Not comparable with etcd's own hash, which covers its bbolt
-  // layout.)
+  // ketcd's hash of the key space as of a revision (server/state/kv_hash.h).
   grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* ctx,
                                    const etcdserverpb::HashKVRequest* req,
                                    etcdserverpb::HashKVResponse* resp) override;
@@ -47,6 +48,10 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   grpc::ServerUnaryReactor* MoveLeader(grpc::CallbackServerContext* ctx,
                                        const etcdserverpb::MoveLeaderRequest* req,
                                        etcdserverpb::MoveLeaderResponse* resp) override;
+  // etcd's Alarm: GET, ACTIVATE and DEACTIVATE, applied through the log
+  // (server/state/alarms.h), as `etcdctl alarm list` and `alarm disarm` use it.
+  grpc::ServerUnaryReactor* Alarm(grpc::CallbackServerContext* ctx, const etcdserverpb::AlarmRequest* req,
+                                  etcdserverpb::AlarmResponse* resp) override;
   grpc::ServerUnaryReactor* Defragment(grpc::CallbackServerContext* ctx,
                                        const etcdserverpb::DefragmentRequest* req,
                                        etcdserverpb::DefragmentResponse* resp) override;
@@ -55,7 +60,9 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   const MemberInfo info_;
   Proposer* proposer_;
   storage::MvccStore* store_;
+  const AlarmStore* alarms_;
   const HeaderSource headers_;
+  UnaryCalls calls_;
 };
 
 }  // namespace server

@@ -119,6 +119,8 @@ void AddServer(const MetricSources& s, std::vector<MetricFamily>& out) {
   const std::string cluster(kEtcdClusterVersion);
   out.push_back(One("etcd_cluster_version", "Which version is running. 1 for 'cluster_version' label with current cluster version",
                     MetricType::Gauge, 1, {{"cluster_version", cluster.substr(0, cluster.rfind('.'))}}));
+  out.push_back(One("etcd_server_quota_backend_bytes", "Current backend storage quota size in bytes.",
+                    MetricType::Gauge, static_cast<double>(s.quota_backend_bytes)));
   if (s.health != nullptr) {
     out.push_back(One("etcd_server_health_success", "The total number of successful health checks",
                       MetricType::Counter, static_cast<double>(s.health->success.load())));

@@ -30,6 +30,9 @@ struct MetricSources {
   // etcd_disk_wal_fsync_duration_seconds, etcd_disk_backend_commit_duration_seconds
   const base::LatencyHistogram* wal_fsync = nullptr;
   const base::LatencyHistogram* backend_commit = nullptr;
+  // etcd_server_quota_backend_bytes: the quota in force (etcd reports the
+  // flag's negative value when the quota is disabled).
+  int64_t quota_backend_bytes = 0;
 };
 
 // The whole exposition, as GET /metrics returns it.

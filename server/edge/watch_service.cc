@@ -5,6 +5,7 @@
 #include <mutex>
 #include <set>
 
+#include "base/errors.h"
 #include "server/edge/grpc_errors.h"
 #include "server/edge/response_header.h"
 
@@ -118,7 +119,7 @@ class StreamSink : public WatchSink {
 class WatchService::Stream : public WatchReactor {
  public:
   Stream(WatchService* svc, grpc::CallbackServerContext* ctx)
-      : svc_(svc), sink_(std::make_shared<StreamSink>(
+      : svc_(svc), ctx_(ctx), sink_(std::make_shared<StreamSink>(
                           this, HeaderSource{svc->info_, svc->proposer_, svc->store_})) {
     if (auto s = CheckRequireLeader(*ctx, *svc_->proposer_); !s.ok()) {
       sink_->FinishOnce(ToGrpcStatus(s));
@@ -154,6 +155,27 @@ class WatchService::Stream : public WatchReactor {
   }
 
  private:
+  // etcd's isWatchPermitted: the cancel reason for a caller that may not
+  // read the watched range (a gRPC error's full text, as etcd sends it);
+  // empty when the watch may be created.
+  std::string AuthRefusal(const etcdserverpb::WatchCreateRequest& c) const {
+    if (svc_->auth_ == nullptr) return "";
+    auto who = svc_->auth_->AdmitRead(*ctx_, [&c](const AuthState& st, const AuthInfo& ai) {
+      return CheckPermitted(st, ai, c.key(), c.range_end(), PermAccess::kRead);
+    });
+    if (who.ok()) return "";
+    switch (base::KindOf(who.status())) {
+      case base::ErrorKind::kInvalidAuthToken:
+        return "rpc error: code = Unauthenticated desc = etcdserver: invalid auth token";
+      case base::ErrorKind::kAuthOldRevision:
+        return "rpc error: code = InvalidArgument desc = etcdserver: revision of auth store is old";
+      case base::ErrorKind::kUserEmpty:
+        return "rpc error: code = InvalidArgument desc = etcdserver: user name is empty";
+      default:
+        return "rpc error: code = PermissionDenied desc = etcdserver: permission denied";
+    }
+  }
+
   void Refuse(const std::string& reason) {
     etcdserverpb::WatchResponse r;
     sink_->FillHeader(r.mutable_header());
@@ -166,6 +188,7 @@ class WatchService::Stream : public WatchReactor {
   }
 
   void Create(const etcdserverpb::WatchCreateRequest& c) {
+    if (auto reason = AuthRefusal(c); !reason.empty()) return Refuse(reason);
     // etcd: an empty key is the smallest key; range_end "\0" means "and
     // every key after it".
     const std::string key = c.key().empty() ? std::string(1, '\0') : c.key();
@@ -215,6 +238,7 @@ class WatchService::Stream : public WatchReactor {
   }
 
   WatchService* svc_;
+  grpc::CallbackServerContext* ctx_;  // lives as long as the stream
   std::shared_ptr<StreamSink> sink_;
   etcdserverpb::WatchRequest req_;
   // Read-side state: only OnReadDone touches it, one read at a time.

@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "server/edge/auth_gate.h"
 #include "server/state/member_info.h"
 #include "server/replication/proposer.h"
 #include "server/state/watch_hub.h"
@@ -23,6 +24,10 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
   WatchService(storage::MvccStore* store, Proposer* proposer, WatchHub* hub, MemberInfo info)
       : store_(store), proposer_(proposer), hub_(hub), info_(info) {}
 
+  // A create on a range the caller may not read is answered created and
+  // canceled with etcd's reason (auth_gate.h). Null: no auth.
+  void SetAuthGate(const AuthGate* gate) { auth_ = gate; }
+
   grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>* Watch(
       grpc::CallbackServerContext* ctx) override;
 
@@ -32,6 +37,7 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
   Proposer* proposer_;
   WatchHub* hub_;
   MemberInfo info_;
+  const AuthGate* auth_ = nullptr;
 };
 
 }  // namespace server

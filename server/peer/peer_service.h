@@ -6,7 +6,9 @@
 //    SnapshotInbox; its MSG_SNAP is delivered only once the whole snapshot
 //    is durable;
 //  - LeaseRenew / LeaseTimeToLive: lease calls a follower forwards to the
-//    leader, answered from the Lessor (peer_lease_calls.cc).
+//    leader, answered from the Lessor (peer_lease_calls.cc);
+//  - HashKV: a peer's corruption check, answered from the store
+//    (peer_hash_calls.cc).
 // Messages from another cluster are refused.
 //
 // Ownership: borrows the inbox, the lessor, the clock and the logger; all
@@ -41,6 +43,8 @@ class PeerService final : public peerpb::Peer::CallbackService {
     std::function<void(uint64_t member_id, std::function<void(absl::Status)> done)> promote_member;
     const base::Clock* clock = nullptr;  // required
     base::Logger* logger = nullptr;      // required
+    // This member's id, in the header of the HashKV it answers.
+    uint64_t member_id = 0;
   };
   // What the service asks of the transport it belongs to.
   struct Hooks {
@@ -74,6 +78,9 @@ class PeerService final : public peerpb::Peer::CallbackService {
   grpc::ServerUnaryReactor* PromoteMember(grpc::CallbackServerContext* ctx,
                                           const peerpb::PromoteForward* req,
                                           peerpb::PromoteAck* resp) override;
+  // A peer's corruption check asks for this member's hash (peer_hash_calls.cc).
+  grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* ctx, const peerpb::HashKVForward* req,
+                                   etcdserverpb::HashKVResponse* resp) override;
 
  private:
   class MessageReader;

@@ -10,7 +10,7 @@ PeerTransport::PeerTransport(Options opts, Deliver deliver, Unreachable unreacha
       deliver_(std::move(deliver)),
       unreachable_(std::move(unreachable)),
       service_(PeerService::Options{opts.cluster_id, opts.snapshot_inbox, opts.lessor, opts.store,
-                                    opts.promote_member, opts.clock, opts.logger},
+                                    opts.promote_member, opts.clock, opts.logger, opts.self_id},
                PeerService::Hooks{
                    [this](std::vector<raftpb::Message> msgs) { deliver_(std::move(msgs)); },
                    [this](uint64_t id) { return IsCut(id); },

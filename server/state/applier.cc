@@ -19,6 +19,7 @@ absl::StatusOr<serverpb::InternalResponse> Wrap(absl::StatusOr<Resp> got, Set se
 absl::StatusOr<serverpb::InternalResponse> Applier::ApplyEntry(
     storage::WriteBatch& batch, const serverpb::InternalRequest& req) const {
   using R = serverpb::InternalResponse;
+  if (auto s = Admit(batch, req); !s.ok()) return s;
   switch (req.request_case()) {
     case serverpb::InternalRequest::kPut:
       return Wrap(Put(batch, req.put()), [](R& o, auto v) { *o.mutable_put() = std::move(v); });
@@ -42,6 +43,25 @@ absl::StatusOr<serverpb::InternalResponse> Applier::ApplyEntry(
     case serverpb::InternalRequest::kLeaseCheckpoint:
       return Wrap(LeaseCheckpoint(batch, req.lease_checkpoint()),
                   [](R& o, auto v) { *o.mutable_lease_checkpoint() = std::move(v); });
+    case serverpb::InternalRequest::kAlarm:
+      return Wrap(Alarm(batch, req.alarm()), [](R& o, auto v) { *o.mutable_alarm() = std::move(v); });
+    case serverpb::InternalRequest::kAuthEnable:
+    case serverpb::InternalRequest::kAuthDisable:
+    case serverpb::InternalRequest::kAuthenticate:
+    case serverpb::InternalRequest::kUserAdd:
+    case serverpb::InternalRequest::kUserDelete:
+    case serverpb::InternalRequest::kUserChangePassword:
+    case serverpb::InternalRequest::kUserGrantRole:
+    case serverpb::InternalRequest::kUserRevokeRole:
+    case serverpb::InternalRequest::kUserGet:
+    case serverpb::InternalRequest::kUserList:
+    case serverpb::InternalRequest::kRoleAdd:
+    case serverpb::InternalRequest::kRoleGrantPermission:
+    case serverpb::InternalRequest::kRoleGet:
+    case serverpb::InternalRequest::kRoleList:
+    case serverpb::InternalRequest::kRoleDelete:
+    case serverpb::InternalRequest::kRoleRevokePermission:
+      return ApplyAuth(batch, req);
     case serverpb::InternalRequest::REQUEST_NOT_SET:
       break;
   }

@@ -2,7 +2,8 @@
 // apply/ package: an interface with one method per kind of request in the
 // raft log (serverpb::InternalRequest), the core implementation over the
 // store and the lessor (KvApplier, kv_applier.h), and decorators that wrap
-// the core and override only what they guard (later: quota, auth). The
+// the core and override only what they guard (the alarms' AlarmGuard,
+// alarm_guard.h; later: auth). The
 // non-virtual ApplyEntry is the one dispatcher: it turns an InternalRequest
 // into the call on the outermost applier, so a decorator is consulted for
 // every entry of its kind.
@@ -62,6 +63,9 @@ class Applier {
   // A member's name and URLs, as it announced them through the log.
   [[nodiscard]] virtual absl::StatusOr<serverpb::MemberAttributes> SetMemberAttributes(
       storage::WriteBatch& batch, const serverpb::MemberAttributes& attrs) const = 0;
+  // Maintenance.Alarm and the alarms members raise (alarms.h).
+  [[nodiscard]] virtual absl::StatusOr<etcdserverpb::AlarmResponse> Alarm(
+      storage::WriteBatch& batch, const etcdserverpb::AlarmRequest& r) const = 0;
 
   // ---- reads, served from a consistent snapshot of `store` (not replicated)
   [[nodiscard]] virtual absl::StatusOr<etcdserverpb::RangeResponse> ReadRange(
@@ -69,6 +73,21 @@ class Applier {
   // A read-only txn (see IsTxnReadOnly in request_checks.h).
   [[nodiscard]] virtual absl::StatusOr<etcdserverpb::TxnResponse> ReadTxn(
       const storage::MvccStore& store, const etcdserverpb::TxnRequest& r) const = 0;
+
+  // ---- auth
+  // Consulted by ApplyEntry before any entry is applied: a refusal (a typed
+  // error) consumes the entry with nothing written. The auth decorator
+  // checks the request's auth header against the permissions here.
+  [[nodiscard]] virtual absl::Status Admit(const storage::WriteBatch& batch,
+                                           const serverpb::InternalRequest& req) const {
+    return absl::OkStatus();
+  }
+  // The auth requests (user_*, role_*, auth_*, authenticate); only the auth
+  // decorator (auth_applier.h) knows them.
+  [[nodiscard]] virtual absl::StatusOr<serverpb::InternalResponse> ApplyAuth(
+      storage::WriteBatch& batch, const serverpb::InternalRequest& req) const {
+    return absl::UnimplementedError("auth requests need the auth applier");
+  }
 
   // The dispatcher: applies one replicated request through the method of its
   // kind. See the error contract above.
@@ -114,9 +133,21 @@ class ApplierDecorator : public Applier {
       storage::WriteBatch& batch, const serverpb::MemberAttributes& attrs) const override {
     return next_->SetMemberAttributes(batch, attrs);
   }
+  absl::StatusOr<etcdserverpb::AlarmResponse> Alarm(
+      storage::WriteBatch& batch, const etcdserverpb::AlarmRequest& r) const override {
+    return next_->Alarm(batch, r);
+  }
   absl::StatusOr<etcdserverpb::RangeResponse> ReadRange(
       const storage::MvccStore& store, const etcdserverpb::RangeRequest& r) const override {
     return next_->ReadRange(store, r);
+  }
+  absl::Status Admit(const storage::WriteBatch& batch,
+                     const serverpb::InternalRequest& req) const override {
+    return next_->Admit(batch, req);
+  }
+  absl::StatusOr<serverpb::InternalResponse> ApplyAuth(
+      storage::WriteBatch& batch, const serverpb::InternalRequest& req) const override {
+    return next_->ApplyAuth(batch, req);
   }
   absl::StatusOr<etcdserverpb::TxnResponse> ReadTxn(
       const storage::MvccStore& store, const etcdserverpb::TxnRequest& r) const override {

@@ -46,6 +46,26 @@ inline constexpr absl::string_view kErrNotSupportedForLearner = "rpc not support
 inline constexpr absl::string_view kErrBadLeaderTransferee = "bad leader transferee";
 inline constexpr absl::string_view kErrTimeoutLeaderTransfer = "request timed out, leader transfer took too long";
 inline constexpr absl::string_view kErrApplying = "applying";
+// Alarms: NOSPACE refuses what adds data, CORRUPT every write.
+inline constexpr absl::string_view kErrNoSpace = "mvcc: database space exceeded";
+inline constexpr absl::string_view kErrCorrupt = "corrupt cluster";
+// Auth (etcd 3.4's rpctypes strings).
+inline constexpr absl::string_view kErrRootUserNotExist = "root user does not exist";
+inline constexpr absl::string_view kErrRootRoleNotExist = "root user does not have root role";
+inline constexpr absl::string_view kErrUserAlreadyExist = "user name already exists";
+inline constexpr absl::string_view kErrUserEmpty = "user name is empty";
+inline constexpr absl::string_view kErrUserNotFound = "user name not found";
+inline constexpr absl::string_view kErrRoleAlreadyExist = "role name already exists";
+inline constexpr absl::string_view kErrRoleNotFound = "role name not found";
+inline constexpr absl::string_view kErrRoleEmpty = "role name is empty";
+inline constexpr absl::string_view kErrAuthFailed = "authentication failed, invalid user ID or password";
+inline constexpr absl::string_view kErrPermissionDenied = "permission denied";
+inline constexpr absl::string_view kErrRoleNotGranted = "role is not granted to the user";
+inline constexpr absl::string_view kErrPermissionNotGranted = "permission is not granted to the role";
+inline constexpr absl::string_view kErrAuthNotEnabled = "authentication is not enabled";
+inline constexpr absl::string_view kErrInvalidAuthToken = "invalid auth token";
+inline constexpr absl::string_view kErrInvalidAuthMgmt = "invalid auth management";
+inline constexpr absl::string_view kErrAuthOldRevision = "revision of auth store is old";
 
 // ---- requests etcd refuses (InvalidArgument)
 [[nodiscard]] inline absl::Status EmptyKeyError() {
@@ -160,6 +180,24 @@ inline constexpr absl::string_view kErrApplying = "applying";
 [[nodiscard]] inline absl::Status TimeoutLeaderTransferError() {
   return base::MakeError(base::ErrorKind::kTimeoutLeaderTransfer, absl::StatusCode::kUnavailable,
                          kErrTimeoutLeaderTransfer);
+}
+
+// ---- auth: one maker per kind; the edge maps each to etcd's code and string.
+[[nodiscard]] inline absl::Status AuthError(base::ErrorKind kind, absl::string_view message) {
+  return base::MakeError(kind, absl::StatusCode::kFailedPrecondition, message);
+}
+// etcd does not map this one to a gRPC error: clients see code Unknown and
+// the auth package's own text.
+[[nodiscard]] inline absl::Status NoPasswordUserError() {
+  return absl::UnknownError("auth: authentication failed, password was given for no password user");
+}
+
+// ---- alarms (etcd's rpctypes: ResourceExhausted and DataLoss)
+[[nodiscard]] inline absl::Status NoSpaceError() {
+  return base::MakeError(base::ErrorKind::kNoSpace, absl::StatusCode::kResourceExhausted, kErrNoSpace);
+}
+[[nodiscard]] inline absl::Status CorruptError() {
+  return base::MakeError(base::ErrorKind::kCorrupt, absl::StatusCode::kDataLoss, kErrCorrupt);
 }
 
 }  // namespace server

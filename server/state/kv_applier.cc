@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "server/state/alarms.h"
 #include "server/state/errors.h"
 #include "server/state/lessor.h"
 #include "storage/errors.h"
@@ -377,6 +378,12 @@ absl::StatusOr<serverpb::MemberAttributes> KvApplier::SetMemberAttributes(
     return absl::InternalError(s.message());
   }
   return attrs;
+}
+
+absl::StatusOr<etcdserverpb::AlarmResponse> KvApplier::Alarm(storage::WriteBatch& batch,
+                                                             const etcdserverpb::AlarmRequest& r) const {
+  if (alarms_ == nullptr) return absl::UnimplementedError("no alarm store");
+  return alarms_->Apply(batch, r);
 }
 
 absl::StatusOr<etcdserverpb::RangeResponse> KvApplier::ReadRange(const storage::MvccStore& store,

@@ -6,8 +6,10 @@
 // Each KV request runs as one WriteTxn of the entry's batch, and checks
 // everything a client can get wrong before its first write, so that a
 // refused request leaves no change (see applier.h for the error contract).
-// Ownership: borrows the lessor (SetLessor); owns nothing else.
-// Thread-safety: as Applier; SetLessor before the first entry is applied.
+// Ownership: borrows the lessor (SetLessor) and the alarm store
+// (SetAlarms); owns nothing else.
+// Thread-safety: as Applier; SetLessor and SetAlarms before the first entry
+// is applied.
 #pragma once
 
 #include <functional>
@@ -39,6 +41,7 @@ class KvAccess {
 using LeaseLookup = std::function<bool(int64_t lease_id)>;
 
 class Lessor;
+class AlarmStore;
 
 class KvApplier final : public Applier {
  public:
@@ -46,6 +49,9 @@ class KvApplier final : public Applier {
   // Lease grants, revokes and checkpoints are applied through `lessor`
   // (without one they fail with Unimplemented); set before the first entry.
   void SetLessor(Lessor* lessor) { lessor_ = lessor; }
+  // Alarm requests are applied through `alarms` (without one they fail
+  // with Unimplemented); set before the first entry.
+  void SetAlarms(AlarmStore* alarms) { alarms_ = alarms; }
 
   absl::StatusOr<etcdserverpb::PutResponse> Put(
       storage::WriteBatch& batch, const etcdserverpb::PutRequest& r) const override;
@@ -63,6 +69,8 @@ class KvApplier final : public Applier {
       storage::WriteBatch& batch, const etcdserverpb::LeaseCheckpointRequest& r) const override;
   absl::StatusOr<serverpb::MemberAttributes> SetMemberAttributes(
       storage::WriteBatch& batch, const serverpb::MemberAttributes& attrs) const override;
+  absl::StatusOr<etcdserverpb::AlarmResponse> Alarm(
+      storage::WriteBatch& batch, const etcdserverpb::AlarmRequest& r) const override;
   absl::StatusOr<etcdserverpb::RangeResponse> ReadRange(
       const storage::MvccStore& store, const etcdserverpb::RangeRequest& r) const override;
   absl::StatusOr<etcdserverpb::TxnResponse> ReadTxn(
@@ -89,6 +97,7 @@ class KvApplier final : public Applier {
 
   LeaseLookup lease_exists_;
   Lessor* lessor_ = nullptr;
+  AlarmStore* alarms_ = nullptr;
 };
 
 }  // namespace server

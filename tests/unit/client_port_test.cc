@@ -9,6 +9,7 @@
 
 #include "catch2/catch.hpp"
 #include "server/edge/http_endpoints.h"
+#include "server/state/alarms.h"
 #include "server/edge/member_metrics.h"
 #include "server/net/http_server.h"
 #include "server/net/protocol_sniff.h"
@@ -248,9 +249,19 @@ server::HttpRequest Get(std::string path, std::string query = "") {
 
 struct Endpoints {
   Endpoints() {
-    server::AddEtcdHealthEndpoints(routes, server::HealthSources{&p, store.get(), &counters});
+    server::AddEtcdHealthEndpoints(routes, server::HealthSources{&p, store.get(), &counters, &alarms});
     server::AddMetricsEndpoint(routes, server::MetricSources{0x8e9e05c52164694d, &p, store.get(), &counters,
-                                                             &fsync, &commit});
+                                                             &fsync, &commit, 16777216});
+  }
+  // Applies one Alarm request, as the apply loop would.
+  void Alarm(etcdserverpb::AlarmRequest::AlarmAction action, etcdserverpb::AlarmType type) {
+    etcdserverpb::AlarmRequest r;
+    r.set_action(action);
+    r.set_memberid(0x8e9e05c52164694d);
+    r.set_alarm(type);
+    auto wb = store->Write();
+    REQUIRE(alarms.Apply(*wb, r).ok());
+    REQUIRE(wb->Commit(store->AppliedIndex() + 1, false).ok());
   }
   FakeProposer p;
   TempDir dir;
@@ -258,6 +269,7 @@ struct Endpoints {
   server::HealthCounters counters;
   base::LatencyHistogram fsync;
   base::LatencyHistogram commit;
+  server::AlarmStore alarms;
   server::HttpRoutes routes;
 };
 
@@ -300,16 +312,44 @@ TEST_CASE_METHOD(Endpoints, "http endpoints: /livez and /readyz as etcd's check 
   CHECK(routes.Serve(Get("/livez")).body == "ok\n");
   auto verbose = routes.Serve(Get("/readyz", "verbose"));
   CHECK(verbose.status == 200);
-  CHECK(verbose.body == "[+]serializable_read ok\n[+]linearizable_read ok\n[+]non_learner ok\nok\n");
+  CHECK(verbose.body ==
+        "[+]data_corruption ok\n[+]serializable_read ok\n[+]linearizable_read ok\n[+]non_learner ok\nok\n");
   p.barrier = absl::UnavailableError("etcdserver: no leader");
   auto failed = routes.Serve(Get("/readyz"));
   CHECK(failed.status == 503);
   CHECK(failed.body ==
-        "[+]serializable_read ok\n[-]linearizable_read failed: etcdserver: no leader\n[+]non_learner ok\n\n");
+        "[+]data_corruption ok\n[+]serializable_read ok\n[-]linearizable_read failed: etcdserver: no leader\n"
+        "[+]non_learner ok\n\n");
   CHECK(routes.Serve(Get("/readyz", "exclude=linearizable_read")).status == 200);
   CHECK(routes.Serve(Get("/readyz/linearizable_read")).status == 503);
   CHECK(routes.Serve(Get("/readyz/serializable_read", "verbose")).body == "[+]serializable_read ok\nok\n");
   CHECK(routes.Serve(Get("/livez")).status == 200);  // a member without quorum is alive
+}
+
+TEST_CASE_METHOD(Endpoints, "http endpoints: alarms in /health and /readyz as etcd 3.5", "[net][http][alarm]") {
+  Alarm(etcdserverpb::AlarmRequest::ACTIVATE, etcdserverpb::NOSPACE);
+  auto nospace = routes.Serve(Get("/health"));
+  CHECK(nospace.status == 503);
+  CHECK(nospace.body == "{\"health\":\"false\",\"reason\":\"ALARM NOSPACE\"}\n");
+  CHECK(routes.Serve(Get("/health", "exclude=NOSPACE")).status == 200);
+  CHECK(routes.Serve(Get("/readyz/data_corruption")).status == 200);  // only CORRUPT counts there
+  Alarm(etcdserverpb::AlarmRequest::ACTIVATE, etcdserverpb::CORRUPT);
+  auto corrupt = routes.Serve(Get("/health", "exclude=NOSPACE"));
+  CHECK(corrupt.body == "{\"health\":\"false\",\"reason\":\"ALARM CORRUPT\"}\n");
+  CHECK(routes.Serve(Get("/health", "exclude=NOSPACE&exclude=CORRUPT")).status == 200);
+  auto readyz = routes.Serve(Get("/readyz"));
+  CHECK(readyz.status == 503);
+  CHECK(readyz.body.rfind("[-]data_corruption failed: alarm activated: CORRUPT\n", 0) == 0);
+  CHECK(routes.Serve(Get("/readyz", "exclude=data_corruption")).status == 200);
+  Alarm(etcdserverpb::AlarmRequest::DEACTIVATE, etcdserverpb::CORRUPT);
+  Alarm(etcdserverpb::AlarmRequest::DEACTIVATE, etcdserverpb::NOSPACE);
+  CHECK(routes.Serve(Get("/health")).status == 200);
+  CHECK(routes.Serve(Get("/readyz")).status == 200);
+  const std::string metrics = routes.Serve(Get("/metrics")).body;
+  const std::string name = "\netcd_server_quota_backend_bytes ";
+  const size_t at = metrics.find(name);
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stod(metrics.substr(at + name.size())) == 16777216.0);
 }
 
 TEST_CASE_METHOD(Endpoints, "http endpoints: /metrics in Prometheus text with etcd's names", "[net][http]") {

@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "catch2/catch.hpp"
 #include "server/boot/config.h"
@@ -194,15 +195,15 @@ TEST_CASE("config: --log-outputs takes one output, as etcd names them", "[config
 }
 
 TEST_CASE("config: an etcd flag ketcd does not use is checked, then named in a warning", "[config]") {
-  auto p = Parse({"--max-wals", "10", "--enable-pprof", "--quota-backend-bytes=8589934592",
-                  "--experimental-initial-corrupt-check=true", "--grpc-keepalive-min-time", "1s"},
+  auto p = Parse({"--max-wals", "10", "--enable-pprof", "--backend-batch-limit=100",
+                  "--experimental-compact-hash-check-enabled=true", "--grpc-keepalive-min-time", "1s"},
                  {{"ETCD_MAX_CONCURRENT_STREAMS", "100"}});
   REQUIRE(p.cfg);
   const std::vector<std::string> wanted = {
       "--max-wals=10 is accepted but not used by ketcd: ",
       "--enable-pprof=true is accepted but not used by ketcd: ",
-      "--quota-backend-bytes=8589934592 is accepted but not used by ketcd: ",
-      "--experimental-initial-corrupt-check=true is accepted but not used by ketcd: ",
+      "--backend-batch-limit=100 is accepted but not used by ketcd: ",
+      "--experimental-compact-hash-check-enabled=true is accepted but not used by ketcd: ",
       "--grpc-keepalive-min-time=1s is accepted but not used by ketcd: ",
       "ETCD_MAX_CONCURRENT_STREAMS=100 is accepted but not used by ketcd: "};
   CHECK(p.cfg->warnings.size() == wanted.size());
@@ -223,7 +224,7 @@ TEST_CASE("config: an etcd flag ketcd does not use is checked, then named in a w
       {{"--grpc-keepalive-min-time", "5"}, "--grpc-keepalive-min-time"},
       {{"--enable-pprof=maybe"}, "--enable-pprof"},
       {{"--metrics", "full"}, "--metrics"},
-      {{"--quota-backend-bytes", "8G"}, "--quota-backend-bytes"},
+      {{"--backend-batch-limit", "8G"}, "--backend-batch-limit"},
   };
   for (const auto& [args, flag] : bad) {
     INFO(args[0]);
@@ -246,7 +247,6 @@ TEST_CASE("config: an etcd flag whose feature ketcd lacks is refused by name, un
       {"--discovery", "https://discovery.etcd.io/x"},
       {"--discovery-srv=example.com"},
       {"--auth-token", "jwt,pub-key=a.pub,priv-key=a.key,sign-method=RS256"},
-      {"--auto-compaction-retention", "1h"},
       {"--force-new-cluster"},
       {"--wal-dir", "/wal"},
       {"--config-file", "/etc/etcd/etcd.conf.yml"},
@@ -289,8 +289,36 @@ TEST_CASE("config: kubeadm's etcd command line starts ketcd", "[config]") {
   REQUIRE(p.cfg);
   CHECK(p.cfg->snapshot_count == 10000);
   CHECK(p.cfg->watch_progress_notify_interval == absl::Seconds(5));
-  REQUIRE(p.cfg->warnings.size() == 1);
-  CHECK(absl::StartsWith(p.cfg->warnings[0], "--experimental-initial-corrupt-check=true is accepted but not used"));
+  CHECK(p.cfg->initial_corrupt_check);
+  CHECK(p.cfg->warnings.empty());
+}
+
+TEST_CASE("config: the backend quota and the corruption checks", "[config]") {
+  auto d = Parse({});
+  REQUIRE(d.cfg);
+  CHECK(d.cfg->quota_backend_bytes == 0);  // etcd's default quota (2 GiB) where it is used
+  CHECK_FALSE(d.cfg->initial_corrupt_check);
+  CHECK(d.cfg->corrupt_check_time == absl::ZeroDuration());
+  auto p = Parse({"--quota-backend-bytes=16777216", "--experimental-initial-corrupt-check",
+                  "--experimental-corrupt-check-time", "1m30s"});
+  REQUIRE(p.cfg);
+  CHECK(p.cfg->quota_backend_bytes == 16777216);
+  CHECK(p.cfg->initial_corrupt_check);
+  CHECK(p.cfg->corrupt_check_time == absl::Seconds(90));
+  CHECK(p.cfg->warnings.empty());
+  auto e = Parse({}, {{"ETCD_QUOTA_BACKEND_BYTES", "-1"}, {"ETCD_EXPERIMENTAL_CORRUPT_CHECK_TIME", "5s"}});
+  REQUIRE(e.cfg);
+  CHECK(e.cfg->quota_backend_bytes == -1);
+  CHECK(e.cfg->corrupt_check_time == absl::Seconds(5));
+  for (const char* bad : {"5", "-1s", "soon"}) {
+    INFO(bad);
+    auto q = Parse({"--experimental-corrupt-check-time", bad});
+    CHECK_FALSE(q.cfg);
+    CHECK(q.exit.code == 2);
+  }
+  CHECK(Parse({"--quota-backend-bytes", "8G"}).exit.code == 2);
+  CHECK(server::EtcdFlagTreatment("--quota-backend-bytes") == server::FlagTreatment::kUsed);
+  CHECK(server::EtcdFlagTreatment("--experimental-corrupt-check-time") == server::FlagTreatment::kUsed);
 }
 
 TEST_CASE("config: every flag ketcd defines is an etcd flag with a treatment", "[config]") {
@@ -299,6 +327,69 @@ TEST_CASE("config: every flag ketcd defines is an etcd flag with a treatment", "
   CHECK(server::EtcdFlagTreatment("--max-wals") == server::FlagTreatment::kNotUsed);
   CHECK(server::EtcdFlagTreatment("--enable-v2") == server::FlagTreatment::kRefused);
   CHECK_FALSE(server::EtcdFlagTreatment("--no-such-flag"));
+}
+
+TEST_CASE("config: --auto-compaction-mode and --auto-compaction-retention as etcd reads them", "[config]") {
+  using Mode = server::Config::AutoCompactionMode;
+  // Off by default, and with "0" (or nothing) in either mode.
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {}, {"--auto-compaction-retention", "0"}, {"--auto-compaction-retention="},
+           {"--auto-compaction-mode", "revision", "--auto-compaction-retention", "0"},
+           {"--auto-compaction-retention", "0s"}}) {
+    auto p = Parse(args);
+    REQUIRE(p.cfg);
+    CHECK(p.cfg->auto_compaction_period == absl::ZeroDuration());
+    CHECK(p.cfg->auto_compaction_revisions == 0);
+  }
+  // periodic: a bare number is hours, else a Go duration.
+  auto hours = Parse({"--auto-compaction-retention", "2"});
+  REQUIRE(hours.cfg);
+  CHECK(hours.cfg->auto_compaction_mode == Mode::kPeriodic);
+  CHECK(hours.cfg->auto_compaction_period == absl::Hours(2));
+  auto minutes = Parse({"--auto-compaction-mode=periodic", "--auto-compaction-retention=30m"});
+  REQUIRE(minutes.cfg);
+  CHECK(minutes.cfg->auto_compaction_period == absl::Minutes(30));
+  auto env = Parse({}, {{"ETCD_AUTO_COMPACTION_RETENTION", "1s"}});
+  REQUIRE(env.cfg);
+  CHECK(env.cfg->auto_compaction_period == absl::Seconds(1));
+  // revision: a count; a duration counts its nanoseconds, as etcd does.
+  auto revs = Parse({"--auto-compaction-mode", "revision", "--auto-compaction-retention", "1000"});
+  REQUIRE(revs.cfg);
+  CHECK(revs.cfg->auto_compaction_mode == Mode::kRevision);
+  CHECK(revs.cfg->auto_compaction_revisions == 1000);
+  CHECK(revs.cfg->auto_compaction_period == absl::ZeroDuration());
+  CHECK(revs.cfg->auto_compaction_revision_interval == absl::Minutes(5));
+  auto odd = Parse({"--auto-compaction-mode", "revision", "--auto-compaction-retention", "1us"});
+  REQUIRE(odd.cfg);
+  CHECK(odd.cfg->auto_compaction_revisions == 1000);
+  // etcd's refusals (exit 1) and its messages.
+  const std::pair<std::vector<std::string>, std::string> refused[] = {
+      {{"--auto-compaction-mode", "hourly"},
+       "ketcd: error verifying flags, unknown auto-compaction-mode \"hourly\". See 'ketcd --help'.\n"},
+      {{"--auto-compaction-retention", "1.5"},
+       "ketcd: error parsing CompactionRetention: time: missing unit in duration \"1.5\"\n"},
+      {{"--auto-compaction-retention", "-1"},
+       "ketcd: error parsing CompactionRetention: time: missing unit in duration \"-1\"\n"},
+      {{"--auto-compaction-retention", "abc"},
+       "ketcd: error parsing CompactionRetention: time: invalid duration \"abc\"\n"},
+      {{"--auto-compaction-retention", "1x"},
+       "ketcd: error parsing CompactionRetention: time: unknown unit \"x\" in duration \"1x\"\n"},
+      {{"--auto-compaction-mode=", "--auto-compaction-retention", "1h"}, "ketcd: unsupported compaction mode \n"},
+  };
+  for (const auto& [args, err] : refused) {
+    INFO(absl::StrJoin(args, " "));
+    auto p = Parse(args);
+    CHECK_FALSE(p.cfg);
+    CHECK(p.exit.code == 1);
+    CHECK(p.exit.err == err);
+  }
+  // What etcd 3.4 panics on is refused.
+  for (const char* bad : {"-1h", "5ns"}) {
+    auto p = Parse({"--auto-compaction-retention", bad});
+    CHECK_FALSE(p.cfg);
+    CHECK(p.exit.code == 1);
+    CHECK(absl::StartsWith(p.exit.err, absl::StrCat("ketcd: --auto-compaction-retention=", bad, " is not supported")));
+  }
 }
 
 }  // namespace ketcd_test

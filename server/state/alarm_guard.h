@@ -1,0 +1,64 @@
+// AlarmGuard: the applier decorator that makes the active alarms bite, as
+// etcd's applierV3Corrupt and applierV3Capped do, on every member alike
+// (the alarms are replicated, so every member refuses the same entries):
+//  - CORRUPT (any member's): Put, DeleteRange, every Txn that reaches the
+//    log, Compaction, LeaseGrant and LeaseRevoke fail with "corrupt
+//    cluster";
+//  - NOSPACE (any member's): what adds data fails with "mvcc: database
+//    space exceeded": Put, a Txn with a put on either branch, LeaseGrant.
+//    Deletes, compaction, revokes and read-only txns pass, so that an
+//    operator can make room.
+// Reads served from the store (Range, read-only Txn) never reach it, as
+// etcd serves them from its base applier.
+//
+// It also watches the quota while applying, as etcd does: when a Put, Txn
+// or LeaseGrant is applied while this member's store is past the quota and
+// no NOSPACE alarm is active yet, `over_quota` is called (on the apply
+// loop; it must not block) so that the member raises NOSPACE for itself.
+// The write itself stands (it is in the log and applies on every member).
+//
+// Ownership: borrows the next applier, the alarm store and the quota.
+// Thread-safety: as Applier.
+#pragma once
+
+#include <functional>
+
+#include "server/state/alarms.h"
+#include "server/state/applier.h"
+#include "server/state/backend_quota.h"
+
+namespace server {
+
+class AlarmGuard final : public ApplierDecorator {
+ public:
+  // `quota` and `over_quota` may be null (no quota watch on apply).
+  AlarmGuard(const Applier* next, const AlarmStore* alarms, const BackendQuota* quota,
+             std::function<void()> over_quota)
+      : ApplierDecorator(next), alarms_(alarms), quota_(quota), over_quota_(std::move(over_quota)) {}
+
+  absl::StatusOr<etcdserverpb::PutResponse> Put(
+      storage::WriteBatch& batch, const etcdserverpb::PutRequest& r) const override;
+  absl::StatusOr<etcdserverpb::DeleteRangeResponse> DeleteRange(
+      storage::WriteBatch& batch, const etcdserverpb::DeleteRangeRequest& r) const override;
+  absl::StatusOr<etcdserverpb::TxnResponse> Txn(
+      storage::WriteBatch& batch, const etcdserverpb::TxnRequest& r) const override;
+  absl::StatusOr<etcdserverpb::CompactionResponse> Compaction(
+      storage::WriteBatch& batch, const etcdserverpb::CompactionRequest& r) const override;
+  absl::StatusOr<etcdserverpb::LeaseGrantResponse> LeaseGrant(
+      storage::WriteBatch& batch, const etcdserverpb::LeaseGrantRequest& r) const override;
+  absl::StatusOr<etcdserverpb::LeaseRevokeResponse> LeaseRevoke(
+      storage::WriteBatch& batch, const etcdserverpb::LeaseRevokeRequest& r) const override;
+
+ private:
+  // The refusal for a request that adds `cost` bytes (0: adds nothing),
+  // or OK.
+  absl::Status Refusal(int64_t cost) const;
+  // After a write of `cost` applied: raise NOSPACE if past the quota.
+  void WatchQuota(int64_t cost) const;
+
+  const AlarmStore* alarms_;
+  const BackendQuota* quota_;
+  const std::function<void()> over_quota_;
+};
+
+}  // namespace server
