@@ -76,6 +76,8 @@ enum class ErrorKind : int {
   kInvalidAuthToken,
   kInvalidAuthMgmt,
   kAuthOldRevision,
+  // Authenticate over its rate limit (etcd's ErrGRPCRequestTooManyRequests).
+  kTooManyRequests,
   // Alarms (etcd's applierV3Capped and applierV3Corrupt).
   kNoSpace,
   kCorrupt,

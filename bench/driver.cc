@@ -1,5 +1,7 @@
 #include "bench/driver.h"
 
+#include "bench/auth_token.h"
+
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -10,14 +12,23 @@
 namespace ketcd::bench {
 
 std::vector<std::shared_ptr<grpc::Channel>> Dial(const std::vector<std::string>& endpoints, int conns,
-                                                 const std::shared_ptr<grpc::ChannelCredentials>& creds) {
+                                                 const std::shared_ptr<grpc::ChannelCredentials>& creds,
+                                                 std::vector<std::shared_ptr<std::string>>* tokens) {
   std::vector<std::shared_ptr<grpc::Channel>> out;
   for (int i = 0; i < std::max(1, conns); ++i) {
     grpc::ChannelArguments args;
     args.SetInt("grpc.use_local_subchannel_pool", 1);  // a connection of its own per channel
     args.SetInt("ketcd.bench.conn", i);                // keeps otherwise equal channels distinct
     args.SetMaxReceiveMessageSize(-1);
-    out.push_back(grpc::CreateCustomChannel(endpoints[i % endpoints.size()], creds, args));
+    if (tokens == nullptr) {
+      out.push_back(grpc::CreateCustomChannel(endpoints[i % endpoints.size()], creds, args));
+      continue;
+    }
+    tokens->push_back(std::make_shared<std::string>());
+    std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
+    interceptors.push_back(TokenInterceptor(tokens->back()));
+    out.push_back(grpc::experimental::CreateCustomChannelWithInterceptors(endpoints[i % endpoints.size()], creds,
+                                                                          args, std::move(interceptors)));
   }
   return out;
 }

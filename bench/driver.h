@@ -24,9 +24,11 @@
 namespace ketcd::bench {
 
 // `endpoints` are gRPC targets (see tools/endpoints.h); `creds` are used by
-// every connection.
+// every connection. With `tokens` (--user), connection i sends *(*tokens)[i]
+// as its auth token (auth_token.h); Dial makes the slots.
 std::vector<std::shared_ptr<grpc::Channel>> Dial(const std::vector<std::string>& endpoints, int conns,
-                                                 const std::shared_ptr<grpc::ChannelCredentials>& creds);
+                                                 const std::shared_ptr<grpc::ChannelCredentials>& creds,
+                                                 std::vector<std::shared_ptr<std::string>>* tokens = nullptr);
 // Waits until every channel is connected; false after `timeout_s`.
 bool WaitConnected(const std::vector<std::shared_ptr<grpc::Channel>>& channels, double timeout_s);
 

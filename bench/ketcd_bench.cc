@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "bench/auth_token.h"
 #include "bench/driver.h"
 #include "bench/kv_ops.h"
 #include "bench/lease_keepalive.h"
@@ -44,6 +45,7 @@ struct Flags {
   std::string consistency = "l";
   WatchLatencyOptions watch;
   TlsFiles tls;
+  std::string user;  // --user name:password (etcd's benchmark flag)
 };
 
 }  // namespace
@@ -59,6 +61,7 @@ int main(int argc, char** argv) {
   app.add_option("--cacert", f.tls.cacert, "Verify the server with this CA bundle (TLS)");
   app.add_option("--cert", f.tls.cert, "Client certificate for mutual TLS");
   app.add_option("--key", f.tls.key, "Private key of --cert");
+  app.add_option("--user", f.user, "name:password: each connection authenticates once and sends its token");
   app.add_option("--clients", f.clients, "Concurrent clients (requests in flight)")->capture_default_str()
       ->check(CLI::Range(1, 100000));
   app.add_option("--conns", f.conns, "gRPC connections shared by the clients")->capture_default_str()
@@ -142,11 +145,21 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ketcd-bench: %s\n", error.c_str());
     return 2;
   }
-  auto channels = Dial(endpoints.targets, f.conns, creds);
+  std::string user_name, password;
+  if (!f.user.empty() && !SplitUser(f.user, &user_name, &password)) {
+    std::fprintf(stderr, "ketcd-bench: --user needs name:password\n");
+    return 2;
+  }
+  std::vector<TokenSlot> tokens;
+  auto channels = Dial(endpoints.targets, f.conns, creds, f.user.empty() ? nullptr : &tokens);
   if (!WaitConnected(channels, 10)) {
     std::fprintf(stderr, "ketcd-bench: cannot connect to %s within 10 s%s\n", f.endpoints.c_str(),
                  endpoints.tls ? " (TLS: does --cacert verify the server's certificate, does it name this host in its "
                                  "SANs, is --cert from the server's trusted CA?)" : "");
+    return 2;
+  }
+  if (!f.user.empty() && !AuthenticateAll(channels, tokens, user_name, password, &error)) {
+    std::fprintf(stderr, "ketcd-bench: authenticating as %s: %s\n", user_name.c_str(), error.c_str());
     return 2;
   }
   f.kv.seed = f.seed;
@@ -156,6 +169,12 @@ int main(int argc, char** argv) {
 
   RunInfo info;
   info.argv.assign(argv, argv + argc);
+  // The results keep the command line, but not a password.
+  for (size_t i = 0; i < info.argv.size(); ++i) {
+    std::string& a = info.argv[i];
+    if (a.rfind("--user=", 0) == 0) a = "--user=" + user_name + ":***";
+    if (a == "--user" && i + 1 < info.argv.size()) info.argv[i + 1] = user_name + ":***";
+  }
   info.endpoints = f.endpoints;
   info.tls = endpoints.tls;
   info.clients = f.clients;

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/errors.h"
+#include "storage/auth_records.h"
 #include "storage/member_dir.h"
 #include "storage/meta_schema.h"
 #include "storage/mvcc_store.h"
@@ -74,6 +75,13 @@ absl::Status BuildStore(const BackupReader& backup, const RestoreTarget& target,
     rec.set_remaining_ttl(l.remaining_ttl);
     if (auto s = batch->PutMeta(LeaseMetaKey(l.id), rec.SerializeAsString()); !s.ok()) return s;
   }
+  // The auth records and the alarms as they are: etcd's restore copies the
+  // backend whole, its auth and alarm buckets included (an alarm names a
+  // member of the old cluster and stays until disarmed).
+  if (auto s = PutAuthRecords(*batch, facts.auth); !s.ok()) return s;
+  for (const etcdserverpb::AlarmMember& a : facts.alarms) {
+    if (auto s = batch->PutMeta(AlarmMetaKey(a.memberid(), a.alarm()), ""); !s.ok()) return s;
+  }
   for (const serverpb::MemberAttributes& m : target.members) {
     if (auto s = batch->PutMeta(RaftMemberMetaKey(m.member_id()), m.SerializeAsString()); !s.ok()) {
       return s;
@@ -85,6 +93,9 @@ absl::Status BuildStore(const BackupReader& backup, const RestoreTarget& target,
   summary->revision = (*store)->Rev();
   summary->compact_rev = std::max<int64_t>((*store)->CompactRev(), 0);
   summary->leases = facts.leases.size();
+  summary->users = facts.auth.users.size();
+  summary->roles = facts.auth.roles.size();
+  summary->alarms = facts.alarms.size();
   return absl::OkStatus();
 }
 
@@ -108,11 +119,6 @@ absl::StatusOr<RestoreSummary> Build(const BackupReader& backup, const RestoreTa
   for (const std::string& d : {md.path(), tmp}) {
     if (auto s = wal_file::SyncDirPath(d); !s.ok()) return s;
   }
-  const BackupFacts& facts = backup.facts();
-  for (const auto& u : facts.users) summary.dropped_users.push_back(u.name());
-  for (const auto& r : facts.roles) summary.dropped_roles.push_back(r.name());
-  summary.dropped_auth_enabled = facts.auth_enabled;
-  summary.dropped_alarms = facts.alarms.size();
   return summary;
 }
 

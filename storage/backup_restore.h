@@ -8,12 +8,15 @@
 //   stays compacted) and its revision; the backup's leases with their TTL
 //   and checkpointed remaining TTL (the lessor starts their timers when
 //   a leader takes them, as etcd's); the new membership (raft_member/<id>
-//   per founding member) and identity (cluster_id, member_id); and the raft
-//   WAL bootstrapped with that membership (wal_bootstrap.h). The store's
+//   per founding member) and identity (cluster_id, member_id); the backup's
+//   auth state (users with their bcrypt hashes, roles, the enabled flag and
+//   the auth revision, auth_records.h) and its alarms, kept as they are, as
+//   etcd's restore keeps its auth and alarm buckets; and the raft WAL
+//   bootstrapped with that membership (wal_bootstrap.h). The store's
 //   applied index is 0: the member applies the bootstrap conf changes at its
 //   first start, as a new member does. The backup's members, consistent
-//   index, auth state, alarms and cluster version are not carried over
-//   (RestoreSummary says what was dropped).
+//   index and cluster version are not carried over (etcd's restore drops
+//   the members too, and the cluster version is decided again).
 // - All of it is built in a temporary dir beside the target
 //   (`<data-dir>.restore.tmp`), made durable, and renamed into place last,
 //   so the target is either absent (or empty) or complete. On any error the
@@ -50,10 +53,7 @@ struct RestoreSummary {
   int64_t compact_rev = 0;   // 0: never compacted
   int64_t revisions = 0;     // key revisions written
   size_t leases = 0;
-  // Facts of the backup ketcd has no place for, dropped.
-  std::vector<std::string> dropped_users, dropped_roles;
-  bool dropped_auth_enabled = false;
-  size_t dropped_alarms = 0;
+  size_t users = 0, roles = 0, alarms = 0;
 };
 
 // Called every few thousand revisions: revisions and key-value bytes so far.

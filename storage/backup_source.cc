@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 
 #include "serverpb/internal.pb.h"
+#include "storage/auth_records.h"
 #include "storage/meta_schema.h"
 
 namespace storage {
@@ -40,6 +41,16 @@ absl::StatusOr<BackupFacts> BackupFactsFromView(const ReadView& view,
     }
   }
   for (auto& [id, m] : members) facts.members.push_back(std::move(m));
+  auto auth = ReadAuthRecords([&view](std::string_view prefix) { return view.ListMeta(prefix); });
+  if (!auth.ok()) return auth.status();
+  facts.auth = std::move(*auth);
+  for (const auto& [name, value] : view.ListMeta(kAlarmMetaPrefix)) {
+    std::optional<AlarmKey> key = DecodeAlarmMetaKey(name);
+    if (!key) return absl::DataLossError("backup: undecodable " + name);
+    etcdserverpb::AlarmMember& alarm = facts.alarms.emplace_back();
+    alarm.set_memberid(key->member_id);
+    alarm.set_alarm(static_cast<etcdserverpb::AlarmType>(key->alarm_type));
+  }
   return facts;
 }
 

@@ -5,8 +5,10 @@
 // - BackupFactsFromView: the facts of the view's moment: its applied index
 //   as the consistent index, its compaction revision, the leases
 //   (lease/<id>), the members (raft_member/<id> for peer URLs, member/<id>
-//   for the published name and client URLs) and the given cluster version.
-//   Auth and alarms are written empty (ketcd keeps none).
+//   for the published name and client URLs), the given cluster version,
+//   the auth records (auth_records.h: users with their bcrypt hashes,
+//   roles, the enabled flag, the auth revision) and the active alarms, all
+//   read from the view, so they are of the same moment as the keys.
 // - RevisionSourceFromView: the view's stored revisions that etcd's
 //   compaction keeps (ReadView::ForEachKeptRevision), in order. The view
 //   must outlive the source.

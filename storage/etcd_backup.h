@@ -42,6 +42,7 @@
 #include "authpb/auth.pb.h"
 #include "etcdserverpb/rpc.pb.h"
 #include "mvccpb/kv.pb.h"
+#include "storage/auth_records.h"
 #include "storage/bbolt/reader.h"
 #include "storage/bbolt/writer.h"
 #include "storage/etcd_backup_schema.h"
@@ -75,12 +76,10 @@ struct BackupFacts {
   std::vector<BackupMember> members;
   std::vector<uint64_t> removed_members;
   std::string cluster_version;  // "": not written
-  bool auth_enabled = false;
-  // etcd's auth store starts at 1; decoded as 0 when the auth bucket
-  // holds no revision.
-  uint64_t auth_revision = 1;
-  std::vector<authpb::User> users;
-  std::vector<authpb::Role> roles;
+  // The auth, authUsers and authRoles buckets. etcd's auth store starts at
+  // revision 1; decoded as 0 when the auth bucket holds no revision.
+  // authEnabled is written when flag_recorded or enabled: 1 on, 0 off.
+  AuthRecords auth;
   std::vector<etcdserverpb::AlarmMember> alarms;
 };
 

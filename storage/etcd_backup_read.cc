@@ -91,22 +91,26 @@ absl::Status ReadMembership(const bbolt::Reader& db, BackupFacts* f) {
 }
 
 absl::Status ReadAuth(const bbolt::Reader& db, BackupFacts* f) {
-  f->auth_revision = 0;  // absent: etcd's auth store never started
+  f->auth.revision = 0;  // absent: etcd's auth store never started
   absl::Status s = VisitBucket(db, schema::kAuthBucket, [&](std::string_view k, std::string_view v) {
-    if (k == schema::kAuthEnabledKey) f->auth_enabled = v == std::string_view("\1", 1);
+    if (k == schema::kAuthEnabledKey) {
+      // etcd's test: exactly the byte 1 is on.
+      f->auth.flag_recorded = true;
+      f->auth.enabled = v == std::string_view("\1", 1);
+    }
     if (k != schema::kAuthRevisionKey) return absl::OkStatus();
     std::optional<uint64_t> rev = schema::DecodeU64BigEndian(v);
     if (!rev) return Malformed(schema::kAuthBucket, k, "not 8 bytes");
-    f->auth_revision = *rev;
+    f->auth.revision = *rev;
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
   s = VisitBucket(db, schema::kAuthUsersBucket, [&](std::string_view k, std::string_view v) {
-    return ParseProto(v, &f->users.emplace_back(), schema::kAuthUsersBucket, k);
+    return ParseProto(v, &f->auth.users.emplace_back(), schema::kAuthUsersBucket, k);
   });
   if (!s.ok()) return s;
   return VisitBucket(db, schema::kAuthRolesBucket, [&](std::string_view k, std::string_view v) {
-    return ParseProto(v, &f->roles.emplace_back(), schema::kAuthRolesBucket, k);
+    return ParseProto(v, &f->auth.roles.emplace_back(), schema::kAuthRolesBucket, k);
   });
 }
 

@@ -99,23 +99,25 @@ absl::Status WriteKeyBucket(BucketWriter* out, const RevisionSource& revisions) 
 
 absl::Status WriteAuthBuckets(BucketWriter* out, const BackupFacts& f) {
   absl::Status s = out->Bucket(schema::kAuthBucket, [&]() -> absl::Status {
-    if (f.auth_enabled) {
-      if (absl::Status s = out->Put(schema::kAuthEnabledKey, std::string(1, '\1')); !s.ok()) {
-        return s;
-      }
+    // etcd writes authEnabled at the first AuthEnable (1) and AuthDisable
+    // (0), authRevision when its auth store first starts.
+    if (f.auth.enabled || f.auth.flag_recorded) {
+      const std::string flag(1, f.auth.enabled ? '\1' : '\0');
+      if (absl::Status s = out->Put(schema::kAuthEnabledKey, flag); !s.ok()) return s;
     }
-    return out->Put(schema::kAuthRevisionKey, schema::EncodeU64BigEndian(f.auth_revision));
+    if (f.auth.revision == 0) return absl::OkStatus();
+    return out->Put(schema::kAuthRevisionKey, schema::EncodeU64BigEndian(f.auth.revision));
   });
   if (!s.ok()) return s;
   s = out->Bucket(schema::kAuthRolesBucket, [&] {
     std::vector<std::pair<std::string, std::string>> kvs;
-    for (const authpb::Role& r : f.roles) kvs.emplace_back(r.name(), r.SerializeAsString());
+    for (const authpb::Role& r : f.auth.roles) kvs.emplace_back(r.name(), r.SerializeAsString());
     return out->PutSorted(std::move(kvs));
   });
   if (!s.ok()) return s;
   return out->Bucket(schema::kAuthUsersBucket, [&] {
     std::vector<std::pair<std::string, std::string>> kvs;
-    for (const authpb::User& u : f.users) kvs.emplace_back(u.name(), u.SerializeAsString());
+    for (const authpb::User& u : f.auth.users) kvs.emplace_back(u.name(), u.SerializeAsString());
     return out->PutSorted(std::move(kvs));
   });
 }

@@ -26,8 +26,9 @@
 //   lease/<id>                   serverpb.LeaseRecord         the lessor
 //   removed_member/<id>          "" (the id was removed;      the raft loop (applied
 //                                never accepted again)        conf changes)
-//   auth_enabled                 "1" while auth is enabled    the auth store
-//                                (absent: disabled)
+//   auth_enabled                 "1" while auth is enabled,   the auth store
+//                                "0" after AuthDisable
+//                                (absent: never enabled)
 //   auth_revision                Int64 (etcd's auth revision) the auth store
 //   auth_user/<name>             authpb.User (bcrypt hash)    the auth store
 //   auth_role/<name>             authpb.Role                  the auth store
@@ -88,11 +89,15 @@ std::string RaftMemberMetaKey(uint64_t member_id);
 std::string RemovedMemberMetaKey(uint64_t member_id);
 std::string LeaseMetaKey(int64_t lease);
 
-// ---- auth (users, roles, the enabled flag and etcd's auth revision).
+// ---- auth (users, roles, the enabled flag and etcd's auth revision;
+// auth_records.h decodes and encodes the records).
 // <name> is the user's or role's name as given (any bytes), so a prefix scan
 // lists them in etcd's byte order.
 inline constexpr char kMetaAuthEnabled[] = "auth_enabled";
 inline constexpr char kMetaAuthEnabledOn[] = "1";
+// Written by AuthDisable, as etcd keeps authEnabled=0; any value but "1"
+// reads as disabled.
+inline constexpr char kMetaAuthEnabledOff[] = "0";
 inline constexpr char kMetaAuthRevision[] = "auth_revision";
 inline constexpr char kAuthUserMetaPrefix[] = "auth_user/";
 inline constexpr char kAuthRoleMetaPrefix[] = "auth_role/";

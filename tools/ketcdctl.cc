@@ -3,7 +3,7 @@
 // ketcd or etcd:
 //
 //   ketcdctl [--endpoints E] [--cacert F --cert F --key F] [--dial-timeout D]
-//            [--command-timeout D] snapshot save FILE
+//            [--command-timeout D] [--user U[:P]] [--password P] snapshot save FILE
 //   ketcdctl snapshot status FILE [-w simple|table|json|fields] [--skip-hash-check]
 //   ketcdctl snapshot restore FILE [--data-dir D] [--name N] [--initial-cluster C]
 //            [--initial-cluster-token T] [--initial-advertise-peer-urls U]
@@ -18,8 +18,13 @@
 // not; --skip-hash-check (as `snapshot restore`'s) reads a db file copied
 // from a data dir. `snapshot restore` builds a ketcd data dir
 // (tools/snapshot_restore.h).
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <iostream>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -44,7 +49,26 @@ struct GlobalFlags {
   std::string dial_timeout = "2s";
   std::string command_timeout = "5s";
   std::string write_out = "simple";
+  std::string user, password;
 };
+
+// speakeasy.Ask, as etcdctl prompts for a password: the prompt on stdout,
+// the line read from the terminal on stdin without echo; a stdin that is
+// not a terminal fails as Go's ioctl does.
+absl::StatusOr<std::string> AskPassword() {
+  termios saved{};
+  if (::tcgetattr(STDIN_FILENO, &saved) != 0) return absl::UnknownError(tools::GoErrnoText(errno));
+  std::fputs("Password: ", stdout);
+  std::fflush(stdout);
+  termios quiet = saved;
+  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+  ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+  std::string line;
+  std::getline(std::cin, line);
+  ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+  std::fputs("\n", stdout);
+  return line;
+}
 
 int Fail(int code, const std::string& message) {
   std::fprintf(stderr, "Error: %s\n", message.c_str());
@@ -77,6 +101,9 @@ int Save(const GlobalFlags& g, const CLI::Option* command_timeout, const std::ve
   // etcdctl 3.4: "if user does not specify --command-timeout flag, there
   // will be no timeout for snapshot save command".
   if (command_timeout->count() > 0) o.command_timeout = timeout;
+  auto credentials = tools::UserCredentials(g.user, g.password, AskPassword);
+  if (!credentials.ok()) return Fail(tools::kExitError, std::string(credentials.status().message()));
+  o.credentials = *credentials;
   absl::Status s = tools::SaveSnapshot(o, args[0]);
   if (!s.ok()) {
     return Fail(absl::IsInvalidArgument(s) ? tools::kExitBadArgs : tools::kExitInterrupted,
@@ -136,6 +163,11 @@ int Run(int argc, char** argv) {
                      "timeout for short running command (excluding dial timeout); snapshot save has none unless given")
           ->envname("ETCDCTL_COMMAND_TIMEOUT")
           ->capture_default_str();
+  app.add_option("--user", g.user, "username[:password] for authentication (prompt if password is not supplied)")
+      ->envname("ETCDCTL_USER");
+  app.add_option("--password", g.password,
+                 "password for authentication (if this option is used, --user option shouldn't include password)")
+      ->envname("ETCDCTL_PASSWORD");
   app.add_option("-w,--write-out", g.write_out, "set the output format (fields, json, simple, table)")
       ->envname("ETCDCTL_WRITE_OUT")
       ->capture_default_str();

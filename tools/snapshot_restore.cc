@@ -198,18 +198,6 @@ absl::Status CheckReadable(const std::string& file) {
   return absl::OkStatus();
 }
 
-void LogDropped(const storage::RestoreSummary& s, base::Logger& logger) {
-  if (s.dropped_users.empty() && s.dropped_roles.empty() && !s.dropped_auth_enabled && s.dropped_alarms == 0) {
-    return;
-  }
-  logger.Warn("not restored: ketcd has no auth store and no alarms yet; the backup's auth users, roles, "
-              "auth-enabled flag and alarms are dropped",
-              {{"users", absl::StrJoin(s.dropped_users, ",")},
-               {"roles", absl::StrJoin(s.dropped_roles, ",")},
-               {"auth-enabled", s.dropped_auth_enabled},
-               {"alarms", static_cast<uint64_t>(s.dropped_alarms)}});
-}
-
 }  // namespace
 
 absl::StatusOr<storage::RestoreTarget> PlanRestore(const RestoreOptions& o) {
@@ -281,14 +269,16 @@ absl::Status RestoreSnapshot(const std::string& file, const RestoreOptions& opti
                                  {"added-peer-name", m.name()},
                                  {"added-peer-peer-urls", absl::StrJoin(m.peer_urls(), ",")}});
   }
-  LogDropped(*summary, logger);
   logger.Info("restored snapshot", {{"path", file},
                                     {"wal-dir", wal_dir},
                                     {"data-dir", target->data_dir},
                                     {"revision", summary->revision},
                                     {"compact-revision", summary->compact_rev},
                                     {"key-revisions", summary->revisions},
-                                    {"leases", static_cast<uint64_t>(summary->leases)}});
+                                    {"leases", static_cast<uint64_t>(summary->leases)},
+                                    {"auth-users", static_cast<uint64_t>(summary->users)},
+                                    {"auth-roles", static_cast<uint64_t>(summary->roles)},
+                                    {"alarms", static_cast<uint64_t>(summary->alarms)}});
   return absl::OkStatus();
 }
 

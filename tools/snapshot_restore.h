@@ -20,9 +20,10 @@
 //   with storage::RestoreDataDir (temporary dir, renamed when complete and
 //   durable; nothing left behind on error, unlike etcdctl). It logs what
 //   etcdctl logs (zap JSON lines on stderr: "restoring snapshot",
-//   "added member" per member, "restored snapshot"; stdout stays empty),
-//   a warning naming the auth users and roles and the alarms it dropped
-//   (ketcd has no auth store yet), and on a terminal a progress line.
+//   "added member" per member, "restored snapshot" with what it restored;
+//   stdout stays empty), and on a terminal a progress line. The backup's
+//   auth users, roles, enabled flag and revision and its alarms are
+//   restored as etcd restores them.
 // Errors: the text etcdctl prints after "Error: "; every one exits 1.
 #pragma once
 

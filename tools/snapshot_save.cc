@@ -221,7 +221,42 @@ absl::Status Receive(etcdserverpb::Maintenance::Stub& stub, grpc::ClientContext*
   return trailer.Verify();
 }
 
+// clientv3's getToken at dial: the token for the Snapshot call; "" when
+// the server has auth disabled.
+absl::StatusOr<std::string> Authenticate(const std::shared_ptr<grpc::Channel>& channel,
+                                         const SaveOptions& o) {
+  grpc::ClientContext context;
+  if (o.dial_timeout.count() > 0) context.set_deadline(DeadlineAfter(o.dial_timeout));
+  etcdserverpb::AuthenticateRequest req;
+  req.set_name(o.credentials->first);
+  req.set_password(o.credentials->second);
+  etcdserverpb::AuthenticateResponse resp;
+  grpc::Status s = etcdserverpb::Auth::NewStub(channel)->Authenticate(&context, req, &resp);
+  if (s.ok()) return resp.token();
+  if (s.error_message() == "etcdserver: authentication is not enabled") return std::string();
+  if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return absl::DeadlineExceededError("context deadline exceeded");
+  }
+  // etcdctl prints the server's error as it is (etcd's rpctypes text).
+  return absl::UnauthenticatedError(s.error_message());
+}
+
 }  // namespace
+
+absl::StatusOr<std::optional<std::pair<std::string, std::string>>> UserCredentials(
+    const std::string& user, const std::string& password,
+    const std::function<absl::StatusOr<std::string>()>& ask) {
+  using Pair = std::pair<std::string, std::string>;
+  if (user.empty()) return std::optional<Pair>();
+  if (!password.empty()) return std::optional<Pair>(Pair(user, password));
+  const size_t colon = user.find(':');
+  if (colon != std::string::npos) {
+    return std::optional<Pair>(Pair(user.substr(0, colon), user.substr(colon + 1)));
+  }
+  absl::StatusOr<std::string> asked = ask();
+  if (!asked.ok()) return asked.status();
+  return std::optional<Pair>(Pair(user, *asked));
+}
 
 absl::Status SaveSnapshot(const SaveOptions& o, const std::string& path) {
   if (o.endpoints.size() != 1) {
@@ -252,10 +287,15 @@ absl::Status SaveSnapshot(const SaveOptions& o, const std::string& path) {
   if (int sig = interrupts.signal(); sig != 0) {
     return absl::CancelledError(absl::StrCat("interrupted by signal ", sig, " (", strsignal(sig), ")"));
   }
-  PartFile file(path + ".part", path);
-  if (absl::Status s = file.Open(); !s.ok()) return s;
   grpc::ClientContext context;
   if (o.command_timeout) context.set_deadline(DeadlineAfter(*o.command_timeout));
+  if (o.credentials) {
+    absl::StatusOr<std::string> token = Authenticate(channel, o);
+    if (!token.ok()) return token.status();
+    if (!token->empty()) context.AddMetadata("token", *token);
+  }
+  PartFile file(path + ".part", path);
+  if (absl::Status s = file.Open(); !s.ok()) return s;
   auto stub = etcdserverpb::Maintenance::NewStub(channel);
   uint64_t size = 0;
   if (absl::Status s = Receive(*stub, &context, &file, &interrupts, &size); !s.ok()) return s;

@@ -17,6 +17,12 @@
 //   FILE.part is fsynced, renamed to FILE (replacing it) and the directory
 //   fsynced. On any error, or SIGINT/SIGTERM/SIGHUP during the transfer,
 //   FILE.part is removed and FILE is untouched.
+// - With credentials (--user/--password), the client first calls
+//   Auth.Authenticate and sends the token with the Snapshot call, as
+//   clientv3 does; a server with auth disabled answers "authentication is
+//   not enabled", and the call goes on without a token, as clientv3's.
+//   Any other Authenticate error is the save's ("etcdserver: authentication
+//   failed, invalid user ID or password").
 // - On a terminal, stderr shows progress (bytes, total, rate); nothing
 //   otherwise.
 // Errors: InvalidArgument for flags refused before dialing (etcdctl exits
@@ -25,11 +31,14 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "tools/endpoints.h"
 
 namespace tools {
@@ -41,7 +50,16 @@ struct SaveOptions {
   std::string dial_timeout_text = "2s";                              // for messages
   // Set only when --command-timeout was given (flag or ETCDCTL_COMMAND_TIMEOUT).
   std::optional<std::chrono::nanoseconds> command_timeout;
+  // --user/--password, resolved as etcdctl does (UserCredentials).
+  std::optional<std::pair<std::string, std::string>> credentials;  // user, password
 };
+
+// etcdctl 3.4's authCfgFromCmd: none for an empty user; `--password` if
+// given, else the part of `user` after its first ':', else `ask()` (a
+// prompt on the terminal); an error of `ask` is returned.
+[[nodiscard]] absl::StatusOr<std::optional<std::pair<std::string, std::string>>> UserCredentials(
+    const std::string& user, const std::string& password,
+    const std::function<absl::StatusOr<std::string>()>& ask);
 
 [[nodiscard]] absl::Status SaveSnapshot(const SaveOptions& options, const std::string& path);
 

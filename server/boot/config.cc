@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "base/go_duration.h"
+#include "server/boot/config_file.h"
 #include "server/boot/etcd_flags.h"
 #include "server/edge/versions.h"
 
@@ -45,7 +46,18 @@ struct RawFlags {
   std::string corrupt_check_time = "0s";
   std::string auto_compaction_mode = "periodic";
   std::string auto_compaction_retention = "0";
+  std::string metrics = "basic";
 };
+
+// --metrics; one more flag for DefineFlags, which is at its size limit.
+std::vector<std::string> WithMetricsFlag(CLI::App& app, RawFlags& raw, std::vector<std::string> names) {
+  names.push_back("--metrics");
+  app.add_option("--metrics", raw.metrics,
+                 absl::StrCat("'basic', or 'extensive' to add the grpc_server_handling_seconds histograms. [",
+                              EtcdEnvName("--metrics"), "]"))
+      ->capture_default_str();
+  return names;
+}
 
 // Registers every flag; returns their names for the environment pass.
 std::vector<std::string> DefineFlags(CLI::App& app, Config& cfg, RawFlags& raw) {
@@ -70,6 +82,8 @@ std::vector<std::string> DefineFlags(CLI::App& app, Config& cfg, RawFlags& raw) 
   add("--max-txn-ops", cfg.max_txn_ops, "Maximum number of operations permitted in a transaction.");
   add("--bcrypt-cost", cfg.bcrypt_cost, "Specify bcrypt algorithm cost factor for auth password hashing.");
   add("--auth-token-ttl", cfg.auth_token_ttl_s, "The lifetime in seconds of the auth token.");
+  add("--auth-token", cfg.auth_token,
+      "Specify auth token specific options: 'simple', or 'jwt,pub-key=...,priv-key=...,sign-method=...,ttl=...'.");
   add("--heartbeat-interval", cfg.heartbeat_interval_ms, "Time (in milliseconds) of a heartbeat interval.");
   add("--election-timeout", cfg.election_timeout_ms, "Time (in milliseconds) for an election to timeout.");
   add("--snapshot-count", cfg.snapshot_count, "Number of committed transactions to trigger a snapshot to disk.");
@@ -110,6 +124,7 @@ std::vector<std::string> DefineFlags(CLI::App& app, Config& cfg, RawFlags& raw) 
   add_bool("--peer-auto-tls", cfg.peer_auto_tls, "Peer TLS with generated self-signed certificates.");
   add_bool("--strict-reconfig-check", cfg.strict_reconfig_check,
            "Reject reconfiguration requests that would cause quorum loss.");
+  add_bool("--enable-grpc-gateway", cfg.enable_grpc_gateway, "Enable GRPC gateway.");
   add("--experimental-max-learners", cfg.max_learners,
       "Sets the maximum number of learners that can be available in the cluster membership.");
   add("--quota-backend-bytes", cfg.quota_backend_bytes,
@@ -124,7 +139,7 @@ std::vector<std::string> DefineFlags(CLI::App& app, Config& cfg, RawFlags& raw) 
       "Interpret 'auto-compaction-retention' one of: periodic|revision. 'periodic' for duration based "
       "retention, defaulting to hours if no time unit is provided (e.g. '5m'). 'revision' for revision "
       "number based retention.");
-  return names;
+  return WithMetricsFlag(app, raw, std::move(names));
 }
 
 // Go's flag package accepts -flag as well as --flag (but "-1" is a value),
@@ -347,6 +362,11 @@ std::optional<ConfigExit> ResolveCorruptCheck(const RawFlags& raw, Config& cfg) 
 }
 
 std::optional<ConfigExit> Validate(const RawFlags& raw, Config& cfg) {
+  if (raw.metrics != "basic" && raw.metrics != "extensive") {
+    return UsageExit(absl::StrCat("invalid value \"", raw.metrics,
+                                  "\" for --metrics: valid values are basic, extensive"));
+  }
+  cfg.metrics_extensive = raw.metrics == "extensive";
   if (cfg.max_request_bytes <= 0) return UsageExit("--max-request-bytes must be positive");
   if (cfg.max_txn_ops <= 0) return UsageExit("--max-txn-ops must be positive");
   if (cfg.max_learners < 1) return UsageExit("--experimental-max-learners must be positive");
@@ -382,9 +402,14 @@ std::variant<Config, ConfigExit> ParseConfig(const std::vector<std::string>& arg
   std::vector<std::string> flags = DefineFlags(app, cfg, raw);
   const std::vector<std::string> more = etcd_only.Define(app);
   flags.insert(flags.end(), more.begin(), more.end());
+  std::string config_file;
+  flags.push_back(DefineConfigFileFlag(app, config_file));
   const std::vector<std::string> given = NormalizeArgs(args);
   absl::flat_hash_set<std::string> from_env;
-  std::vector<std::string> all = WithEnvironment(given, flags, env, from_env);
+  // As etcd: with a config file, no ETCD_* variable but ETCD_CONFIG_FILE is read.
+  const bool file_mode = !ConfigFilePath(given, env).empty();
+  std::vector<std::string> all = WithEnvironment(given, file_mode ? std::vector<std::string>{flags.back()} : flags,
+                                                 env, from_env);
   std::reverse(all.begin(), all.end());  // CLI11 takes them reversed
   try {
     app.parse(all);
@@ -395,6 +420,8 @@ std::variant<Config, ConfigExit> ParseConfig(const std::vector<std::string>& arg
   } catch (const CLI::ParseError& e) {
     return UsageExit(e.what());
   }
+  // The file is then the only source: the other flags are ignored.
+  if (!config_file.empty()) return ParseConfigFile(config_file, app);
   // As etcd: the variables are looked at once the command line parses.
   if (auto exit = EnvConflict(given, flags, env)) return *exit;
   auto set_by_env = [&](const std::string& flag) { return from_env.contains(flag); };
@@ -414,7 +441,9 @@ std::optional<FlagTreatment> EtcdFlagTreatment(const std::string& flag) {
   Config cfg;
   RawFlags raw;
   CLI::App app;
-  const std::vector<std::string> used = DefineFlags(app, cfg, raw);
+  std::vector<std::string> used = DefineFlags(app, cfg, raw);
+  std::string config_file;
+  used.push_back(DefineConfigFileFlag(app, config_file));
   if (std::find(used.begin(), used.end(), flag) != used.end()) return FlagTreatment::kUsed;
   return std::nullopt;
 }

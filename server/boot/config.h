@@ -49,6 +49,10 @@ struct Config {
   // warning) and --auth-token-ttl (seconds a simple token lives unused).
   int bcrypt_cost = 10;
   uint64_t auth_token_ttl_s = 300;
+  // --auth-token: "simple", "jwt,pub-key=...,priv-key=...,sign-method=...,
+  // ttl=..." or "" (no tokens); checked, and the key files read, when the
+  // member starts (server/state/token_provider.h).
+  std::string auth_token = "simple";
   int heartbeat_interval_ms = 100;
   int election_timeout_ms = 1000;
   uint64_t snapshot_count = 100000;
@@ -86,6 +90,10 @@ struct Config {
   bool peer_auto_tls = false;
   // Refuse membership changes that could lose quorum (etcd's default).
   bool strict_reconfig_check = true;
+  // --enable-grpc-gateway: the JSON gateway (/v3/...) on the client ports.
+  bool enable_grpc_gateway = true;
+  // --metrics extensive: grpc_server_handling_seconds histograms too.
+  bool metrics_extensive = false;
   int max_learners = 1;  // --experimental-max-learners
   // --quota-backend-bytes: the store size past which writes that add data
   // are refused and NOSPACE is raised; 0 = etcd's default (2 GiB), a
@@ -110,6 +118,10 @@ struct Config {
   // --log-outputs: "stderr" (etcd's "default"), "stdout" or the path of a
   // file, which main() opens for appending.
   std::string log_output = "stderr";
+  // --config-file (or ETCD_CONFIG_FILE): the YAML file this Config was read
+  // from, which then was its only source (server/boot/config_file.h); "" when
+  // it came from flags and ETCD_* variables.
+  std::string config_file;
   // One line per etcd flag given that ketcd accepts but does not use, for
   // main() to log as warnings at start.
   std::vector<std::string> warnings;

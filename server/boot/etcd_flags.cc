@@ -46,7 +46,6 @@ constexpr FlagTreatment kRefused = FlagTreatment::kRefused;
 constexpr char kNoV2[] = "ketcd serves only etcd's v3 API";
 constexpr char kNoProxy[] = "ketcd has no v2 proxy mode";
 constexpr char kNoDiscovery[] = "ketcd has no discovery; list the members with --initial-cluster";
-constexpr char kNoJwt[] = "ketcd has simple tokens only; JWT tokens are not there yet";
 constexpr char kNoTracing[] = "ketcd has no OpenTelemetry tracing";
 constexpr char kNoCorruptCheck[] =
     "ketcd compares hashes with its peers at start and periodically (--experimental-initial-corrupt-check, "
@@ -56,8 +55,6 @@ constexpr char kOwnKeepalive[] = "ketcd's gRPC keepalive timings are its own";
 
 // In the order of etcd 3.5's `etcd --help`, then the 3.5 flags it does not list.
 constexpr EtcdOnlyFlag kFlags[] = {
-    {"--config-file", Kind::kString, "", kRefused,
-     "ketcd does not read configuration files yet; pass flags or ETCD_* variables"},
     {"--wal-dir", Kind::kString, "", kRefused, "ketcd keeps its WAL inside --data-dir"},
     {"--initial-election-tick-advance", Kind::kBool, "true", kNotUsed,
      "ketcd does not fast-forward election ticks at boot (a sole voter campaigns at once)"},
@@ -73,7 +70,6 @@ constexpr EtcdOnlyFlag kFlags[] = {
      "ketcd commits each applied batch to RocksDB at once"},
     {"--max-concurrent-streams", Kind::kUint32, "4294967295", kNotUsed,
      "ketcd does not limit the streams of a client connection"},
-    {"--enable-grpc-gateway", Kind::kBool, "true", kNotUsed, "ketcd has no JSON gateway (/v3/...) yet"},
     {"--grpc-keepalive-min-time", Kind::kDuration, "5s", kNotUsed, kOwnKeepalive},
     {"--grpc-keepalive-interval", Kind::kDuration, "2h", kNotUsed, kOwnKeepalive},
     {"--grpc-keepalive-timeout", Kind::kDuration, "20s", kNotUsed, kOwnKeepalive},
@@ -105,10 +101,7 @@ constexpr EtcdOnlyFlag kFlags[] = {
      "ketcd sends no CORS headers, so browsers refuse every cross-origin request"},
     {"--host-whitelist", Kind::kAllowList, "*", kRefused,
      "ketcd does not check the Host header of HTTP requests"},
-    {"--auth-token", Kind::kString, "simple", kRefused, kNoJwt},
     {"--enable-pprof", Kind::kBool, "false", kNotUsed, "ketcd is not a Go program: there is no /debug/pprof"},
-    {"--metrics", Kind::kChoice, "basic", kNotUsed,
-     "ketcd has no grpc_server_handling_seconds histograms yet", "basic|extensive"},
     {"--enable-log-rotation", Kind::kBool, "false", kRefused,
      "ketcd does not rotate its log file (it appends to it; logrotate's copytruncate works)"},
     {"--log-rotation-config-json", Kind::kString,

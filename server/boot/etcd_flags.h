@@ -9,7 +9,7 @@
 //    see);
 //  - kRefused: ketcd exits 1 with a message naming the flag and saying it is
 //    not supported (ignoring it would mislead: the v2 API and proxy,
-//    discovery, auth tokens, a separate WAL dir, ...).
+//    discovery, a separate WAL dir, ...).
 // etcd's default always passes silently, so a manifest that spells out
 // etcd's defaults starts ketcd as if they were absent. The README's Flags
 // section lists every flag with its treatment.

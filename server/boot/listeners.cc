@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "server/edge/json_gateway.h"
 
 namespace server {
 namespace {
@@ -54,16 +55,25 @@ void ClientListener::StopAccepting() {
 absl::StatusOr<std::unique_ptr<ClientListener>> StartClientListener(
     const Config& cfg, const TransportSecurity& security, const std::vector<grpc::Service*>& services,
     HttpRoutes routes, const base::Clock& clock,
-    const std::function<void(grpc::Server&)>& on_grpc_started) {
+    const std::function<void(grpc::Server&)>& on_grpc_started, ServerInterceptors interceptors) {
   std::unique_ptr<ClientListener> l(new ClientListener());
+  l->metrics_routes_ = routes.WithoutSubtrees();
   l->routes_ = std::move(routes);
   // ketcd binds every port itself and hands gRPC its connections, so that
   // HTTP can share the port (server/net/client_port.h).
   ClientPortOptions opts;
   opts.tls13_only = security.protocol().tls13_only;
-  auto bind = [&](const std::vector<Url>& urls, std::vector<std::unique_ptr<ClientPort>>& ports) {
+  // The JSON gateway's bodies may be as large as a gRPC request in JSON.
+  ClientPortOptions metrics_opts = opts;
+  if (cfg.enable_grpc_gateway) {
+    const size_t limit = GatewayMaxBodyBytes(cfg.max_request_bytes + kGrpcOverheadBytes);
+    opts.http_limits.max_body_bytes = std::max(opts.http_limits.max_body_bytes, limit);
+    opts.http_limits.too_large = [limit](uint64_t n) { return GatewayBodyTooLarge(n, limit); };
+  }
+  auto bind = [&](const std::vector<Url>& urls, std::vector<std::unique_ptr<ClientPort>>& ports,
+                  const ClientPortOptions& port_opts) {
     for (const Url& url : urls) {
-      auto port = ClientPort::Bind(url, opts);
+      auto port = ClientPort::Bind(url, port_opts);
       if (!port.ok()) return port.status();
       ports.push_back(std::move(*port));
       if (url.scheme == "https" && !l->https_) {
@@ -74,8 +84,8 @@ absl::StatusOr<std::unique_ptr<ClientListener>> StartClientListener(
     }
     return absl::OkStatus();
   };
-  if (auto s = bind(cfg.listen_client_urls, l->ports_); !s.ok()) return s;
-  if (auto s = bind(cfg.listen_metrics_urls, l->metrics_ports_); !s.ok()) return s;
+  if (auto s = bind(cfg.listen_client_urls, l->ports_, opts); !s.ok()) return s;
+  if (auto s = bind(cfg.listen_metrics_urls, l->metrics_ports_, metrics_opts); !s.ok()) return s;
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   for (const Url& url : cfg.listen_client_urls) {
@@ -88,6 +98,7 @@ absl::StatusOr<std::unique_ptr<ClientListener>> StartClientListener(
       static_cast<int>(std::min<int64_t>(INT_MAX, cfg.max_request_bytes + kGrpcOverheadBytes)));
   builder.SetMaxSendMessageSize(INT_MAX);
   for (grpc::Service* s : services) builder.RegisterService(s);
+  if (!interceptors.empty()) builder.experimental().SetInterceptorCreators(std::move(interceptors));
   l->grpc_ = builder.BuildAndStart();
   if (!l->grpc_) return absl::UnavailableError("cannot start the client gRPC server");
   if (on_grpc_started) on_grpc_started(*l->grpc_);
@@ -96,7 +107,7 @@ absl::StatusOr<std::unique_ptr<ClientListener>> StartClientListener(
                         l->ports_[i]->url().scheme == "https" ? l->https_.get() : nullptr, &clock);
   }
   for (auto& port : l->metrics_ports_) {
-    port->Start(nullptr, &l->routes_, port->url().scheme == "https" ? l->https_.get() : nullptr, &clock);
+    port->Start(nullptr, &l->metrics_routes_, port->url().scheme == "https" ? l->https_.get() : nullptr, &clock);
   }
   return l;
 }

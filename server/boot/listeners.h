@@ -26,6 +26,8 @@ namespace server {
 // watch response is fragmented at the same size.
 inline constexpr int64_t kGrpcOverheadBytes = 512 * 1024;
 
+using ServerInterceptors = std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>;
+
 // Every client URL's port, the gRPC server behind them and the HTTP routes.
 class ClientListener {
  public:
@@ -38,10 +40,11 @@ class ClientListener {
  private:
   friend absl::StatusOr<std::unique_ptr<ClientListener>> StartClientListener(
       const Config&, const TransportSecurity&, const std::vector<grpc::Service*>&, HttpRoutes,
-      const base::Clock&, const std::function<void(grpc::Server&)>&);
+      const base::Clock&, const std::function<void(grpc::Server&)>&, ServerInterceptors);
   ClientListener() = default;
 
   HttpRoutes routes_;
+  HttpRoutes metrics_routes_;  // routes_ without the JSON gateway
   std::unique_ptr<TlsAcceptor> https_;  // null without an https URL
   std::vector<std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor>> acceptors_;
   std::unique_ptr<grpc::Server> grpc_;
@@ -51,11 +54,12 @@ class ClientListener {
 
 // `on_grpc_started` runs once the gRPC server runs and before any port
 // accepts a connection: services that call the member's own API connect
-// their in-process channel there.
+// their in-process channel there. `interceptors` see every call of the
+// gRPC server (the metrics' counters, grpc_metrics.h).
 [[nodiscard]] absl::StatusOr<std::unique_ptr<ClientListener>> StartClientListener(
     const Config& cfg, const TransportSecurity& security, const std::vector<grpc::Service*>& services,
     HttpRoutes routes, const base::Clock& clock,
-    const std::function<void(grpc::Server&)>& on_grpc_started = nullptr);
+    const std::function<void(grpc::Server&)>& on_grpc_started = nullptr, ServerInterceptors interceptors = {});
 
 [[nodiscard]] absl::StatusOr<std::unique_ptr<grpc::Server>> StartPeerListener(
     const Config& cfg, const TransportSecurity& security, grpc::Service* peer_service);

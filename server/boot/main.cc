@@ -16,7 +16,9 @@
 #include "base/clock.h"
 #include "base/logger.h"
 #include "server/boot/config.h"
+#include "server/boot/config_file.h"
 #include "server/boot/member.h"
+#include "server/boot/sd_notify.h"
 
 namespace {
 
@@ -33,6 +35,35 @@ FILE* OpenLogOutput(const std::string& output) {
     std::fputs(err.c_str(), stderr);
   }
   return file;
+}
+
+// The test failpoints' signals (only blocked, hence only received, with
+// KETCD_TEST_FAILPOINTS=1). False for a stop signal.
+bool OnTestSignal(int sig, server::Member& member, base::Logger& logger) {
+  if (sig == SIGUSR1 || sig == SIGUSR2) {
+    logger.Info(sig == SIGUSR1 ? "test failpoint: isolated from peers" : "test failpoint: rejoined peers");
+    member.IsolateForTest(sig == SIGUSR1);
+    return true;
+  }
+  if (sig == SIGRTMIN + 1 || sig == SIGRTMIN + 2) {
+    const bool inbound = sig == SIGRTMIN + 1;
+    logger.Info(inbound ? "test failpoint: dropping what peers send"
+                        : "test failpoint: dropping what it sends to peers");
+    member.CutPeersForTest(/*outbound=*/!inbound, inbound);
+    return true;
+  }
+  return false;
+}
+
+// Once the member serves clients: the line saying where, then READY=1 to
+// systemd (as etcd under a Type=notify unit).
+void AnnounceServing(const server::Config& cfg, const server::Member& member, base::Logger& logger) {
+  std::string urls;
+  for (const auto& u : cfg.listen_client_urls) urls += absl::StrCat(urls.empty() ? "" : ",", u.raw);
+  logger.Info(absl::StrFormat("member %s (id %x) of cluster %x serving client requests on %s, data in %s",
+                              cfg.name, member.member_id(), member.cluster_id(), urls, cfg.data_dir),
+              {base::HexId("member-id", member.member_id()), base::HexId("cluster-id", member.cluster_id())});
+  server::NotifyReady(server::ProcessEnvironment(), logger);
 }
 
 }  // namespace
@@ -54,12 +85,16 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
   // Test-only failpoints, off unless the environment asks: SIGUSR1 cuts this
-  // member off from its peers (a network partition), SIGUSR2 heals it.
+  // member off from its peers (a network partition), SIGRTMIN+1 drops only
+  // what it receives from them, SIGRTMIN+2 only what it sends (one-way
+  // partitions); SIGUSR2 heals it.
   const char* failpoints = std::getenv("KETCD_TEST_FAILPOINTS");
   const bool partition_failpoint = failpoints && std::string(failpoints) == "1";
   if (partition_failpoint) {
     sigaddset(&stop_signals, SIGUSR1);
     sigaddset(&stop_signals, SIGUSR2);
+    sigaddset(&stop_signals, SIGRTMIN + 1);
+    sigaddset(&stop_signals, SIGRTMIN + 2);
     // etcd's revision-mode compactor acts every 5 minutes, too slow for a
     // test: KETCD_TEST_AUTO_COMPACTION_INTERVAL (a duration) shortens it.
     const char* interval = std::getenv("KETCD_TEST_AUTO_COMPACTION_INTERVAL");
@@ -79,6 +114,7 @@ int main(int argc, char** argv) {
   if (log_out == nullptr) return 1;
   base::RealClock clock;
   base::Logger logger(&clock, cfg.log_format, cfg.log_level, log_out);
+  server::LogConfigSource(cfg, logger);
   // etcd flags ketcd accepts but does not use, each named once at start.
   for (const auto& warning : cfg.warnings) logger.Warn(warning);
   // Set (from a raft or peer thread) when the cluster removed this member;
@@ -92,20 +128,12 @@ int main(int argc, char** argv) {
     logger.Error(std::string(member.status().message()));
     return 1;
   }
-  std::string urls;
-  for (const auto& u : cfg.listen_client_urls) urls += absl::StrCat(urls.empty() ? "" : ",", u.raw);
-  logger.Info(absl::StrFormat("member %s (id %x) of cluster %x serving client requests on %s, data in %s",
-                              cfg.name, (*member)->member_id(), (*member)->cluster_id(), urls,
-                              cfg.data_dir),
-              {base::HexId("member-id", (*member)->member_id()),
-               base::HexId("cluster-id", (*member)->cluster_id())});
+  AnnounceServing(cfg, **member, logger);
 
   int sig = 0;
   while (true) {
     sigwait(&stop_signals, &sig);
-    if (sig != SIGUSR1 && sig != SIGUSR2) break;
-    logger.Info(sig == SIGUSR1 ? "test failpoint: isolated from peers" : "test failpoint: rejoined peers");
-    (*member)->IsolateForTest(sig == SIGUSR1);
+    if (!OnTestSignal(sig, **member, logger)) break;
   }
   if (removed) {
     // etcd's words; the data dir holds a member id the cluster refuses.

@@ -43,11 +43,12 @@ Member::Member(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
 
 Member::~Member() { Shutdown(); }
 
-void Member::IsolateForTest(bool isolated) {
+void Member::CutPeersForTest(bool outbound, bool inbound) {
   if (!parts_ || !parts_->transport) return;
   for (const auto& m : parts_->cfg.initial_cluster) {
     parts_->transport->CutForTest(
-        storage::ComputeMemberId(m.peer_urls, parts_->cfg.initial_cluster_token), isolated);
+        storage::ComputeMemberId(m.peer_urls, parts_->cfg.initial_cluster_token), outbound,
+        inbound);
   }
 }
 
@@ -76,6 +77,7 @@ void Member::Shutdown() {
   if (p.corruption_monitor) p.corruption_monitor->Stop();
   if (p.raft) p.raft->Stop();
   if (p.peer_health) p.peer_health->Stop();
+  if (p.peer_prober) p.peer_prober->Stop();
   if (client_shutdown.joinable()) client_shutdown.join();
   if (p.publisher) p.publisher->Stop();
   // Peer streams never end by themselves: cut them at once.

@@ -31,7 +31,10 @@ class Member {
 
   // Test-only failpoint: drop all raft traffic to and from every peer
   // (as a network partition would) until called again with false.
-  void IsolateForTest(bool isolated);
+  void IsolateForTest(bool isolated) { CutPeersForTest(isolated, isolated); }
+  // The same, one direction at a time: what this member sends to its peers
+  // (outbound) and what it receives from them (inbound); false heals.
+  void CutPeersForTest(bool outbound, bool inbound);
 
   // Valid after Start, also after Shutdown.
   uint64_t member_id() const { return ids_.member_id; }

@@ -20,6 +20,10 @@
 #include "server/edge/cluster_service.h"
 #include "server/edge/member_changes.h"
 #include "server/peer/peer_health.h"
+#include "server/peer/peer_metrics.h"
+#include "server/peer/peer_prober.h"
+#include "server/edge/grpc_metrics.h"
+#include "server/replication/counting_proposer.h"
 #include "server/edge/http_endpoints.h"
 #include "server/edge/kv_service.h"
 #include "server/edge/lease_forwarder.h"
@@ -65,6 +69,7 @@ struct Member::Parts {
   // dialer of a peer shares (raft transport, lease forwarder).
   std::unique_ptr<TransportSecurity> security;
   std::unique_ptr<PeerDirectory> peers;
+  PeerMetrics peer_metrics;  // counted into by the transport and the prober
   // The data dir stays owned until the store is closed.
   std::unique_ptr<storage::MemberDir> dir;
   std::unique_ptr<storage::MvccStore> store;
@@ -88,6 +93,7 @@ struct Member::Parts {
   std::atomic<bool> raising_nospace{false};  // a NOSPACE proposal is in flight
   // Users, roles and tokens; the auth decorator wraps the applier chain and
   // is what the raft loop applies through.
+  std::shared_ptr<TokenProvider> tokens;  // --auth-token, made by BuildSecurity
   std::unique_ptr<AuthStore> auth_store;
   std::unique_ptr<AuthApplier> auth_applier;
   std::unique_ptr<AuthGate> auth_gate;
@@ -97,7 +103,10 @@ struct Member::Parts {
   std::unique_ptr<SnapshotInbox> snapshot_inbox;
   std::unique_ptr<PeerTransport> transport;
   std::unique_ptr<RaftMember> raft;
+  // What the services propose through: raft, with the proposal gauges.
+  std::unique_ptr<CountingProposer> counting_proposer;
   std::unique_ptr<PeerHealth> peer_health;
+  std::unique_ptr<PeerProber> peer_prober;
   std::unique_ptr<MemberChanges> member_changes;
   std::unique_ptr<grpc::Server> peer_server;
   std::unique_ptr<LeaseForwarder> lease_forwarder;
@@ -116,6 +125,7 @@ struct Member::Parts {
   std::unique_ptr<LockService> lock;
   std::unique_ptr<ElectionService> election;
   HealthCounters health_counters;  // before `client`, whose routes count into it
+  std::unique_ptr<GrpcMetrics> grpc_metrics;  // before `client`, whose calls count into it
   std::unique_ptr<ClientListener> client;
   std::unique_ptr<AttributePublisher> publisher;
 };

@@ -9,6 +9,7 @@
 #include "server/boot/cluster_join.h"
 #include "server/boot/listeners.h"
 #include "server/edge/http_endpoints.h"
+#include "server/edge/json_gateway.h"
 #include "server/edge/member_metrics.h"
 #include "server/boot/member_parts.h"
 #include "server/replication/raft_log.h"
@@ -66,6 +67,8 @@ void StartPeerTransport(Member::Parts& p) {
   topts.directory = p.peers.get();
   topts.clock = &p.clock;
   topts.logger = &p.logger;
+  topts.metrics = &p.peer_metrics;
+  topts.heartbeat_interval = absl::Milliseconds(p.cfg.heartbeat_interval_ms);
   p.transport = std::make_unique<PeerTransport>(
       std::move(topts),
       [parts](std::vector<raftpb::Message> msgs) {
@@ -119,6 +122,13 @@ absl::Status BuildSecurity(Member::Parts& p) {
   if (!security.ok()) return security.status();
   p.security = std::move(*security);
   p.peers = std::make_unique<PeerDirectory>(p.security.get());
+  // --auth-token (its key files too) is checked before the data dir is touched.
+  std::vector<std::string> warnings;
+  auto tokens = NewTokenProvider(p.cfg.auth_token, &p.clock,
+                                 absl::Seconds(static_cast<int64_t>(p.cfg.auth_token_ttl_s)), &warnings);
+  if (!tokens.ok()) return tokens.status();
+  for (const auto& w : warnings) p.logger.Warn(w);
+  p.tokens = std::move(*tokens);
   return absl::OkStatus();
 }
 
@@ -180,6 +190,7 @@ absl::Status BuildStateMachine(Member::Parts& p) {
   p.applier->SetLessor(p.lessor.get());
   AuthStore::Options aopts;
   aopts.token_ttl = absl::Seconds(static_cast<int64_t>(cfg.auth_token_ttl_s));
+  aopts.tokens = p.tokens;
   p.auth_store = std::make_unique<AuthStore>(p.store.get(), &p.clock, aopts);
   if (auto s = p.auth_store->Reload(); !s.ok()) return s;
   p.auth_applier = std::make_unique<AuthApplier>(p.applier.get(), p.auth_store.get());
@@ -219,6 +230,8 @@ absl::Status StartReplication(Member::Parts& p) {
   p.raft = std::make_unique<RaftMember>(opts, std::move(node), p.log_cache.get(), p.wal.get(),
                                         p.store.get(), p.guarded_applier.get(), p.transport.get());
   p.peer_health = std::make_unique<PeerHealth>(p.peers.get(), p.info.member_id, &p.clock);
+  p.peer_prober = std::make_unique<PeerProber>(PeerProber::Options{p.info.member_id}, p.peers.get(),
+                                               &p.peer_metrics, &p.clock);
   MemberChanges::Options mopts;
   mopts.cluster_id = p.info.cluster_id;
   mopts.self_id = p.info.member_id;
@@ -236,7 +249,8 @@ absl::Status StartReplication(Member::Parts& p) {
 
 void BuildServices(Member::Parts& p) {
   const Config& cfg = p.cfg;
-  Proposer* proposer = p.raft.get();
+  p.counting_proposer = std::make_unique<CountingProposer>(p.raft.get());
+  Proposer* proposer = p.counting_proposer.get();
   p.lease_forwarder = std::make_unique<LeaseForwarder>(
       proposer, p.lessor.get(), p.peers.get(), p.clock, p.info,
       absl::Seconds(5) + 2 * absl::Milliseconds(cfg.election_timeout_ms));
@@ -270,13 +284,16 @@ void BuildServices(Member::Parts& p) {
                                " instead of the invalid given cost ", bcrypt_cost));
     bcrypt_cost = kBcryptDefaultCost;
   }
-  p.auth = std::make_unique<AuthService>(p.store.get(), proposer, p.auth_gate.get(), p.info, bcrypt_cost);
+  p.auth = std::make_unique<AuthService>(p.store.get(), proposer, p.auth_gate.get(), p.info, bcrypt_cost,
+                                         &p.clock);
   p.cluster = std::make_unique<ClusterService>(self, std::move(bootstrap), proposer, p.store.get(),
                                                p.member_changes.get());
+  p.cluster->SetAuthGate(p.auth_gate.get());
   p.maintenance = std::make_unique<MaintenanceService>(p.info, proposer, p.store.get(), p.alarms.get());
+  p.maintenance->SetAuthGate(p.auth_gate.get());
   p.self_client = std::make_unique<SelfClient>();
-  p.lock = std::make_unique<LockService>(p.self_client.get());
-  p.election = std::make_unique<ElectionService>(p.self_client.get());
+  p.lock = std::make_unique<LockService>(p.self_client.get(), p.auth_gate.get());
+  p.election = std::make_unique<ElectionService>(p.self_client.get(), p.auth_gate.get());
 }
 
 void StartAutoCompaction(Member::Parts& p) {
@@ -309,18 +326,35 @@ absl::Status ServeClients(Member::Parts& p) {
   AddEtcdHealthEndpoints(routes, HealthSources{p.raft.get(), p.store.get(), &p.health_counters, p.alarms.get()});
   // etcd reports a disabled quota's (negative) flag value.
   const int64_t quota = p.cfg.quota_backend_bytes < 0 ? p.cfg.quota_backend_bytes : p.quota->bytes();
-  AddMetricsEndpoint(routes, MetricSources{p.info.member_id, p.raft.get(), p.store.get(), &p.health_counters,
-                                           &p.raft->WalFsyncDurations(), &p.raft->BackendCommitDurations(),
-                                           quota});
+  const std::vector<grpc::Service*> services = {p.kv.get(),      p.watch.get(),       p.lease.get(),
+                                                p.auth.get(),    p.cluster.get(),     p.maintenance.get(),
+                                                p.lock.get(),    p.election.get()};
+  p.grpc_metrics = NewGrpcMetrics(
+      p.cfg.metrics_extensive, p.clock,
+      {etcdserverpb::KV::service_full_name(), etcdserverpb::Watch::service_full_name(),
+       etcdserverpb::Lease::service_full_name(), etcdserverpb::Auth::service_full_name(),
+       etcdserverpb::Cluster::service_full_name(), etcdserverpb::Maintenance::service_full_name(),
+       v3lockpb::Lock::service_full_name(), v3electionpb::Election::service_full_name()});
+  MetricSources metrics{p.info.member_id, p.raft.get(), p.store.get(), &p.health_counters,
+                        &p.raft->WalFsyncDurations(), &p.raft->BackendCommitDurations(), quota};
+  metrics.grpc = p.grpc_metrics.get();
+  metrics.peers = &p.peer_metrics;
+  metrics.proposals = p.counting_proposer.get();
+  metrics.kv_ops = &p.applier->ops();
+  metrics.watch_hub = p.watch_hub.get();
+  metrics.slow_applies = [raft = p.raft.get()] { return raft->SlowApplies(); };
+  AddMetricsEndpoint(routes, std::move(metrics));
+  ServerInterceptors interceptors;
+  interceptors.push_back(p.grpc_metrics->InterceptorFactory());
+  if (p.cfg.enable_grpc_gateway) AddJsonGateway(routes, p.self_client.get());
   auto listener = StartClientListener(
-      p.cfg, *p.security,
-      {p.kv.get(), p.watch.get(), p.lease.get(), p.auth.get(), p.cluster.get(), p.maintenance.get(), p.lock.get(),
-       p.election.get()},
-      std::move(routes), p.clock, [self = p.self_client.get()](grpc::Server& server) {
+      p.cfg, *p.security, services, std::move(routes), p.clock,
+      [self = p.self_client.get()](grpc::Server& server) {
         grpc::ChannelArguments args;
         args.SetMaxReceiveMessageSize(-1);
         self->Connect(server.InProcessChannel(args));
-      });
+      },
+      std::move(interceptors));
   if (!listener.ok()) return listener.status();
   p.client = std::move(*listener);
   return absl::OkStatus();

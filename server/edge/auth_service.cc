@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "server/edge/grpc_errors.h"
+#include "server/state/errors.h"
 #include "server/state/password.h"
 
 namespace server {
@@ -78,34 +79,46 @@ grpc::ServerUnaryReactor* AuthService::Authenticate(grpc::CallbackServerContext*
                                                     const etcdserverpb::AuthenticateRequest* req,
                                                     etcdserverpb::AuthenticateResponse* resp) {
   if (auto s = CheckLearner(*proposer_, false); !s.ok()) return UnaryCalls::Fail(ctx, s);
+  std::string client = AuthenticateLimiter::ClientOf(ctx->peer());
+  if (!limiter_.Admit(client)) return UnaryCalls::Fail(ctx, TooManyRequestsError());
   auto* reactor = ctx->DefaultReactor();
-  AuthenticateOnce(reactor, *req, resp, 5);
+  AuthenticateOnce(reactor, *req, resp, 5, std::move(client));
   return reactor;
 }
 
-void AuthService::AuthenticateOnce(grpc::ServerUnaryReactor* reactor,
-                                   etcdserverpb::AuthenticateRequest req,
-                                   etcdserverpb::AuthenticateResponse* resp, int attempts) {
-  proposer_->ReadBarrier([this, reactor, req = std::move(req), resp, attempts](absl::Status barrier) {
-    if (!barrier.ok()) return reactor->Finish(ToGrpcStatus(barrier));
-    // bcrypt runs here, on the barrier's completion thread, not in raft.
-    auto checked = gate_->store().CheckPassword(req.name(), req.password());
-    if (!checked.ok()) return reactor->Finish(ToGrpcStatus(checked.status()));
-    serverpb::InternalRequest ir;
-    ir.mutable_authenticate()->set_name(req.name());
-    ir.mutable_authenticate()->set_simple_token(NewTokenPrefix());
-    const uint64_t checked_rev = *checked;
-    calls_.Propose(std::move(ir), [this, reactor, req, resp, attempts, checked_rev](ProposeResult r) {
-      if (!r.ok()) return reactor->Finish(ToGrpcStatus(r.status()));
-      // The password was checked against an auth state that changed before
-      // the token was made (etcd retries; so do we, a few times).
-      if (checked_rev != gate_->store().Revision() && attempts > 1) {
-        return AuthenticateOnce(reactor, req, resp, attempts - 1);
-      }
-      calls_.Answer(reactor, resp, absl::StatusOr<etcdserverpb::AuthenticateResponse>(
-                                       std::move(*r->mutable_authenticate())),
-                    HeaderRevision::kCurrent);
+void AuthService::FinishAuthenticate(grpc::ServerUnaryReactor* reactor, const std::string& client,
+                                     const absl::Status& s) {
+  if (base::KindOf(s) == base::ErrorKind::kAuthFailed) limiter_.Failed(client);
+  reactor->Finish(ToGrpcStatus(s));
+}
+
+void AuthService::AuthenticateOnce(grpc::ServerUnaryReactor* reactor, etcdserverpb::AuthenticateRequest req,
+                                   etcdserverpb::AuthenticateResponse* resp, int attempts, std::string client) {
+  proposer_->ReadBarrier([this, reactor, req = std::move(req), resp, attempts,
+                          client = std::move(client)](absl::Status barrier) {
+    if (!barrier.ok()) return FinishAuthenticate(reactor, client, barrier);
+    // bcrypt runs on the limiter's workers, never on raft's or gRPC's threads.
+    const bool queued = limiter_.Submit([this, reactor, req, resp, attempts, client](bool stopped) {
+      if (stopped) return FinishAuthenticate(reactor, client, StoppedError());
+      auto checked = gate_->store().CheckPassword(req.name(), req.password());
+      if (!checked.ok()) return FinishAuthenticate(reactor, client, checked.status());
+      serverpb::InternalRequest ir;
+      ir.mutable_authenticate()->set_name(req.name());
+      ir.mutable_authenticate()->set_simple_token(NewTokenPrefix());
+      const uint64_t checked_rev = *checked;
+      calls_.Propose(std::move(ir), [this, reactor, req, resp, attempts, checked_rev, client](ProposeResult r) {
+        if (!r.ok()) return FinishAuthenticate(reactor, client, r.status());
+        // The password was checked against an auth state that changed before
+        // the token was made (etcd retries; so do we, a few times).
+        if (checked_rev != gate_->store().Revision() && attempts > 1) {
+          return AuthenticateOnce(reactor, req, resp, attempts - 1, client);
+        }
+        calls_.Answer(reactor, resp, absl::StatusOr<etcdserverpb::AuthenticateResponse>(
+                                         std::move(*r->mutable_authenticate())),
+                      HeaderRevision::kCurrent);
+      });
     });
+    if (!queued) FinishAuthenticate(reactor, client, TooManyRequestsError());
   });
 }
 

@@ -6,12 +6,17 @@
 // holds hashes only. Authenticate checks the password here, after a
 // linearizable barrier, then proposes only the user name and a random token
 // prefix; when the auth revision moved meanwhile it starts over (etcd).
+// Authenticate is rate-limited per client and its bcrypt compares run on
+// bounded workers (authenticate_limiter.h): `etcdserver: too many
+// requests` beyond the bounds.
 // Ownership: borrows the proposer, the gate and the header sources.
 // Thread-safety: gRPC calls it from any thread.
 #pragma once
 
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "base/clock.h"
 #include "server/edge/auth_gate.h"
+#include "server/edge/authenticate_limiter.h"
 #include "server/edge/unary_call.h"
 #include "server/replication/proposer.h"
 #include "server/state/member_info.h"
@@ -22,9 +27,10 @@ namespace server {
 class AuthService final : public etcdserverpb::Auth::CallbackService {
  public:
   AuthService(storage::MvccStore* store, Proposer* proposer, const AuthGate* gate, MemberInfo info,
-              int bcrypt_cost)
+              int bcrypt_cost, const base::Clock* clock,
+              AuthenticateLimiter::Options limits = AuthenticateLimiter::Options())
       : proposer_(proposer), gate_(gate), bcrypt_cost_(bcrypt_cost),
-        calls_(proposer, HeaderSource{info, proposer, store}) {}
+        calls_(proposer, HeaderSource{info, proposer, store}), limiter_(clock, limits) {}
 
 #define KETCD_AUTH_RPC(Name, Req, Resp)                                           \
   grpc::ServerUnaryReactor* Name(grpc::CallbackServerContext* ctx,               \
@@ -60,15 +66,21 @@ class AuthService final : public etcdserverpb::Auth::CallbackService {
   grpc::ServerUnaryReactor* Forward(grpc::CallbackServerContext* ctx, const Req& req, Resp* resp,
                                     Req* (serverpb::InternalRequest::*in)(),
                                     Resp* (serverpb::InternalResponse::*out)());
-  // One Authenticate round (see the header comment); `attempts` bounds the
-  // retries when the auth state keeps changing.
+  // One Authenticate round (see the header comment) for `client`;
+  // `attempts` bounds the retries when the auth state keeps changing.
   void AuthenticateOnce(grpc::ServerUnaryReactor* reactor, etcdserverpb::AuthenticateRequest req,
-                        etcdserverpb::AuthenticateResponse* resp, int attempts);
+                        etcdserverpb::AuthenticateResponse* resp, int attempts, std::string client);
+  // Ends an Authenticate with an error; a wrong user or password counts
+  // against `client`'s budget.
+  void FinishAuthenticate(grpc::ServerUnaryReactor* reactor, const std::string& client,
+                          const absl::Status& s);
 
   Proposer* proposer_;
   const AuthGate* gate_;
   const int bcrypt_cost_;
   UnaryCalls calls_;
+  // Last: its workers stop (finishing queued compares) before the rest goes.
+  AuthenticateLimiter limiter_;
 };
 
 }  // namespace server

@@ -70,7 +70,8 @@ std::vector<etcdserverpb::Member> ClusterService::ListMembers() const {
 template <typename Resp>
 void ClusterService::Answer(grpc::ServerUnaryReactor* reactor, Resp* resp, const absl::Status& s) const {
   if (!s.ok()) return reactor->Finish(ToGrpcStatus(s));
-  FillHeader(headers_, HeaderRevision::kCurrent, resp->mutable_header());
+  // etcd's cluster server answers with no revision in the header.
+  FillHeader(headers_, HeaderRevision::kKeep, resp->mutable_header());
   for (auto& m : ListMembers()) *resp->add_members() = std::move(m);
   reactor->Finish(grpc::Status::OK);
 }
@@ -94,6 +95,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext*
   if (auto s = CheckLearner(*proposer_, false); !s.ok()) return UnaryCalls::Fail(ctx, s);
   auto urls = MemberUrls(req->peerurls());
   if (!urls.ok()) return UnaryCalls::Fail(ctx, urls.status());
+  if (auto s = AdmitAdmin(*ctx); !s.ok()) return UnaryCalls::Fail(ctx, s);
   auto* reactor = ctx->DefaultReactor();
   changes_->Add(*urls, req->islearner(),
                 [this, reactor, resp](absl::StatusOr<serverpb::MemberAttributes> added) {
@@ -112,6 +114,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberRemove(grpc::CallbackServerConte
                                                        const etcdserverpb::MemberRemoveRequest* req,
                                                        etcdserverpb::MemberRemoveResponse* resp) {
   if (auto s = CheckLearner(*proposer_, false); !s.ok()) return UnaryCalls::Fail(ctx, s);
+  if (auto s = AdmitAdmin(*ctx); !s.ok()) return UnaryCalls::Fail(ctx, s);
   auto* reactor = ctx->DefaultReactor();
   changes_->Remove(req->id(), [this, reactor, resp](absl::Status s) { Answer(reactor, resp, s); });
   return reactor;
@@ -121,6 +124,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberUpdate(grpc::CallbackServerConte
                                                        const etcdserverpb::MemberUpdateRequest* req,
                                                        etcdserverpb::MemberUpdateResponse* resp) {
   if (auto s = CheckLearner(*proposer_, false); !s.ok()) return UnaryCalls::Fail(ctx, s);
+  if (auto s = AdmitAdmin(*ctx); !s.ok()) return UnaryCalls::Fail(ctx, s);
   auto urls = MemberUrls(req->peerurls());
   if (!urls.ok()) return UnaryCalls::Fail(ctx, urls.status());
   auto* reactor = ctx->DefaultReactor();
@@ -132,6 +136,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberPromote(grpc::CallbackServerCont
                                                         const etcdserverpb::MemberPromoteRequest* req,
                                                         etcdserverpb::MemberPromoteResponse* resp) {
   if (auto s = CheckLearner(*proposer_, false); !s.ok()) return UnaryCalls::Fail(ctx, s);
+  if (auto s = AdmitAdmin(*ctx); !s.ok()) return UnaryCalls::Fail(ctx, s);
   auto* reactor = ctx->DefaultReactor();
   changes_->Promote(req->id(), [this, reactor, resp](absl::Status s) {
     if (!s.ok()) return Answer(reactor, resp, s);

@@ -6,6 +6,9 @@
 // URLs until it starts, as in etcd. MemberAdd, MemberRemove, MemberUpdate
 // and MemberPromote go through MemberChanges (member_changes.h) and answer
 // with the membership once the change is applied here.
+// With auth on, the four changes need the root role, checked at the API
+// layer before any other check but MemberAdd's URLs, with etcd's errors
+// (etcd 3.4's checkMembershipOperationPermission); MemberList needs nobody.
 // Ownership: borrows the proposer, store and changes, which must outlive it.
 // Thread-safety: gRPC calls it from any thread.
 #pragma once
@@ -15,6 +18,7 @@
 #include <vector>
 
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "server/edge/auth_gate.h"
 #include "server/edge/member_changes.h"
 #include "server/edge/response_header.h"
 #include "server/replication/proposer.h"
@@ -37,6 +41,8 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
                  const storage::MvccStore* store, MemberChanges* changes)
       : self_(std::move(self)), bootstrap_(std::move(bootstrap)), proposer_(proposer), store_(store),
         changes_(changes), headers_{self_.ids, proposer, store} {}
+  // Null: no auth checks.
+  void SetAuthGate(const AuthGate* gate) { auth_ = gate; }
   grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext* ctx,
                                        const etcdserverpb::MemberListRequest* req,
                                        etcdserverpb::MemberListResponse* resp) override;
@@ -54,6 +60,9 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
                                           etcdserverpb::MemberPromoteResponse* resp) override;
 
  private:
+  absl::Status AdmitAdmin(const grpc::ServerContextBase& ctx) const {
+    return auth_ == nullptr ? absl::OkStatus() : auth_->AdmitAdmin(ctx);
+  }
   // The membership as applied on this member, in id order.
   std::vector<etcdserverpb::Member> ListMembers() const;
   // Finishes a membership call: the error, or the header and the members.
@@ -66,6 +75,7 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
   const storage::MvccStore* store_;
   MemberChanges* changes_;
   const HeaderSource headers_;
+  const AuthGate* auth_ = nullptr;
 };
 
 }  // namespace server

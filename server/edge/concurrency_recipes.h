@@ -65,13 +65,17 @@ void WaitDeletes(SelfClient& client, CallScope* scope, std::string prefix, int64
 // call cancels the client calls it made (CallScope). Subclasses finish it
 // exactly once, after their last client call completed; it deletes itself
 // when gRPC is done with it.
+// `client_` acts as the server call's caller (SelfClient::ActingAs), for
+// every call it makes, cleanups included.
 class RecipeCall : public grpc::ServerUnaryReactor {
  public:
+  explicit RecipeCall(SelfClient client) : client_(std::move(client)) {}
   void OnCancel() override { scope_.Cancel(); }
   void OnDone() override { delete this; }
 
  protected:
   void Fail(const absl::Status& s) { Finish(RecipeError(s)); }
+  SelfClient client_;
   CallScope scope_;
 };
 

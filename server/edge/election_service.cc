@@ -41,9 +41,9 @@ void ResignTxn(SelfClient& client, CallScope* scope, const std::string& key, int
 // wait for every earlier candidate's key to go (etcd's Election.Campaign).
 class CampaignCall final : public RecipeCall {
  public:
-  CampaignCall(SelfClient& client, const v3electionpb::CampaignRequest& req,
+  CampaignCall(SelfClient client, const v3electionpb::CampaignRequest& req,
                v3electionpb::CampaignResponse* resp)
-      : client_(client), name_(req.name()), prefix_(req.name() + "/"), value_(req.value()),
+      : RecipeCall(std::move(client)), name_(req.name()), prefix_(req.name() + "/"), value_(req.value()),
         resp_(resp) {
     SessionLease(client_, &scope_, req.lease(), [this](absl::StatusOr<int64_t> lease) {
       if (!lease.ok()) return Fail(lease.status());
@@ -105,7 +105,6 @@ class CampaignCall final : public RecipeCall {
     Finish(grpc::Status::OK);
   }
 
-  SelfClient& client_;
   const std::string name_;
   const std::string prefix_;
   const std::string value_;
@@ -122,14 +121,15 @@ class LeaderKeyCall final : public RecipeCall {
  public:
   using Op = std::function<void(SelfClient&, CallScope*, const v3electionpb::LeaderKey&, int64_t lease,
                                 std::function<void(absl::StatusOr<ResponseHeader>)>)>;
-  LeaderKeyCall(SelfClient& client, const v3electionpb::LeaderKey* leader, ResponseHeader* header,
-                Op op) {
+  LeaderKeyCall(SelfClient client, const v3electionpb::LeaderKey* leader, ResponseHeader* header,
+                Op op)
+      : RecipeCall(std::move(client)) {
     if (leader == nullptr) {
       Fail(absl::InvalidArgumentError(kErrMissingLeaderKey));
       return;
     }
-    SessionLease(client, &scope_, leader->lease(),
-                 [this, c = &client, leader, header, op = std::move(op)](absl::StatusOr<int64_t> lease) {
+    SessionLease(client_, &scope_, leader->lease(),
+                 [this, c = &client_, leader, header, op = std::move(op)](absl::StatusOr<int64_t> lease) {
                    if (!lease.ok()) return Fail(lease.status());
                    op(*c, &scope_, *leader, *lease,
                       [this, header](absl::StatusOr<ResponseHeader> h) {
@@ -143,9 +143,10 @@ class LeaderKeyCall final : public RecipeCall {
 
 class LeaderCall final : public RecipeCall {
  public:
-  LeaderCall(SelfClient& client, const v3electionpb::LeaderRequest& req,
-             v3electionpb::LeaderResponse* resp) {
-    client.Range(&scope_, FirstCreated(req.name() + "/"),
+  LeaderCall(SelfClient client, const v3electionpb::LeaderRequest& req,
+             v3electionpb::LeaderResponse* resp)
+      : RecipeCall(std::move(client)) {
+    client_.Range(&scope_, FirstCreated(req.name() + "/"),
                  [this, resp](absl::StatusOr<etcdserverpb::RangeResponse> got) {
                    if (!got.ok()) return Fail(got.status());
                    if (got->kvs_size() == 0) return Fail(absl::UnknownError(kErrElectionNoLeader));
@@ -164,8 +165,8 @@ class LeaderCall final : public RecipeCall {
 // a read or watch fails.
 class ObserveCall final : public grpc::ServerWriteReactor<v3electionpb::LeaderResponse> {
  public:
-  ObserveCall(SelfClient& client, const v3electionpb::LeaderRequest& req)
-      : client_(client), prefix_(req.name() + "/") {
+  ObserveCall(SelfClient client, const v3electionpb::LeaderRequest& req)
+      : client_(std::move(client)), prefix_(req.name() + "/") {
     Round();
   }
   void OnCancel() override { scope_.Cancel(); }
@@ -260,7 +261,7 @@ class ObserveCall final : public grpc::ServerWriteReactor<v3electionpb::LeaderRe
                               : grpc::Status::OK);
   }
 
-  SelfClient& client_;
+  SelfClient client_;  // acting as the caller
   const std::string prefix_;
   CallScope scope_;
   // The chain runs one step at a time, so these need no lock.
@@ -276,41 +277,45 @@ class ObserveCall final : public grpc::ServerWriteReactor<v3electionpb::LeaderRe
 
 }  // namespace
 
-grpc::ServerUnaryReactor* ElectionService::Campaign(grpc::CallbackServerContext*,
-                                                    const v3electionpb::CampaignRequest* req,
-                                                    v3electionpb::CampaignResponse* resp) {
-  return new CampaignCall(*client_, *req, resp);
+SelfClient ElectionService::ClientFor(const grpc::ServerContextBase& ctx) const {
+  return client_->ActingAs(auth_ == nullptr ? SelfClient::Metadata{} : auth_->Delegate(ctx));
 }
 
-grpc::ServerUnaryReactor* ElectionService::Proclaim(grpc::CallbackServerContext*,
+grpc::ServerUnaryReactor* ElectionService::Campaign(grpc::CallbackServerContext* ctx,
+                                                    const v3electionpb::CampaignRequest* req,
+                                                    v3electionpb::CampaignResponse* resp) {
+  return new CampaignCall(ClientFor(*ctx), *req, resp);
+}
+
+grpc::ServerUnaryReactor* ElectionService::Proclaim(grpc::CallbackServerContext* ctx,
                                                     const v3electionpb::ProclaimRequest* req,
                                                     v3electionpb::ProclaimResponse* resp) {
   const std::string value = req->value();
   return new LeaderKeyCall(
-      *client_, req->has_leader() ? &req->leader() : nullptr, resp->mutable_header(),
+      ClientFor(*ctx), req->has_leader() ? &req->leader() : nullptr, resp->mutable_header(),
       [value](SelfClient& c, CallScope* scope, const v3electionpb::LeaderKey& l, int64_t lease,
               auto done) { ProclaimTxn(c, scope, l.key(), l.rev(), value, lease, std::move(done)); });
 }
 
-grpc::ServerUnaryReactor* ElectionService::Resign(grpc::CallbackServerContext*,
+grpc::ServerUnaryReactor* ElectionService::Resign(grpc::CallbackServerContext* ctx,
                                                   const v3electionpb::ResignRequest* req,
                                                   v3electionpb::ResignResponse* resp) {
   return new LeaderKeyCall(
-      *client_, req->has_leader() ? &req->leader() : nullptr, resp->mutable_header(),
+      ClientFor(*ctx), req->has_leader() ? &req->leader() : nullptr, resp->mutable_header(),
       [](SelfClient& c, CallScope* scope, const v3electionpb::LeaderKey& l, int64_t, auto done) {
         ResignTxn(c, scope, l.key(), l.rev(), std::move(done));
       });
 }
 
-grpc::ServerUnaryReactor* ElectionService::Leader(grpc::CallbackServerContext*,
+grpc::ServerUnaryReactor* ElectionService::Leader(grpc::CallbackServerContext* ctx,
                                                   const v3electionpb::LeaderRequest* req,
                                                   v3electionpb::LeaderResponse* resp) {
-  return new LeaderCall(*client_, *req, resp);
+  return new LeaderCall(ClientFor(*ctx), *req, resp);
 }
 
 grpc::ServerWriteReactor<v3electionpb::LeaderResponse>* ElectionService::Observe(
-    grpc::CallbackServerContext*, const v3electionpb::LeaderRequest* req) {
-  return new ObserveCall(*client_, *req);
+    grpc::CallbackServerContext* ctx, const v3electionpb::LeaderRequest* req) {
+  return new ObserveCall(ClientFor(*ctx), *req);
 }
 
 }  // namespace server

@@ -14,13 +14,16 @@
 //  - Observe streams the leader's key-value, each change of it, and each
 //    next leader, until the client goes away.
 // A request without its LeaderKey gets etcd's `"leader" field must be
-// provided`. Errors reach the client as etcd sends them (gRPC UNKNOWN with
-// etcd's text; concurrency_recipes.h).
+// provided`. Every call runs on the member's own API as the caller (its
+// token or certificate identity: a caller without read and write on
+// <name>/ gets "etcdserver: permission denied"). Errors reach the client as
+// etcd sends them (gRPC UNKNOWN with etcd's text; concurrency_recipes.h).
 //
 // Ownership: borrows the client, which must outlive it. Thread-safety: gRPC
 // calls it from any thread; no call holds a thread while it waits.
 #pragma once
 
+#include "server/edge/auth_gate.h"
 #include "server/edge/self_client.h"
 #include "v3electionpb/v3election.grpc.pb.h"
 
@@ -28,7 +31,8 @@ namespace server {
 
 class ElectionService final : public v3electionpb::Election::CallbackService {
  public:
-  explicit ElectionService(SelfClient* client) : client_(client) {}
+  // `auth` null: no auth.
+  ElectionService(SelfClient* client, const AuthGate* auth) : client_(client), auth_(auth) {}
 
   grpc::ServerUnaryReactor* Campaign(grpc::CallbackServerContext* ctx,
                                      const v3electionpb::CampaignRequest* req,
@@ -46,7 +50,10 @@ class ElectionService final : public v3electionpb::Election::CallbackService {
                                    v3electionpb::ResignResponse* resp) override;
 
  private:
+  SelfClient ClientFor(const grpc::ServerContextBase& ctx) const;
+
   SelfClient* const client_;
+  const AuthGate* const auth_;
 };
 
 }  // namespace server

@@ -66,6 +66,7 @@ constexpr EtcdError kEtcdErrors[] = {
     {K::kInvalidAuthToken, grpc::StatusCode::UNAUTHENTICATED, kErrInvalidAuthToken},
     {K::kInvalidAuthMgmt, grpc::StatusCode::INVALID_ARGUMENT, kErrInvalidAuthMgmt},
     {K::kAuthOldRevision, grpc::StatusCode::INVALID_ARGUMENT, kErrAuthOldRevision},
+    {K::kTooManyRequests, grpc::StatusCode::RESOURCE_EXHAUSTED, kErrTooManyRequests},
     {K::kCompacted, grpc::StatusCode::OUT_OF_RANGE, storage::kErrCompacted},
     {K::kFutureRev, grpc::StatusCode::OUT_OF_RANGE, storage::kErrFutureRev},
 };

@@ -12,8 +12,8 @@ namespace {
 // wait for the earlier keys' deletion (etcd's concurrency.Mutex.Lock).
 class LockCall final : public RecipeCall {
  public:
-  LockCall(SelfClient& client, const v3lockpb::LockRequest& req, v3lockpb::LockResponse* resp)
-      : client_(client), prefix_(req.name() + "/"), resp_(resp) {
+  LockCall(SelfClient client, const v3lockpb::LockRequest& req, v3lockpb::LockResponse* resp)
+      : RecipeCall(std::move(client)), prefix_(req.name() + "/"), resp_(resp) {
     SessionLease(client_, &scope_, req.lease(), [this](absl::StatusOr<int64_t> lease) {
       if (!lease.ok()) return Fail(lease.status());
       Enqueue(*lease);
@@ -72,7 +72,6 @@ class LockCall final : public RecipeCall {
     Finish(grpc::Status::OK);
   }
 
-  SelfClient& client_;
   const std::string prefix_;
   v3lockpb::LockResponse* const resp_;
   std::string key_;
@@ -80,10 +79,11 @@ class LockCall final : public RecipeCall {
 
 class UnlockCall final : public RecipeCall {
  public:
-  UnlockCall(SelfClient& client, const v3lockpb::UnlockRequest& req, v3lockpb::UnlockResponse* resp) {
+  UnlockCall(SelfClient client, const v3lockpb::UnlockRequest& req, v3lockpb::UnlockResponse* resp)
+      : RecipeCall(std::move(client)) {
     etcdserverpb::DeleteRangeRequest del;
     del.set_key(req.key());
-    client.DeleteRange(&scope_, std::move(del),
+    client_.DeleteRange(&scope_, std::move(del),
                        [this, resp](absl::StatusOr<etcdserverpb::DeleteRangeResponse> got) {
                          if (!got.ok()) return Fail(got.status());
                          *resp->mutable_header() = got->header();
@@ -94,16 +94,20 @@ class UnlockCall final : public RecipeCall {
 
 }  // namespace
 
-grpc::ServerUnaryReactor* LockService::Lock(grpc::CallbackServerContext*,
-                                            const v3lockpb::LockRequest* req,
-                                            v3lockpb::LockResponse* resp) {
-  return new LockCall(*client_, *req, resp);
+SelfClient LockService::ClientFor(const grpc::ServerContextBase& ctx) const {
+  return client_->ActingAs(auth_ == nullptr ? SelfClient::Metadata{} : auth_->Delegate(ctx));
 }
 
-grpc::ServerUnaryReactor* LockService::Unlock(grpc::CallbackServerContext*,
+grpc::ServerUnaryReactor* LockService::Lock(grpc::CallbackServerContext* ctx,
+                                            const v3lockpb::LockRequest* req,
+                                            v3lockpb::LockResponse* resp) {
+  return new LockCall(ClientFor(*ctx), *req, resp);
+}
+
+grpc::ServerUnaryReactor* LockService::Unlock(grpc::CallbackServerContext* ctx,
                                               const v3lockpb::UnlockRequest* req,
                                               v3lockpb::UnlockResponse* resp) {
-  return new UnlockCall(*client_, *req, resp);
+  return new UnlockCall(ClientFor(*ctx), *req, resp);
 }
 
 }  // namespace server

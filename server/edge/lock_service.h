@@ -8,13 +8,18 @@
 //    A Lock cancelled while waiting (client gone, deadline) deletes its key,
 //    as etcd's mutex does.
 //  - Unlock deletes the key (a missing key is not an error).
-// Both run on the member's own API (SelfClient, concurrency_recipes.h), so
-// errors are etcd's (UNKNOWN with "etcdserver: ..." text).
+// Both run on the member's own API (SelfClient, concurrency_recipes.h) as
+// the caller (its token or certificate identity), so errors are etcd's
+// (UNKNOWN with "etcdserver: ..." text), "etcdserver: permission denied"
+// for a caller without read and write on <name>/ included. Unlike etcd 3.4,
+// whose cleanup runs without the caller's identity (and fails under auth),
+// a cancelled Lock deletes its key as the caller.
 //
 // Ownership: borrows the client, which must outlive it. Thread-safety: gRPC
 // calls it from any thread; no call holds a thread while it waits.
 #pragma once
 
+#include "server/edge/auth_gate.h"
 #include "server/edge/self_client.h"
 #include "v3lockpb/v3lock.grpc.pb.h"
 
@@ -22,7 +27,8 @@ namespace server {
 
 class LockService final : public v3lockpb::Lock::CallbackService {
  public:
-  explicit LockService(SelfClient* client) : client_(client) {}
+  // `auth` null: no auth.
+  LockService(SelfClient* client, const AuthGate* auth) : client_(client), auth_(auth) {}
 
   grpc::ServerUnaryReactor* Lock(grpc::CallbackServerContext* ctx, const v3lockpb::LockRequest* req,
                                  v3lockpb::LockResponse* resp) override;
@@ -31,7 +37,10 @@ class LockService final : public v3lockpb::Lock::CallbackService {
                                    v3lockpb::UnlockResponse* resp) override;
 
  private:
+  SelfClient ClientFor(const grpc::ServerContextBase& ctx) const;
+
   SelfClient* const client_;
+  const AuthGate* const auth_;
 };
 
 }  // namespace server

@@ -11,6 +11,21 @@
 #include "storage/crc32c.h"
 
 namespace server {
+namespace {
+
+grpc::ServerUnaryReactor* Refuse(grpc::CallbackServerContext* ctx, const grpc::Status& s) {
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(s);
+  return reactor;
+}
+
+}  // namespace
+
+grpc::Status MaintenanceService::AdmitAdmin(const grpc::ServerContextBase& ctx) const {
+  if (auth_ == nullptr) return grpc::Status::OK;
+  auto s = auth_->AdmitAdmin(ctx);
+  return s.ok() ? grpc::Status::OK : UnconvertedAuthStatus(s);
+}
 
 grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext* ctx,
                                                      const etcdserverpb::StatusRequest*,
@@ -37,6 +52,7 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext
                                                      const etcdserverpb::HashKVRequest* req,
                                                      etcdserverpb::HashKVResponse* resp) {
   if (auto s = CheckLearner(*proposer_, false); !s.ok()) return UnaryCalls::Fail(ctx, s);
+  if (auto s = AdmitAdmin(*ctx); !s.ok()) return Refuse(ctx, s);
   auto got = HashKv(*store_, req->revision());
   if (!got.ok()) return UnaryCalls::Fail(ctx, got.status());
   FillHeader(headers_, HeaderRevision::kKeep, resp->mutable_header());
@@ -54,6 +70,10 @@ grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext*
                                                     const etcdserverpb::AlarmRequest* req,
                                                     etcdserverpb::AlarmResponse* resp) {
   if (auto s = CheckLearner(*proposer_, false); !s.ok()) return UnaryCalls::Fail(ctx, s);
+  if (auth_ != nullptr) {
+    // etcd resolves the caller before proposing; only a bad token fails.
+    if (auto who = auth_->Identify(*ctx); !who.ok()) return Refuse(ctx, UnconvertedAuthStatus(who.status()));
+  }
   auto* reactor = ctx->DefaultReactor();
   serverpb::InternalRequest ir;
   *ir.mutable_alarm() = *req;
@@ -79,8 +99,9 @@ class RefusedSnapshot final : public grpc::ServerWriteReactor<etcdserverpb::Snap
 }  // namespace
 
 grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* MaintenanceService::Snapshot(
-    grpc::CallbackServerContext*, const etcdserverpb::SnapshotRequest*) {
+    grpc::CallbackServerContext* ctx, const etcdserverpb::SnapshotRequest*) {
   if (auto s = CheckLearner(*proposer_, false); !s.ok()) return new RefusedSnapshot(ToGrpcStatus(s));
+  if (auto s = AdmitAdmin(*ctx); !s.ok()) return new RefusedSnapshot(s);
   return new SnapshotStream(store_, kEtcdClusterVersion);
 }
 
@@ -88,6 +109,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Hash(grpc::CallbackServerContext* 
                                                    const etcdserverpb::HashRequest*,
                                                    etcdserverpb::HashResponse* resp) {
   if (auto s = CheckLearner(*proposer_, false); !s.ok()) return UnaryCalls::Fail(ctx, s);
+  if (auto s = AdmitAdmin(*ctx); !s.ok()) return Refuse(ctx, s);
   auto view = store_->Read();
   uint32_t crc = 0;
   auto add_int = [&crc](int64_t v) { crc = storage::Crc32cExtend(crc, &v, sizeof(v)); };
@@ -137,6 +159,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Defragment(grpc::CallbackServerCon
                                                          const etcdserverpb::DefragmentRequest*,
                                                          etcdserverpb::DefragmentResponse* resp) {
   if (auto s = CheckLearner(*proposer_, false); !s.ok()) return UnaryCalls::Fail(ctx, s);
+  if (auto s = AdmitAdmin(*ctx); !s.ok()) return Refuse(ctx, s);
   // Blocks this gRPC thread for the compaction's length, as etcd's does:
   // an operator's rare call; reads and writes are served meanwhile.
   if (auto s = store_->Defragment(); !s.ok()) return UnaryCalls::Fail(ctx, s);

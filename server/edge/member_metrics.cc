@@ -31,9 +31,10 @@ MetricFamily One(const char* name, const char* help, MetricType type, double val
   return MetricFamily{name, help, type, {m}};
 }
 
-MetricFamily Histogram(const char* name, const char* help, const base::LatencyHistogram& h) {
+ClientMetric HistogramSample(const base::LatencyHistogram& h, std::vector<ClientMetric::Label> labels = {}) {
   const base::LatencyHistogram::Snapshot s = h.Read();
   ClientMetric m;
+  m.label = std::move(labels);
   m.histogram.sample_count = s.count;
   m.histogram.sample_sum = s.sum_seconds;
   for (size_t i = 0; i < s.cumulative_counts.size(); ++i) {
@@ -41,8 +42,15 @@ MetricFamily Histogram(const char* name, const char* help, const base::LatencyHi
         i < s.upper_bounds.size() ? s.upper_bounds[i] : std::numeric_limits<double>::infinity();
     m.histogram.bucket.push_back({s.cumulative_counts[i], bound});
   }
-  return MetricFamily{name, help, MetricType::Histogram, {m}};
+  return m;
 }
+
+MetricFamily Histogram(const char* name, const char* help, const base::LatencyHistogram& h) {
+  return MetricFamily{name, help, MetricType::Histogram, {HistogramSample(h)}};
+}
+
+double Count(uint64_t n) { return static_cast<double>(n); }
+double Count(const std::atomic<uint64_t>& n) { return static_cast<double>(n.load(std::memory_order_relaxed)); }
 
 // Fields of /proc/self/stat after the command name (which may hold spaces).
 std::vector<std::string> ProcStat() {
@@ -106,6 +114,8 @@ void AddServer(const MetricSources& s, std::vector<MetricFamily>& out) {
                     MetricType::Gauge, rs.leader != 0));
   out.push_back(One("etcd_server_is_leader", "Whether or not this member is a leader. 1 if is, 0 otherwise.",
                     MetricType::Gauge, rs.leader != 0 && rs.leader == s.member_id));
+  out.push_back(One("etcd_server_is_learner", "Whether or not this member is a learner. 1 if is, 0 otherwise.",
+                    MetricType::Gauge, rs.is_learner));
   out.push_back(One("etcd_server_leader_changes_seen_total", "The number of leader changes seen.",
                     MetricType::Counter, static_cast<double>(rs.leader_changes)));
   out.push_back(One("etcd_server_proposals_committed_total", "The total number of consensus proposals committed.",
@@ -121,6 +131,22 @@ void AddServer(const MetricSources& s, std::vector<MetricFamily>& out) {
                     MetricType::Gauge, 1, {{"cluster_version", cluster.substr(0, cluster.rfind('.'))}}));
   out.push_back(One("etcd_server_quota_backend_bytes", "Current backend storage quota size in bytes.",
                     MetricType::Gauge, static_cast<double>(s.quota_backend_bytes)));
+  if (s.proposals != nullptr) {
+    out.push_back(One("etcd_server_proposals_pending", "The current number of pending proposals to commit.",
+                      MetricType::Gauge, static_cast<double>(s.proposals->pending())));
+    out.push_back(One("etcd_server_proposals_failed_total", "The total number of failed proposals seen.",
+                      MetricType::Counter, Count(s.proposals->failed())));
+  }
+  if (s.slow_applies) {
+    out.push_back(One("etcd_server_slow_apply_total",
+                      "The total number of slow apply requests (likely overloaded from slow disk).",
+                      MetricType::Counter, Count(s.slow_applies())));
+  }
+  if (s.peers != nullptr) {
+    out.push_back(One("etcd_server_heartbeat_send_failures_total",
+                      "The total number of leader heartbeat send failures (likely overloaded from slow disk).",
+                      MetricType::Counter, Count(s.peers->heartbeat_send_failures)));
+  }
   if (s.health != nullptr) {
     out.push_back(One("etcd_server_health_success", "The total number of successful health checks",
                       MetricType::Counter, static_cast<double>(s.health->success.load())));
@@ -133,10 +159,70 @@ void AddStore(const MetricSources& s, std::vector<MetricFamily>& out) {
   out.push_back(One("etcd_mvcc_db_total_size_in_bytes",
                     "Total size of the underlying database physically allocated in bytes.", MetricType::Gauge,
                     static_cast<double>(s.store->DbSize())));
+  out.push_back(One("etcd_debugging_mvcc_db_total_size_in_bytes",
+                    "Total size of the underlying database physically allocated in bytes.", MetricType::Gauge,
+                    static_cast<double>(s.store->DbSize())));
+  out.push_back(One("etcd_mvcc_db_total_size_in_use_in_bytes",
+                    "Total size of the underlying database logically in use in bytes.", MetricType::Gauge,
+                    static_cast<double>(s.store->LiveDataSize())));
   out.push_back(One("etcd_debugging_mvcc_current_revision", "The current revision of store.",
                     MetricType::Gauge, static_cast<double>(s.store->Rev())));
   out.push_back(One("etcd_debugging_mvcc_compact_revision", "The revision of the last compaction in store.",
                     MetricType::Gauge, static_cast<double>(s.store->CompactRev())));
+}
+
+// etcd 3.5's etcd_mvcc_*_total and 3.4's etcd_debugging_mvcc_*_total (the
+// same counts), the watchers and watch streams.
+void AddKv(const MetricSources& s, std::vector<MetricFamily>& out) {
+  if (s.kv_ops != nullptr) {
+    const std::pair<const char*, const std::atomic<uint64_t>*> ops[] = {
+        {"put", &s.kv_ops->put}, {"range", &s.kv_ops->range}, {"txn", &s.kv_ops->txn}, {"delete", &s.kv_ops->del}};
+    for (const auto& [op, n] : ops) {
+      const std::string help = absl::StrCat("Total number of ", op, "s seen by this member.");
+      for (const char* prefix : {"etcd_mvcc_", "etcd_debugging_mvcc_"}) {
+        MetricFamily f = One("", "", MetricType::Counter, Count(*n));
+        f.name = absl::StrCat(prefix, op, "_total");
+        f.help = help;
+        out.push_back(std::move(f));
+      }
+    }
+  }
+  if (s.watch_hub != nullptr) {
+    out.push_back(One("etcd_debugging_mvcc_watcher_total", "Total number of watchers.", MetricType::Gauge,
+                      static_cast<double>(s.watch_hub->Watchers())));
+  }
+  if (s.grpc != nullptr) {
+    out.push_back(One("etcd_debugging_mvcc_watch_stream_total", "Total number of watch streams.",
+                      MetricType::Gauge, static_cast<double>(s.grpc->OpenWatchStreams())));
+  }
+}
+
+// etcd's rafthttp metrics, labelled with the peer's id.
+void AddPeers(const PeerMetrics& peers, std::vector<MetricFamily>& out) {
+  MetricFamily sent{"etcd_network_peer_sent_bytes_total", "The total number of bytes sent to peers.",
+                    MetricType::Counter, {}};
+  MetricFamily received{"etcd_network_peer_received_bytes_total", "The total number of bytes received from peers.",
+                        MetricType::Counter, {}};
+  MetricFamily sent_failures{"etcd_network_peer_sent_failures_total", "The total number of send failures from peers.",
+                             MetricType::Counter, {}};
+  MetricFamily rtt{"etcd_network_peer_round_trip_time_seconds", "Round-Trip-Time histogram between peers",
+                   MetricType::Histogram, {}};
+  auto counter = [](const char* label, const std::string& id, double v) {
+    ClientMetric m;
+    m.label = {{label, id}};
+    m.counter.value = v;
+    return m;
+  };
+  peers.ForEach([&](uint64_t id, const PeerCounters& c) {
+    const std::string hex = absl::StrCat(absl::Hex(id));
+    sent.metric.push_back(counter("To", hex, Count(c.sent_bytes)));
+    received.metric.push_back(counter("From", hex, Count(c.received_bytes)));
+    sent_failures.metric.push_back(counter("To", hex, Count(c.sent_failures)));
+    rtt.metric.push_back(HistogramSample(c.round_trip, {{"To", hex}}));
+  });
+  for (MetricFamily* f : {&received, &sent, &sent_failures, &rtt}) {
+    if (!f->metric.empty()) out.push_back(std::move(*f));
+  }
 }
 
 void AddDisk(const MetricSources& s, std::vector<MetricFamily>& out) {
@@ -156,7 +242,10 @@ std::string RenderMetrics(const MetricSources& s) {
   std::vector<MetricFamily> families;
   AddServer(s, families);
   AddStore(s, families);
+  AddKv(s, families);
   AddDisk(s, families);
+  if (s.peers != nullptr) AddPeers(*s.peers, families);
+  if (s.grpc != nullptr) s.grpc->Render(families);
   AddProcess(families);
   return prometheus::TextSerializer().Serialize(families);
 }

@@ -4,17 +4,25 @@
 //
 // Everything is read when scraped, from counters and state the member keeps
 // anyway (raft's status, the store's revisions and size, /health's
-// counters, /proc/self): nothing is added to the request path, so metrics
-// cost a request nothing. The two disk histograms are recorded once per
-// raft log sync and per store commit (lock-free, base/latency_histogram.h).
-// Per-RPC counters (grpc_server_*) are not here yet.
+// counters, /proc/self) and from relaxed atomic counters kept where the
+// work happens: per gRPC method (grpc_metrics.h), per peer
+// (peer/peer_metrics.h), per proposal (replication/counting_proposer.h),
+// per key-space operation (state/kv_applier.h). The disk histograms are
+// recorded once per raft log sync and per store commit (lock-free,
+// base/latency_histogram.h).
 // Thread-safety: Render may run on any number of threads.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "base/latency_histogram.h"
+#include "server/edge/grpc_metrics.h"
+#include "server/peer/peer_metrics.h"
+#include "server/replication/counting_proposer.h"
+#include "server/state/kv_applier.h"
+#include "server/state/watch_hub.h"
 #include "server/edge/http_endpoints.h"
 #include "server/net/http_server.h"
 #include "server/replication/proposer.h"
@@ -33,6 +41,14 @@ struct MetricSources {
   // etcd_server_quota_backend_bytes: the quota in force (etcd reports the
   // flag's negative value when the quota is disabled).
   int64_t quota_backend_bytes = 0;
+  // Each of these may be null: its metrics are then left out.
+  const GrpcMetrics* grpc = nullptr;
+  const PeerMetrics* peers = nullptr;
+  const CountingProposer* proposals = nullptr;  // pending, failed
+  const KvOpCounters* kv_ops = nullptr;
+  const WatchHub* watch_hub = nullptr;
+  // etcd_server_slow_apply_total
+  std::function<uint64_t()> slow_applies;
 };
 
 // The whole exposition, as GET /metrics returns it.

@@ -51,6 +51,16 @@ void SelfClient::Connect(std::shared_ptr<grpc::Channel> channel) {
   watch_ = etcdserverpb::Watch::NewStub(channel_);
 }
 
+SelfClient SelfClient::ActingAs(Metadata caller) const {
+  SelfClient c = *this;
+  c.caller_ = std::move(caller);
+  return c;
+}
+
+void SelfClient::AddCaller(grpc::ClientContext* ctx) const {
+  for (const auto& [key, value] : caller_) ctx->AddMetadata(key, value);
+}
+
 template <typename Req, typename Resp, typename Start>
 void SelfClient::Unary(CallScope* scope, Req req, Done<Resp> done, Start start) {
   if (!channel_) return done(NotConnected());
@@ -61,6 +71,7 @@ void SelfClient::Unary(CallScope* scope, Req req, Done<Resp> done, Start start) 
   };
   auto call = std::make_shared<Call>();
   call->req = std::move(req);
+  AddCaller(&call->ctx);
   if (scope != nullptr && !scope->Register(&call->ctx)) {
     return done(absl::CancelledError("the call was cancelled"));
   }
@@ -108,6 +119,7 @@ SelfWatch* SelfClient::Watch(CallScope* scope, etcdserverpb::WatchCreateRequest 
   }
   auto* w = new SelfWatch(scope, std::move(on_response), std::move(on_done));
   *w->create_.mutable_create_request() = std::move(create);
+  AddCaller(&w->ctx_);
   // A scope cancelled already: the call starts cancelled and ends at once,
   // through the same path as any other end.
   if (scope != nullptr && !scope->Register(&w->ctx_)) w->ctx_.TryCancel();

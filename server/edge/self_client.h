@@ -9,8 +9,14 @@
 // call is cancelled (its client went away or its deadline passed), every
 // call still running for it is cancelled too and none is started after.
 //
+// A client made by ActingAs() makes every call with the given metadata:
+// the caller's identity (AuthGate::Delegate), so that auth judges the calls
+// made for a Lock or Election call as that caller's own, as etcd's
+// in-process client runs with the caller's context.
+//
 // Ownership: Connect() takes the channel once, before the first call (the
-// listener connects it before its ports accept connections). The done
+// listener connects it before its ports accept connections); ActingAs()
+// copies share it. The done
 // callbacks run on gRPC's threads, once each. Thread-safety: all methods are
 // thread-safe.
 #pragma once
@@ -19,6 +25,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -88,6 +96,13 @@ class SelfClient {
   using Done = std::function<void(absl::StatusOr<Resp>)>;
 
   void Connect(std::shared_ptr<grpc::Channel> channel);
+  // The in-process channel (null before Connect), for callers that make
+  // calls of their own on it (the JSON gateway).
+  std::shared_ptr<grpc::Channel> channel() const { return channel_; }
+
+  using Metadata = std::vector<std::pair<std::string, std::string>>;
+  // A client on the same channel whose every call carries `caller`.
+  SelfClient ActingAs(Metadata caller) const;
 
   // `scope` may be null: the call then runs even if the server call that
   // asked for it was cancelled (cleanups, as etcd's use of client.Ctx()).
@@ -108,10 +123,13 @@ class SelfClient {
   template <typename Req, typename Resp, typename Start>
   void Unary(CallScope* scope, Req req, Done<Resp> done, Start start);
 
+  void AddCaller(grpc::ClientContext* ctx) const;
+
   std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<etcdserverpb::KV::Stub> kv_;
-  std::unique_ptr<etcdserverpb::Lease::Stub> lease_;
-  std::unique_ptr<etcdserverpb::Watch::Stub> watch_;
+  std::shared_ptr<etcdserverpb::KV::Stub> kv_;
+  std::shared_ptr<etcdserverpb::Lease::Stub> lease_;
+  std::shared_ptr<etcdserverpb::Watch::Stub> watch_;
+  Metadata caller_;
 };
 
 }  // namespace server

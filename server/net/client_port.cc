@@ -40,6 +40,13 @@ bool WriteAll(int fd, std::string_view data) {
   return true;
 }
 
+// The peer closed its side (FIN), or the connection broke; never blocks.
+bool PeerHungUp(int fd) {
+  pollfd p{fd, POLLRDHUP, 0};
+  if (::poll(&p, 1, 0) <= 0) return false;
+  return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
 class SocketStream final : public ByteStream {
  public:
   explicit SocketStream(int fd) : fd_(fd) {}
@@ -51,6 +58,7 @@ class SocketStream final : public ByteStream {
     }
   }
   bool Write(std::string_view data) override { return WriteAll(fd_, data); }
+  bool PeerClosed() override { return PeerHungUp(fd_); }
 
  private:
   int fd_;
@@ -67,6 +75,7 @@ class TlsStream final : public ByteStream {
     size_t n = 0;
     return data.empty() || SSL_write_ex(ssl_, data.data(), data.size(), &n) == 1;
   }
+  bool PeerClosed() override { return PeerHungUp(SSL_get_fd(ssl_)); }
 
  private:
   SSL* ssl_;

@@ -36,7 +36,10 @@ PeerSender::~PeerSender() {
 
 bool PeerSender::Enqueue(raftpb::Message m) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (queue_.size() >= opts_.max_queued_messages) return false;
+  if (queue_.size() >= opts_.max_queued_messages) {
+    if (opts_.counters != nullptr) opts_.counters->sent_failures.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
   queue_.push_back(std::move(m));
   cv_.notify_one();
   return true;
@@ -95,9 +98,15 @@ bool PeerSender::RunStream(std::chrono::milliseconds& backoff) {
     }
     if (!writer->Write(batch)) {
       broken = true;
+      if (opts_.counters != nullptr) {
+        opts_.counters->sent_failures.fetch_add(batch.messages_size(), std::memory_order_relaxed);
+      }
       unreachable_(opts_.peer_id);
     } else {
       backoff = kMinBackoff;
+      if (opts_.counters != nullptr) {
+        opts_.counters->sent_bytes.fetch_add(batch.ByteSizeLong(), std::memory_order_relaxed);
+      }
     }
   }
   writer->WritesDone();
@@ -113,6 +122,9 @@ bool PeerSender::WaitToRetry(std::chrono::milliseconds& backoff) {
     std::unique_lock<std::mutex> lock(mu_);
     // Messages queued while the stream was down are stale for raft; it
     // resends what matters after the unreachable report.
+    if (opts_.counters != nullptr) {
+      opts_.counters->sent_failures.fetch_add(queue_.size(), std::memory_order_relaxed);
+    }
     queue_.clear();
     if (cv_.wait_for(lock, backoff, [&] { return stopping_ || kicked_; }) && stopping_) return false;
     if (kicked_) {

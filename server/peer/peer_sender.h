@@ -20,6 +20,7 @@
 #include "grpcpp/client_context.h"
 #include "raftpb/raft.pb.h"
 #include "server/peer/peer_directory.h"
+#include "server/peer/peer_metrics.h"
 
 namespace server {
 
@@ -38,6 +39,8 @@ class PeerSender {
     // Called (on the sender's thread) when the peer refuses the stream
     // because this member was removed from the cluster.
     std::function<void()> removed;
+    // Bytes sent and messages dropped (queue full, stream broken); may be null.
+    PeerCounters* counters = nullptr;
   };
   using Unreachable = std::function<void(uint64_t peer_id)>;
 
@@ -53,6 +56,8 @@ class PeerSender {
   // than after the rest of the backoff (a restarted member is heard at
   // once, as etcd's streams that the receiver dials are).
   void Kick();
+
+  PeerCounters* counters() const { return opts_.counters; }
 
  private:
   void Loop();

@@ -42,6 +42,14 @@ class PeerService::MessageReader : public grpc::ServerReadReactor<peerpb::Messag
       greeted_ = true;
       owner_->hooks_.connected(batch_.from());
     }
+    if (owner_->opts_.metrics != nullptr && !cut) {
+      // One stream per peer: its counters are looked up once.
+      if (counters_ == nullptr || from_ != batch_.from()) {
+        from_ = batch_.from();
+        counters_ = owner_->opts_.metrics->For(from_);
+      }
+      counters_->received_bytes.fetch_add(batch_.ByteSizeLong(), std::memory_order_relaxed);
+    }
     if (!cut && batch_.messages_size() > 0) {
       std::vector<raftpb::Message> msgs;
       msgs.reserve(batch_.messages_size());
@@ -57,6 +65,8 @@ class PeerService::MessageReader : public grpc::ServerReadReactor<peerpb::Messag
   const PeerService* owner_;
   peerpb::MessageBatch batch_;
   bool greeted_ = false;
+  uint64_t from_ = 0;
+  PeerCounters* counters_ = nullptr;  // from_'s
 };
 
 // Writes one incoming snapshot through the SnapshotInbox. File writes and

@@ -23,6 +23,7 @@
 #include "base/logger.h"
 #include "peerpb/peer.grpc.pb.h"
 #include "raftpb/raft.pb.h"
+#include "server/peer/peer_metrics.h"
 #include "server/peer/snapshot_inbox.h"
 #include "server/state/lessor.h"
 
@@ -45,6 +46,8 @@ class PeerService final : public peerpb::Peer::CallbackService {
     base::Logger* logger = nullptr;      // required
     // This member's id, in the header of the HashKV it answers.
     uint64_t member_id = 0;
+    // Counts the bytes of every batch received (by sender); may be null.
+    PeerMetrics* metrics = nullptr;
   };
   // What the service asks of the transport it belongs to.
   struct Hooks {
@@ -81,6 +84,13 @@ class PeerService final : public peerpb::Peer::CallbackService {
   // A peer's corruption check asks for this member's hash (peer_hash_calls.cc).
   grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* ctx, const peerpb::HashKVForward* req,
                                    etcdserverpb::HashKVResponse* resp) override;
+  // The round-trip probe (peer_prober.h): answered at once.
+  grpc::ServerUnaryReactor* Probe(grpc::CallbackServerContext* ctx, const peerpb::ProbeRequest*,
+                                  peerpb::ProbeResponse*) override {
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
 
  private:
   class MessageReader;

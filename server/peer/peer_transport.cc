@@ -10,7 +10,8 @@ PeerTransport::PeerTransport(Options opts, Deliver deliver, Unreachable unreacha
       deliver_(std::move(deliver)),
       unreachable_(std::move(unreachable)),
       service_(PeerService::Options{opts.cluster_id, opts.snapshot_inbox, opts.lessor, opts.store,
-                                    opts.promote_member, opts.clock, opts.logger, opts.self_id},
+                                    opts.promote_member, opts.clock, opts.logger, opts.self_id,
+                                    opts.metrics},
                PeerService::Hooks{
                    [this](std::vector<raftpb::Message> msgs) { deliver_(std::move(msgs)); },
                    [this](uint64_t id) { return IsCut(id); },
@@ -35,7 +36,7 @@ void PeerTransport::AddPeer(uint64_t id, const std::string& url) {
   old = std::move(slot);
   slot = std::make_unique<PeerSender>(
       PeerSender::Options{opts_.cluster_id, opts_.self_id, id, opts_.max_queued_messages,
-                          opts_.on_removed_by_peer},
+                          opts_.on_removed_by_peer, opts_.metrics ? opts_.metrics->For(id) : nullptr},
       opts_.directory, unreachable_);
 }
 
@@ -69,12 +70,26 @@ void PeerTransport::Send(std::vector<raftpb::Message> msgs) {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& m : msgs) {
       const uint64_t to = m.to();
-      if (cut_.count(to) && cut_[to]) continue;
+      if (cut_out_.count(to)) continue;
       auto it = senders_.find(to);
+      if (it != senders_.end() && m.type() == raftpb::MSG_HEARTBEAT) ObserveHeartbeat(m, it->second->counters());
       if (it == senders_.end() || !it->second->Enqueue(std::move(m))) unreachable.push_back(to);
     }
   }
   for (uint64_t id : unreachable) unreachable_(id);
+}
+
+void PeerTransport::ObserveHeartbeat(const raftpb::Message& m, PeerCounters* counters) {
+  if (counters == nullptr || opts_.heartbeat_interval <= absl::ZeroDuration()) return;
+  const int64_t now = absl::ToUnixNanos(opts_.clock->Now());
+  // A new term (this member just became leader) starts the timing afresh,
+  // as etcd resets its timeout detector.
+  if (counters->last_heartbeat_term == m.term() &&
+      now - counters->last_heartbeat_nanos > 2 * absl::ToInt64Nanoseconds(opts_.heartbeat_interval)) {
+    opts_.metrics->heartbeat_send_failures.fetch_add(1, std::memory_order_relaxed);
+  }
+  counters->last_heartbeat_nanos = now;
+  counters->last_heartbeat_term = m.term();
 }
 
 void PeerTransport::SendSnapshot(raftpb::Message msg, std::string dir, SnapshotDone done) {
@@ -92,15 +107,25 @@ void PeerTransport::Stop() {
   senders.clear();
 }
 
-void PeerTransport::CutForTest(uint64_t peer_id, bool cut) {
+void PeerTransport::CutForTest(uint64_t peer_id, bool cut) { CutForTest(peer_id, cut, cut); }
+
+void PeerTransport::CutForTest(uint64_t peer_id, bool outbound, bool inbound) {
   std::lock_guard<std::mutex> lock(mu_);
-  cut_[peer_id] = cut;
+  if (outbound) {
+    cut_out_.insert(peer_id);
+  } else {
+    cut_out_.erase(peer_id);
+  }
+  if (inbound) {
+    cut_in_.insert(peer_id);
+  } else {
+    cut_in_.erase(peer_id);
+  }
 }
 
 bool PeerTransport::IsCut(uint64_t peer_id) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = cut_.find(peer_id);
-  return it != cut_.end() && it->second;
+  return cut_in_.count(peer_id) > 0;
 }
 
 }  // namespace server

@@ -32,6 +32,7 @@
 #include "base/logger.h"
 #include "raftpb/raft.pb.h"
 #include "server/peer/peer_directory.h"
+#include "server/peer/peer_metrics.h"
 #include "server/peer/peer_sender.h"
 #include "server/peer/peer_service.h"
 #include "server/peer/snapshot_inbox.h"
@@ -60,6 +61,11 @@ class PeerTransport {
     PeerDirectory* directory = nullptr;
     const base::Clock* clock = nullptr;  // required
     base::Logger* logger = nullptr;      // required
+    // Per-peer bytes and failures, late heartbeats (peer_metrics.h); may
+    // be null. A heartbeat is late when sent more than two
+    // `heartbeat_interval`s after the previous one to the same peer.
+    PeerMetrics* metrics = nullptr;
+    absl::Duration heartbeat_interval = absl::ZeroDuration();
   };
   static constexpr size_t kSnapshotChunkBytes = 1 << 20;
   using SnapshotDone = std::function<void(bool ok)>;
@@ -85,14 +91,18 @@ class PeerTransport {
   void Stop();
 
   // Test-only fault injection: while cut, messages to and from `peer_id`
-  // are dropped as if the network lost them.
+  // are dropped as if the network lost them. The one-way form drops only
+  // what this member sends to it (outbound) or receives from it (inbound).
   void CutForTest(uint64_t peer_id, bool cut);
+  void CutForTest(uint64_t peer_id, bool outbound, bool inbound);
 
  private:
-  bool IsCut(uint64_t peer_id) const;
+  bool IsCut(uint64_t peer_id) const;  // inbound: drop what peer_id sends us
   // Removed while this process runs (RemovePeer): its streams are refused.
   bool IsRemoved(uint64_t peer_id) const;
   void PeerConnected(uint64_t peer_id);
+  // Counts a heartbeat sent late (etcd_server_heartbeat_send_failures_total).
+  void ObserveHeartbeat(const raftpb::Message& m, PeerCounters* counters);
 
   const Options opts_;
   const Deliver deliver_;
@@ -101,7 +111,8 @@ class PeerTransport {
   SnapshotSender snapshots_;
   mutable std::mutex mu_;
   std::map<uint64_t, std::unique_ptr<PeerSender>> senders_;  // guarded by mu_
-  std::map<uint64_t, bool> cut_;                             // guarded by mu_
+  std::set<uint64_t> cut_out_;                               // guarded by mu_
+  std::set<uint64_t> cut_in_;                                // guarded by mu_
   std::set<uint64_t> removed_;                               // guarded by mu_
   std::atomic<bool> any_removed_{false};
   bool stopped_ = false;                                     // guarded by mu_

@@ -28,7 +28,12 @@ void RaftMember::Apply(const std::vector<raftpb::Entry>& committed) {
     if (e.data().empty()) continue;  // a new leader's empty entry
     serverpb::InternalRequest req;
     if (!req.ParseFromString(e.data())) Fatal("decoding a log entry", absl::DataLossError("bad entry"));
+    const absl::Time apply_start = clock_.Now();
     auto r = applier_->ApplyEntry(*wb, req);
+    // etcd's warnApplyDuration (etcd_server_slow_apply_total).
+    if (clock_.Now() - apply_start > absl::Milliseconds(100)) {
+      slow_applies_.fetch_add(1, std::memory_order_relaxed);
+    }
     if (!r.ok() && r.status().code() == absl::StatusCode::kInternal) {
       Fatal(absl::StrCat("applying entry ", e.index()), r.status());
     }

@@ -123,6 +123,8 @@ class RaftMember : public Proposer {
   // before it) and of the store's batch commits, for /metrics.
   const base::LatencyHistogram& WalFsyncDurations() const { return wal_fsync_; }
   const base::LatencyHistogram& BackendCommitDurations() const { return backend_commit_; }
+  // Entries whose apply took longer than 100 ms (etcd_server_slow_apply_total).
+  uint64_t SlowApplies() const { return slow_applies_.load(std::memory_order_relaxed); }
 
   // Unique request ids across the cluster: member id bits, then a counter.
   uint64_t NextRequestId();
@@ -227,6 +229,7 @@ class RaftMember : public Proposer {
   std::atomic<uint64_t> log_writes_{0};
   std::atomic<uint64_t> leader_changes_{0};
   std::atomic<bool> is_learner_{false};
+  std::atomic<uint64_t> slow_applies_{0};
   base::LatencyHistogram wal_fsync_;
   base::LatencyHistogram backend_commit_;  // leaders seen (etcd_server_leader_changes_seen_total)
   mutable std::mutex conf_mu_;

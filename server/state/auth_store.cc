@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/state/errors.h"
 #include "server/state/password.h"
+#include "storage/auth_records.h"
 
 namespace server {
 namespace {
@@ -36,30 +37,23 @@ absl::Status WriteChanged(storage::WriteBatch& b, const Map& from, const Map& to
 }  // namespace
 
 AuthStore::AuthStore(const storage::MvccStore* store, const base::Clock* clock, Options opts)
-    : store_(store), tokens_(clock, opts.token_ttl), state_(std::make_shared<AuthState>()) {}
+    : store_(store),
+      tokens_(opts.tokens != nullptr ? std::move(opts.tokens)
+                                     : std::make_shared<SimpleTokens>(clock, opts.token_ttl)),
+      state_(std::make_shared<AuthState>()) {}
 
 absl::Status AuthStore::Reload() {
+  auto records = storage::ReadAuthRecords(
+      [this](std::string_view prefix) { return store_->ListMeta(prefix); });
+  if (!records.ok()) return records.status();
   auto next = std::make_shared<AuthState>();
-  auto enabled = store_->ListMeta(storage::kMetaAuthEnabled);
-  for (const auto& [k, v] : enabled) {
-    if (k == storage::kMetaAuthEnabled) next->enabled = v == storage::kMetaAuthEnabledOn;
-  }
-  for (const auto& [k, v] : store_->ListMeta(storage::kMetaAuthRevision)) {
-    if (k == storage::kMetaAuthRevision) next->revision = static_cast<uint64_t>(storage::DecodeMetaInt64(v));
-  }
-  for (const auto& [k, v] : store_->ListMeta(storage::kAuthUserMetaPrefix)) {
-    authpb::User u;
-    if (!u.ParseFromString(v)) return absl::DataLossError(absl::StrCat("unreadable auth record ", k));
-    next->users[k.substr(sizeof(storage::kAuthUserMetaPrefix) - 1)] = std::move(u);
-  }
-  for (const auto& [k, v] : store_->ListMeta(storage::kAuthRoleMetaPrefix)) {
-    authpb::Role r;
-    if (!r.ParseFromString(v)) return absl::DataLossError(absl::StrCat("unreadable auth record ", k));
-    next->roles[k.substr(sizeof(storage::kAuthRoleMetaPrefix) - 1)] = std::move(r);
-  }
+  next->enabled = records->enabled;
+  next->revision = records->revision;
+  for (authpb::User& u : records->users) next->users[u.name()] = std::move(u);
+  for (authpb::Role& r : records->roles) next->roles[r.name()] = std::move(r);
   // Tokens were issued against the replaced state; etcd's Recover keeps
   // them only while auth stays enabled.
-  if (!next->enabled) tokens_.Clear();
+  if (!next->enabled) tokens_->Clear();
   std::lock_guard<std::mutex> lock(mu_);
   state_ = std::move(next);
   return absl::OkStatus();
@@ -75,8 +69,10 @@ absl::Status AuthStore::Commit(Batch& b, std::shared_ptr<AuthState> next) {
   if (auto s = WriteChanged(b, cur->users, next->users, &storage::AuthUserMetaKey); !s.ok()) return s;
   if (auto s = WriteChanged(b, cur->roles, next->roles, &storage::AuthRoleMetaKey); !s.ok()) return s;
   if (next->enabled != cur->enabled) {
-    auto s = next->enabled ? b.PutMeta(storage::kMetaAuthEnabled, storage::kMetaAuthEnabledOn)
-                           : b.DeleteMeta(storage::kMetaAuthEnabled);
+    // Kept as "0" once disabled, as etcd keeps authEnabled (a backup
+    // carries it).
+    auto s = b.PutMeta(storage::kMetaAuthEnabled,
+                       next->enabled ? storage::kMetaAuthEnabledOn : storage::kMetaAuthEnabledOff);
     if (!s.ok()) return s;
   }
   if (next->revision != cur->revision) {
@@ -123,7 +119,7 @@ absl::StatusOr<etcdserverpb::AuthDisableResponse> AuthStore::ApplyDisable(Batch&
   auto next = std::make_shared<AuthState>(*cur);
   next->enabled = false;
   if (auto s = CommitChange(b, std::move(next)); !s.ok()) return s;
-  tokens_.Clear();
+  tokens_->Clear();
   return etcdserverpb::AuthDisableResponse{};
 }
 
@@ -133,9 +129,11 @@ absl::StatusOr<etcdserverpb::AuthenticateResponse> AuthStore::ApplyAuthenticate(
   if (!cur->enabled) return AuthError(ErrorKind::kAuthNotEnabled, kErrAuthNotEnabled);
   const authpb::User* u = cur->FindUser(r.name());
   if (u == nullptr || u->options().no_password()) return AuthError(ErrorKind::kAuthFailed, kErrAuthFailed);
+  // etcd's tokenProvider.assign, at the revision this entry sees.
+  auto token = tokens_->Issue(r.name(), cur->revision, r.simple_token(), request_id);
+  if (!token.ok()) return token.status();
   etcdserverpb::AuthenticateResponse resp;
-  resp.set_token(absl::StrCat(r.simple_token(), ".", request_id));
-  tokens_.Assign(resp.token(), r.name());
+  resp.set_token(std::move(*token));
   return resp;
 }
 
@@ -162,7 +160,7 @@ absl::StatusOr<etcdserverpb::AuthUserDeleteResponse> AuthStore::ApplyUserDelete(
   auto next = std::make_shared<AuthState>(*cur);
   next->users.erase(r.name());
   if (auto s = CommitChange(b, std::move(next)); !s.ok()) return s;
-  tokens_.InvalidateUser(r.name());
+  tokens_->InvalidateUser(r.name());
   return etcdserverpb::AuthUserDeleteResponse{};
 }
 
@@ -173,7 +171,7 @@ absl::StatusOr<etcdserverpb::AuthUserChangePasswordResponse> AuthStore::ApplyUse
   auto next = std::make_shared<AuthState>(*cur);
   next->users[r.name()].set_password(r.hashedpassword());
   if (auto s = CommitChange(b, std::move(next)); !s.ok()) return s;
-  tokens_.InvalidateUser(r.name());
+  tokens_->InvalidateUser(r.name());
   return etcdserverpb::AuthUserChangePasswordResponse{};
 }
 

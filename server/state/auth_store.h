@@ -11,9 +11,10 @@
 // revision bumps. Passwords arrive hashed (the edge hashes with bcrypt
 // before proposing), so the raft log never holds a password.
 //
-// Simple tokens (simple_tokens.h) belong to the store as etcd's token
-// provider belongs to its authStore: assigned when an Authenticate entry is
-// applied, dropped with their user or when auth is disabled.
+// The token provider (token_provider.h: simple or JWT tokens) belongs to
+// the store as etcd's belongs to its authStore: a token is issued when an
+// Authenticate entry is applied; simple tokens are dropped with their user
+// or when auth is disabled.
 //
 // Ownership: borrows the store and the clock. Thread-safety: Apply* and
 // Reload on the apply loop only; State(), Revision() and Tokens() from any
@@ -32,6 +33,7 @@
 #include "serverpb/internal.pb.h"
 #include "server/state/auth_state.h"
 #include "server/state/simple_tokens.h"
+#include "server/state/token_provider.h"
 #include "storage/mvcc_store.h"
 
 namespace server {
@@ -40,6 +42,8 @@ class AuthStore {
  public:
   struct Options {
     absl::Duration token_ttl = absl::Seconds(300);  // --auth-token-ttl
+    // --auth-token's provider; null: simple tokens with token_ttl.
+    std::shared_ptr<TokenProvider> tokens;
   };
   AuthStore(const storage::MvccStore* store, const base::Clock* clock, Options opts);
 
@@ -50,7 +54,7 @@ class AuthStore {
   std::shared_ptr<const AuthState> State() const;
   uint64_t Revision() const { return State()->revision; }
   bool Enabled() const { return State()->enabled; }
-  SimpleTokens& Tokens() { return tokens_; }
+  TokenProvider& Tokens() { return *tokens_; }
 
   // etcd's CheckPassword, at the edge before Authenticate is proposed: the
   // auth revision the password was checked at, or kAuthNotEnabled,
@@ -99,7 +103,7 @@ class AuthStore {
   absl::Status CommitChange(Batch& b, std::shared_ptr<AuthState> next);
 
   const storage::MvccStore* store_;
-  SimpleTokens tokens_;
+  std::shared_ptr<TokenProvider> tokens_;
   mutable std::mutex mu_;
   std::shared_ptr<const AuthState> state_;  // guarded by mu_
 };

@@ -66,6 +66,7 @@ inline constexpr absl::string_view kErrAuthNotEnabled = "authentication is not e
 inline constexpr absl::string_view kErrInvalidAuthToken = "invalid auth token";
 inline constexpr absl::string_view kErrInvalidAuthMgmt = "invalid auth management";
 inline constexpr absl::string_view kErrAuthOldRevision = "revision of auth store is old";
+inline constexpr absl::string_view kErrTooManyRequests = "too many requests";
 
 // ---- requests etcd refuses (InvalidArgument)
 [[nodiscard]] inline absl::Status EmptyKeyError() {
@@ -188,6 +189,10 @@ inline constexpr absl::string_view kErrAuthOldRevision = "revision of auth store
 }
 // etcd does not map this one to a gRPC error: clients see code Unknown and
 // the auth package's own text.
+[[nodiscard]] inline absl::Status TooManyRequestsError() {
+  return base::MakeError(base::ErrorKind::kTooManyRequests, absl::StatusCode::kResourceExhausted,
+                         kErrTooManyRequests);
+}
 [[nodiscard]] inline absl::Status NoPasswordUserError() {
   return absl::UnknownError("auth: authentication failed, password was given for no password user");
 }

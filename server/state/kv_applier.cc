@@ -17,11 +17,32 @@ using etcdserverpb::RangeRequest;
 using etcdserverpb::RequestOp;
 using storage::KeyRange;
 
+// One request's operations, added to the member's counters when it ends.
+class OpTally {
+ public:
+  explicit OpTally(KvOpCounters* counters) : counters_(counters) {}
+  ~OpTally() {
+    const auto add = [](std::atomic<uint64_t>& c, uint64_t n) {
+      if (n > 0) c.fetch_add(n, std::memory_order_relaxed);
+    };
+    add(counters_->range, ranges);
+    add(counters_->put, puts);
+    add(counters_->del, deletes);
+    add(counters_->txn, ranges + puts + deletes > 1 ? 1 : 0);
+  }
+  uint64_t ranges = 0, puts = 0, deletes = 0;
+
+ private:
+  KvOpCounters* counters_;
+};
+
 class ReadViewAccess : public KvAccess {
  public:
-  explicit ReadViewAccess(std::unique_ptr<storage::ReadView> view) : view_(std::move(view)) {}
+  ReadViewAccess(std::unique_ptr<storage::ReadView> view, KvOpCounters* counters)
+      : view_(std::move(view)), tally_(counters) {}
   absl::StatusOr<storage::RangeResult> Range(const KeyRange& range,
                                              const storage::RangeOptions& opts) override {
+    ++tally_.ranges;
     return view_->Range(range, opts);
   }
   absl::StatusOr<mvccpb::KeyValue> Put(std::string_view, std::string_view, int64_t) override {
@@ -35,20 +56,25 @@ class ReadViewAccess : public KvAccess {
 
  private:
   std::unique_ptr<storage::ReadView> view_;
+  OpTally tally_;
 };
 
 class WriteTxnAccess : public KvAccess {
  public:
-  WriteTxnAccess(storage::WriteTxn* txn, int64_t compact_rev) : txn_(txn), compact_rev_(compact_rev) {}
+  WriteTxnAccess(storage::WriteTxn* txn, int64_t compact_rev, KvOpCounters* counters)
+      : txn_(txn), compact_rev_(compact_rev), tally_(counters) {}
   absl::StatusOr<storage::RangeResult> Range(const KeyRange& range,
                                              const storage::RangeOptions& opts) override {
+    ++tally_.ranges;
     return txn_->Range(range, opts);
   }
   absl::StatusOr<mvccpb::KeyValue> Put(std::string_view key, std::string_view value,
                                        int64_t lease) override {
+    ++tally_.puts;
     return txn_->Put(key, value, lease);
   }
   absl::StatusOr<std::vector<mvccpb::KeyValue>> DeleteRange(const KeyRange& range) override {
+    ++tally_.deletes;
     return txn_->DeleteRange(range);
   }
   int64_t Rev() const override { return txn_->rev_after(); }
@@ -57,6 +83,7 @@ class WriteTxnAccess : public KvAccess {
  private:
   storage::WriteTxn* txn_;
   int64_t compact_rev_;
+  OpTally tally_;
 };
 
 int CompareBytes(const std::string& a, const std::string& b) { return a.compare(b) < 0 ? -1 : (a == b ? 0 : 1); }
@@ -134,9 +161,9 @@ void CompareToPath(KvAccess& kv, const etcdserverpb::TxnRequest& r, std::vector<
 // it wrote (only storage failing can do that: checks run before writes)
 // turns Internal, which stops the apply loop.
 template <typename Resp, typename Fn>
-absl::StatusOr<Resp> InWriteTxn(storage::WriteBatch& batch, Fn fn) {
+absl::StatusOr<Resp> InWriteTxn(storage::WriteBatch& batch, KvOpCounters* counters, Fn fn) {
   storage::WriteTxn txn = batch.BeginTxn();
-  WriteTxnAccess kv(&txn, batch.compact_rev());
+  WriteTxnAccess kv(&txn, batch.compact_rev(), counters);
   absl::StatusOr<Resp> got = fn(kv);
   if (!got.ok() && txn.changed()) {
     return absl::InternalError("request failed after writing: " + std::string(got.status().message()));
@@ -326,7 +353,7 @@ absl::StatusOr<etcdserverpb::TxnResponse> KvApplier::TxnIn(KvAccess& kv,
 absl::StatusOr<etcdserverpb::PutResponse> KvApplier::Put(storage::WriteBatch& batch,
                                                          const etcdserverpb::PutRequest& r) const {
   return InWriteTxn<etcdserverpb::PutResponse>(
-      batch, [&](KvAccess& kv) -> absl::StatusOr<etcdserverpb::PutResponse> {
+      batch, &ops_, [&](KvAccess& kv) -> absl::StatusOr<etcdserverpb::PutResponse> {
         if (r.lease() != 0 && !lease_exists_(r.lease())) return LeaseNotFoundError();
         return PutIn(kv, r);
       });
@@ -335,12 +362,12 @@ absl::StatusOr<etcdserverpb::PutResponse> KvApplier::Put(storage::WriteBatch& ba
 absl::StatusOr<etcdserverpb::DeleteRangeResponse> KvApplier::DeleteRange(
     storage::WriteBatch& batch, const etcdserverpb::DeleteRangeRequest& r) const {
   return InWriteTxn<etcdserverpb::DeleteRangeResponse>(
-      batch, [&](KvAccess& kv) { return DeleteRangeIn(kv, r); });
+      batch, &ops_, [&](KvAccess& kv) { return DeleteRangeIn(kv, r); });
 }
 
 absl::StatusOr<etcdserverpb::TxnResponse> KvApplier::Txn(storage::WriteBatch& batch,
                                                          const etcdserverpb::TxnRequest& r) const {
-  return InWriteTxn<etcdserverpb::TxnResponse>(batch, [&](KvAccess& kv) { return TxnIn(kv, r); });
+  return InWriteTxn<etcdserverpb::TxnResponse>(batch, &ops_, [&](KvAccess& kv) { return TxnIn(kv, r); });
 }
 
 absl::StatusOr<etcdserverpb::CompactionResponse> KvApplier::Compaction(
@@ -388,13 +415,13 @@ absl::StatusOr<etcdserverpb::AlarmResponse> KvApplier::Alarm(storage::WriteBatch
 
 absl::StatusOr<etcdserverpb::RangeResponse> KvApplier::ReadRange(const storage::MvccStore& store,
                                                                  const RangeRequest& r) const {
-  ReadViewAccess view(store.Read());
+  ReadViewAccess view(store.Read(), &ops_);
   return RangeIn(view, r);
 }
 
 absl::StatusOr<etcdserverpb::TxnResponse> KvApplier::ReadTxn(const storage::MvccStore& store,
                                                              const etcdserverpb::TxnRequest& r) const {
-  ReadViewAccess view(store.Read());
+  ReadViewAccess view(store.Read(), &ops_);
   return TxnIn(view, r);
 }
 

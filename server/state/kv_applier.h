@@ -12,6 +12,7 @@
 // is applied.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <string_view>
 #include <vector>
@@ -37,6 +38,17 @@ class KvAccess {
   virtual int64_t CompactRev() const = 0;
 };
 
+// The key-space operations this member ran, counted as etcd counts them
+// (etcd_mvcc_{range,put,delete,txn}_total): each Range, Put and DeleteRange
+// of a request (a txn's compares and a put's prev_kv read included), and a
+// txn for each request that ran more than one.
+struct KvOpCounters {
+  std::atomic<uint64_t> range{0};
+  std::atomic<uint64_t> put{0};
+  std::atomic<uint64_t> del{0};
+  std::atomic<uint64_t> txn{0};
+};
+
 // Answers whether a lease id is currently granted (the lessor's view).
 using LeaseLookup = std::function<bool(int64_t lease_id)>;
 
@@ -52,6 +64,7 @@ class KvApplier final : public Applier {
   // Alarm requests are applied through `alarms` (without one they fail
   // with Unimplemented); set before the first entry.
   void SetAlarms(AlarmStore* alarms) { alarms_ = alarms; }
+  const KvOpCounters& ops() const { return ops_; }
 
   absl::StatusOr<etcdserverpb::PutResponse> Put(
       storage::WriteBatch& batch, const etcdserverpb::PutRequest& r) const override;
@@ -96,6 +109,7 @@ class KvApplier final : public Applier {
                        etcdserverpb::ResponseOp* out) const;
 
   LeaseLookup lease_exists_;
+  mutable KvOpCounters ops_;
   Lessor* lessor_ = nullptr;
   AlarmStore* alarms_ = nullptr;
 };

@@ -1,5 +1,7 @@
 #include "server/state/simple_tokens.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace server {
 
 void SimpleTokens::Assign(std::string token, std::string user) {
@@ -20,6 +22,19 @@ std::optional<std::string> SimpleTokens::Lookup(std::string_view token) {
   }
   it->second.expires = now + ttl_;
   return it->second.user;
+}
+
+absl::StatusOr<std::string> SimpleTokens::Issue(std::string_view user, uint64_t, std::string_view prefix,
+                                                uint64_t request_id) {
+  std::string token = absl::StrCat(absl::string_view(prefix.data(), prefix.size()), ".", request_id);
+  Assign(token, std::string(user));
+  return token;
+}
+
+std::optional<AuthInfo> SimpleTokens::Info(std::string_view token, uint64_t current_revision) {
+  auto user = Lookup(token);
+  if (!user) return std::nullopt;
+  return AuthInfo{std::move(*user), current_revision};
 }
 
 void SimpleTokens::InvalidateUser(std::string_view user) {

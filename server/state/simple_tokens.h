@@ -18,20 +18,27 @@
 
 #include "absl/time/time.h"
 #include "base/clock.h"
+#include "server/state/token_provider.h"
 
 namespace server {
 
-class SimpleTokens {
+class SimpleTokens final : public TokenProvider {
  public:
   SimpleTokens(const base::Clock* clock, absl::Duration ttl) : clock_(clock), ttl_(ttl) {}
 
   void Assign(std::string token, std::string user);
   // The user a live token belongs to; nullopt for an unknown or expired one.
   std::optional<std::string> Lookup(std::string_view token);
+
+  // TokenProvider: "<prefix>.<request id>", assigned to `user`; its
+  // AuthInfo is at the store's current revision (etcd).
+  absl::StatusOr<std::string> Issue(std::string_view user, uint64_t revision, std::string_view prefix,
+                                    uint64_t request_id) override;
+  std::optional<AuthInfo> Info(std::string_view token, uint64_t current_revision) override;
   // Every token of `user` stops working (user deleted, password changed).
-  void InvalidateUser(std::string_view user);
+  void InvalidateUser(std::string_view user) override;
   // Every token stops working (auth disabled).
-  void Clear();
+  void Clear() override;
 
  private:
   struct Entry {

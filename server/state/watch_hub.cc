@@ -65,6 +65,7 @@ void WatchHub::Add(const std::shared_ptr<WatchSink>& sink, int64_t id, WatchSpec
     std::lock_guard<std::mutex> lock(mu_);
     const Key key{sink.get(), id};
     watchers_[key] = w;
+    watcher_count_.store(static_cast<int64_t>(watchers_.size()), std::memory_order_relaxed);
     // A start at or below hub_rev needs history first.
     if (w->next_rev <= hub_rev_) unsynced_.insert(key);
   }
@@ -74,7 +75,9 @@ void WatchHub::Add(const std::shared_ptr<WatchSink>& sink, int64_t id, WatchSpec
 bool WatchHub::Remove(const WatchSink* sink, int64_t id) {
   std::lock_guard<std::mutex> lock(mu_);
   unsynced_.erase({sink, id});
-  return watchers_.erase({sink, id}) > 0;
+  const bool removed = watchers_.erase({sink, id}) > 0;
+  watcher_count_.store(static_cast<int64_t>(watchers_.size()), std::memory_order_relaxed);
+  return removed;
 }
 
 void WatchHub::RemoveSink(const WatchSink* sink) {
@@ -83,6 +86,7 @@ void WatchHub::RemoveSink(const WatchSink* sink) {
     unsynced_.erase(it->first);
     it = watchers_.erase(it);
   }
+  watcher_count_.store(static_cast<int64_t>(watchers_.size()), std::memory_order_relaxed);
   std::erase_if(progress_requests_, [&](const auto& s) { return s.get() == sink; });
 }
 
@@ -332,6 +336,7 @@ void WatchHub::CatchUp() {
       r.set_canceled(true);
       w.sink->Enqueue(std::move(r), /*force=*/true);
       watchers_.erase(*it);
+      watcher_count_.store(static_cast<int64_t>(watchers_.size()), std::memory_order_relaxed);
       it = unsynced_.erase(it);
       continue;
     }

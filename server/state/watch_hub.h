@@ -108,6 +108,9 @@ class WatchHub {
   // the next periodic progress).
   absl::Time Step();
 
+  // Watchers registered now (etcd_debugging_mvcc_watcher_total); any thread.
+  int64_t Watchers() const { return watcher_count_.load(std::memory_order_relaxed); }
+
  private:
   struct Watcher {
     std::shared_ptr<WatchSink> sink;
@@ -167,6 +170,7 @@ class WatchHub {
   // The hub thread holds mu_ for a whole round (reads and deliveries).
   std::mutex mu_;
   std::map<Key, WatcherPtr> watchers_;  // guarded by mu_: all live watchers
+  std::atomic<int64_t> watcher_count_{0};  // watchers_.size(), for metrics
   std::set<Key> unsynced_;              // guarded by mu_
   std::vector<std::shared_ptr<WatchSink>> progress_requests_;  // guarded by mu_
   int64_t hub_rev_ = 0;                 // guarded by mu_ (written by the hub thread)

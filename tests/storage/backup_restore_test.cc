@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include "base/errors.h"
+#include "storage/auth_records.h"
 #include "serverpb/internal.pb.h"
 #include "storage/backup_restore.h"
 #include "storage/backup_source.h"
@@ -79,6 +80,17 @@ struct Source {
       if (id == 9) lease.set_remaining_ttl(42);
       REQUIRE(batch->PutMeta(LeaseMetaKey(id), lease.SerializeAsString()).ok());
     }
+    AuthRecords auth;
+    auth.enabled = true;
+    auth.flag_recorded = true;
+    auth.revision = 11;
+    auth.users.emplace_back().set_name("root");
+    auth.users.back().set_password("$2b$10$roothash");
+    auth.users.back().add_roles("root");
+    auth.roles.emplace_back().set_name("reader");
+    auth.roles.back().add_keypermission()->set_key("k1");
+    REQUIRE(PutAuthRecords(*batch, auth).ok());
+    REQUIRE(batch->PutMeta(AlarmMetaKey(0x99, 1), "").ok());
     REQUIRE(batch->Commit(1, false).ok());
     for (int i = 0; i < 120; ++i) {
       std::string key = "k" + std::to_string(i % 30);
@@ -119,7 +131,7 @@ std::vector<std::string> Listing(const std::string& dir) {
 
 }  // namespace
 
-TEST_CASE("a restored data dir holds the backup's history, leases, membership and a WAL") {
+TEST_CASE("a restored data dir holds the backup's history, leases, auth, alarms, membership and a WAL") {
   Source src;
   TempDir out;
   const std::string target = out.Sub("m2.etcd");
@@ -153,6 +165,15 @@ TEST_CASE("a restored data dir holds the backup's history, leases, membership an
     CHECK(r.LeaseKeys(7) == src.store->LeaseKeys(7));
     CHECK(!r.LeaseKeys(7).empty());
     CHECK(r.ListMeta(kLeaseMetaPrefix) == src.store->ListMeta(kLeaseMetaPrefix));
+    // Auth and alarms as they were, as etcd's restore keeps its buckets.
+    for (const char* prefix : {"auth_", kAlarmMetaPrefix}) {
+      INFO(prefix);
+      CHECK(r.ListMeta(prefix) == src.store->ListMeta(prefix));
+    }
+    CHECK(r.ListMeta("auth_").size() == 4);
+    CHECK(summary->users == 1);
+    CHECK(summary->roles == 1);
+    CHECK(summary->alarms == 1);
     auto members = r.ListMeta(kRaftMemberMetaPrefix);
     REQUIRE(members.size() == 3);
     auto id = LoadIdentity(r);

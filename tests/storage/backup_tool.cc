@@ -111,8 +111,9 @@ std::string FactsJson(const BackupFacts& f) {
                                  ",\"compactRev\":", f.compact_rev,
                                  ",\"scheduledCompactRev\":", f.scheduled_compact_rev,
                                  ",\"clusterVersion\":\"", Hex(f.cluster_version),
-                                 "\",\"authRevision\":", f.auth_revision,
-                                 ",\"users\":", f.users.size(), ",\"roles\":", f.roles.size(),
+                                 "\",\"authEnabled\":", f.auth.enabled ? "true" : "false",
+                                 ",\"authRevision\":", f.auth.revision,
+                                 ",\"users\":", f.auth.users.size(), ",\"roles\":", f.auth.roles.size(),
                                  ",\"leases\":[");
   for (size_t i = 0; i < f.leases.size(); ++i) {
     const BackupLease& l = f.leases[i];

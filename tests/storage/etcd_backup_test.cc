@@ -78,11 +78,12 @@ BackupFacts SomeFacts() {
                {0xabc, {"http://127.0.0.1:22380"}, true, "", {}}};
   f.removed_members = {0x99, 0x5};
   f.cluster_version = "3.4.0";
-  f.auth_enabled = true;
-  f.auth_revision = 9;
-  f.users.emplace_back().set_name("root");
-  f.users.back().add_roles("root");
-  f.roles.emplace_back().set_name("root");
+  f.auth.enabled = true;
+  f.auth.flag_recorded = true;
+  f.auth.revision = 9;
+  f.auth.users.emplace_back().set_name("root");
+  f.auth.users.back().add_roles("root");
+  f.auth.roles.emplace_back().set_name("root");
   etcdserverpb::AlarmMember alarm;
   alarm.set_memberid(0xabc);
   alarm.set_alarm(etcdserverpb::NOSPACE);
@@ -94,8 +95,9 @@ void CheckFactsEqual(const BackupFacts& a, const BackupFacts& b) {
   CHECK(a.consistent_index == b.consistent_index);
   CHECK(a.compact_rev == b.compact_rev);
   CHECK(a.cluster_version == b.cluster_version);
-  CHECK(a.auth_enabled == b.auth_enabled);
-  CHECK(a.auth_revision == b.auth_revision);
+  CHECK(a.auth.enabled == b.auth.enabled);
+  CHECK(a.auth.flag_recorded == b.auth.flag_recorded);
+  CHECK(a.auth.revision == b.auth.revision);
   auto sorted = [](auto v, auto key) {
     std::sort(v.begin(), v.end(), [&](const auto& x, const auto& y) { return key(x) < key(y); });
     return v;
@@ -106,7 +108,14 @@ void CheckFactsEqual(const BackupFacts& a, const BackupFacts& b) {
   CHECK(sorted(a.members, member_key) == sorted(b.members, member_key));
   auto id = [](uint64_t v) { return EncodeMetaId(v); };
   CHECK(sorted(a.removed_members, id) == sorted(b.removed_members, id));
-  REQUIRE(a.users.size() == b.users.size());
+  REQUIRE(a.auth.users.size() == b.auth.users.size());
+  for (size_t i = 0; i < a.auth.users.size(); ++i) {
+    CHECK(a.auth.users[i].SerializeAsString() == b.auth.users[i].SerializeAsString());
+  }
+  REQUIRE(a.auth.roles.size() == b.auth.roles.size());
+  for (size_t i = 0; i < a.auth.roles.size(); ++i) {
+    CHECK(a.auth.roles[i].SerializeAsString() == b.auth.roles[i].SerializeAsString());
+  }
   REQUIRE(a.alarms.size() == b.alarms.size());
   CHECK(a.alarms[0].SerializeAsString() == b.alarms[0].SerializeAsString());
 }
@@ -273,4 +282,87 @@ TEST_CASE("a bbolt file without etcd's buckets is not a backup", "[etcd_backup][
   absl::Status s = BackupReader::Open(dir.Sub("db"), {.skip_hash_check = true}).status();
   CHECK(absl::IsDataLoss(s));
   CHECK(s.message().find("no 'key' bucket") != std::string::npos);
+}
+
+namespace {
+
+// The raw (key, value) pairs of one top-level bucket.
+std::vector<std::pair<std::string, std::string>> BucketPairs(const BackupReader& r,
+                                                             const std::string& bucket) {
+  std::vector<std::pair<std::string, std::string>> out;
+  REQUIRE(r.db().ForEach({bucket}, [&](std::string_view k, std::string_view v, bool) {
+    out.emplace_back(std::string(k), std::string(v));
+    return absl::OkStatus();
+  }).ok());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the auth buckets hold etcd 3.4's bytes", "[etcd_backup][auth]") {
+  ketcd_test::TempDir dir;
+  BackupFacts f;
+  authpb::User alice;
+  alice.set_name("alice");
+  alice.set_password("$2a$10$abcdefghijklmnopqrstuuvwxyzABCDEFGHIJKLMNOPQRSTUVWXY");
+  alice.add_roles("reader");
+  authpb::User root;
+  root.set_name("root");
+  root.set_password("$2b$10$0123456789012345678901uABCDEFGHIJKLMNOPQRSTUVWXYZ012");
+  root.add_roles("root");
+  authpb::Role reader;
+  reader.set_name("reader");
+  authpb::Permission* p = reader.add_keypermission();
+  p->set_permtype(authpb::Permission::READ);
+  p->set_key("data/");
+  p->set_range_end("data0");
+  authpb::Role root_role;
+  root_role.set_name("root");
+  // Given out of order: the buckets are in name order.
+  f.auth.users = {root, alice};
+  f.auth.roles = {root_role, reader};
+  f.auth.revision = 0x0102030405;
+  const std::vector<BackupRevision> no_revisions;
+  auto write_read = [&](const BackupFacts& facts) {
+    REQUIRE(WriteBackupFile(dir.Sub("b"), facts, FromVector(no_revisions)).ok());
+    auto r = BackupReader::Open(dir.Sub("b"));
+    REQUIRE(r.ok());
+    return std::move(*r);
+  };
+  const std::string revision("\0\0\0\x01\x02\x03\x04\x05", 8);
+
+  SECTION("enabled: authEnabled is the byte 1") {
+    f.auth.enabled = true;
+    auto r = write_read(f);
+    CHECK(BucketPairs(*r, "auth") ==
+          std::vector<std::pair<std::string, std::string>>{{"authEnabled", std::string(1, '\1')},
+                                                           {"authRevision", revision}});
+    CHECK(BucketPairs(*r, "authUsers") ==
+          std::vector<std::pair<std::string, std::string>>{{"alice", alice.SerializeAsString()},
+                                                           {"root", root.SerializeAsString()}});
+    CHECK(BucketPairs(*r, "authRoles") ==
+          std::vector<std::pair<std::string, std::string>>{{"reader", reader.SerializeAsString()},
+                                                           {"root", root_role.SerializeAsString()}});
+    const AuthRecords& back = r->facts().auth;
+    CHECK(back.enabled);
+    CHECK(back.flag_recorded);
+    CHECK(back.revision == 0x0102030405);
+    REQUIRE(back.users.size() == 2);
+    CHECK(back.users[0].password() == alice.password());
+    CHECK(back.roles[0].keypermission(0).range_end() == "data0");
+  }
+  SECTION("disabled after an enable: the byte 0") {
+    f.auth.flag_recorded = true;
+    auto r = write_read(f);
+    CHECK(BucketPairs(*r, "auth")[0] == std::make_pair(std::string("authEnabled"), std::string(1, '\0')));
+    CHECK(!r->facts().auth.enabled);
+    CHECK(r->facts().auth.flag_recorded);
+  }
+  SECTION("never enabled: no flag; a fresh auth store: no revision") {
+    f.auth.revision = 0;
+    auto r = write_read(f);
+    CHECK(BucketPairs(*r, "auth").empty());
+    CHECK(!r->facts().auth.flag_recorded);
+    CHECK(r->facts().auth.revision == 0);
+  }
 }

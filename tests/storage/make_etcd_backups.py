@@ -5,11 +5,15 @@
 
 Starts a fresh etcd on 127.0.0.1, writes through etcdctl (puts, a txn of
 several puts, deletes, a lease with a key attached, a physical compaction,
-then writes after it, a user and a role), saves `etcdctl snapshot save`, and records: every
-change with its revision (from the responses), the compaction revision, the
-lease, the member, the live keys as etcdctl reads them, the raft index and
-`etcdctl snapshot status`. etcd_backup_interop.py uses make_backup() to
-check ketcd's decoder against those facts; run by hand to keep a backup.
+then writes after it; users alice and root, roles reader and root, auth
+enabled), saves `etcdctl snapshot save` as root, and records: every change
+with its revision (from the responses), the compaction revision, the lease,
+the member, the live keys as etcdctl reads them, the raft index, the auth
+facts and `etcdctl snapshot status`. etcd_backup_interop.py uses
+make_backup() to check ketcd's decoder against those facts (etcd-to-ketcd),
+and the checked-in pair in testdata/ (checked-in), which this script made:
+
+  make_etcd_backups.py tests/storage/testdata
 """
 
 import json
@@ -21,6 +25,8 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import etcd_process as ep  # noqa: E402
+
+ROOT = "root:rootpw"
 
 def _put(member, key, value, *extra):
     out = ep.etcdctl_json("put", key, value, *extra, endpoint=member.client)
@@ -56,7 +62,7 @@ def _workload(member, changes):
     put("k1", "v1b")
     delete("k2")
     put("leased", "vL", "--lease=%x" % lease_id)
-    put("big", "B" * 100 * 1024)
+    put("big", "B" * 16 * 1024)  # overflow pages
     for batch in range(3):
         pairs = [("many/%03d/%03d" % (batch, i), "value-%d-%d" % (batch, i)) for i in range(100)]
         rev = _txn_puts(member, pairs)
@@ -66,12 +72,18 @@ def _workload(member, changes):
     put("k3", "v3")
     delete("k1")
     put("many/000/000", "rewritten")
-    # Auth records (auth stays disabled): a user, a role with a permission.
-    for args in (["user", "add", "alice:secret", "--interactive=false"], ["role", "add", "reader"],
-                 ["role", "grant-permission", "reader", "read", "many/", "--prefix"],
-                 ["user", "grant-role", "alice", "reader"]):
+    # Auth records, then auth on: two users, two roles, a permission.
+    changes_of_auth = (["user", "add", "alice:secret", "--interactive=false"], ["role", "add", "reader"],
+                       ["role", "grant-permission", "reader", "read", "many/", "--prefix"],
+                       ["user", "grant-role", "alice", "reader"],
+                       ["user", "add", ROOT, "--interactive=false"], ["role", "add", "root"],
+                       ["user", "grant-role", "root", "root"])
+    for args in changes_of_auth:
         ep.etcdctl(*args, endpoint=member.client)
-    return compact_rev, lease_id
+    ep.etcdctl("auth", "enable", endpoint=member.client)
+    # etcd's auth revision: 1 at start, one more per change; enable keeps it.
+    auth = {"enabled": True, "revision": 1 + len(changes_of_auth), "users": 2, "roles": 2}
+    return compact_rev, lease_id, auth
 
 
 def make_backup(ws, out_path):
@@ -79,10 +91,11 @@ def make_backup(ws, out_path):
     at out_path and returns the expected facts (a JSON-able dict)."""
     member = ep.start_etcd(ws, ws.path("etcd-source"), name="m1")
     changes = []
-    compact_rev, lease_id = _workload(member, changes)
-    live = ep.etcdctl_json("get", "", "--prefix", endpoint=member.client)
-    raft_index = ep.etcdctl_json("endpoint", "status", endpoint=member.client)[0]["Status"]["raftIndex"]
-    ep.etcdctl("snapshot", "save", out_path, endpoint=member.client)
+    compact_rev, lease_id, auth = _workload(member, changes)
+    live = ep.etcdctl_json("get", "", "--prefix", "--user", ROOT, endpoint=member.client)
+    raft_index = ep.etcdctl_json("endpoint", "status", "--user", ROOT,
+                                 endpoint=member.client)[0]["Status"]["raftIndex"]
+    ep.etcdctl("snapshot", "save", out_path, "--user", ROOT, endpoint=member.client)
     status = ep.etcdctl_json("snapshot", "status", out_path)
     ep.stop(member.proc)
     return {
@@ -95,6 +108,7 @@ def make_backup(ws, out_path):
         "head": live["header"]["revision"],
         "raft_index": raft_index,
         "status": status,
+        "auth": auth,
     }
 
 
@@ -109,9 +123,11 @@ def main():
     os.makedirs(outdir, exist_ok=True)
     with ep.Workspace() as ws:
         facts = make_backup(ws, os.path.join(outdir, "etcd34.db"))
+    print("wrote %s and etcd34.expected.json" % facts["backup"])
+    facts["backup"] = "etcd34.db"  # beside the JSON
     with open(os.path.join(outdir, "etcd34.expected.json"), "w") as f:
         json.dump(facts, f, indent=1)
-    print("wrote %s and etcd34.expected.json" % facts["backup"])
+        f.write("\n")
     return 0
 
 

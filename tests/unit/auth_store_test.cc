@@ -325,13 +325,16 @@ TEST_CASE("auth: authenticate assigns a token the edge can resolve", "[auth]") {
   REQUIRE(got.ok());
   const std::string token = got->authenticate().token();
   CHECK(token.rfind("abcdefghijklmnop.", 0) == 0);
-  CHECK(f.auth.Tokens().Lookup(token) == std::optional<std::string>("alice"));
+  auto who = f.auth.Tokens().Info(token, f.auth.Revision());
+  REQUIRE(who.has_value());
+  CHECK(who->username == "alice");
+  CHECK(who->revision == f.auth.Revision());
   // Changing the password drops the user's tokens.
   serverpb::InternalRequest pw;
   pw.mutable_user_change_password()->set_name("alice");
   pw.mutable_user_change_password()->set_hashedpassword(*server::HashPassword("new", 4));
   REQUIRE(f.Must(f.As(pw, "root")).ok());
-  CHECK_FALSE(f.auth.Tokens().Lookup(token).has_value());
+  CHECK_FALSE(f.auth.Tokens().Info(token, f.auth.Revision()).has_value());
   CHECK(f.auth.CheckPassword("alice", "new").ok());
 }
 

@@ -246,10 +246,8 @@ TEST_CASE("config: an etcd flag whose feature ketcd lacks is refused by name, un
       {"--proxy-dial-timeout", "10"},
       {"--discovery", "https://discovery.etcd.io/x"},
       {"--discovery-srv=example.com"},
-      {"--auth-token", "jwt,pub-key=a.pub,priv-key=a.key,sign-method=RS256"},
       {"--force-new-cluster"},
       {"--wal-dir", "/wal"},
-      {"--config-file", "/etc/etcd/etcd.conf.yml"},
       {"--listen-client-http-urls", "http://127.0.0.1:2378"},
       {"--host-whitelist", "example.com"},
   };

@@ -48,6 +48,10 @@ std::vector<EtcdFlag> ReadFlagList() {
 
 // A valid value other than etcd's default, of the flag's kind.
 std::string AnotherValue(const EtcdFlag& f) {
+  // --config-file: a file (the README's example), read instead of the flags.
+  if (f.name == "--config-file") {
+    return (std::filesystem::path(__FILE__).parent_path() / "testdata" / "ketcd.conf.yml").string();
+  }
   static const std::map<std::string, std::string> kChoices = {
       {"--name", "m1"},
       {"--data-dir", "/tmp/ketcd-flag-walk"},

@@ -1,0 +1,247 @@
+#!/usr/bin/python3
+"""Load clients and watchers of a robustness run, each its own process (the GIL
+would serialise threads; processes use both cores and the servers' parallelism).
+
+    client.py client  --id N --endpoints A,B,C --keys K1,K2,.. --seed S --out F
+                      --stop-file P [--timeout 2] [--max-seconds 600]
+    client.py watcher --id N --endpoints A,B,C --prefix P --out F --until-file U
+                      [--prev-kv] [--max-seconds 600]
+
+A client works with one member at a time (client N starts on member N % 3) and
+moves to the next member after any error. Every operation is written twice:
+when it is sent (st "sent": if the process dies before the answer, the outcome
+stays unknown) and when it returns (st "ok" or "err"); the reader keeps the
+last record of each id. Every write carries a value unique to the run, so the
+final history tells whether a write with an unknown outcome took effect.
+
+Record fields: id, c (client), ep, sess (connection number), op, k, v, exp (cas),
+t0/t1 (CLOCK_MONOTONIC, comparable across processes), st, err, and results:
+get/sget kv [found, value, mod, create, version] and rev (header); put/mput rev;
+del n, rev; cas ok, rev, kv (the failure branch's read).
+"""
+
+import argparse
+import json
+import os
+import random
+import sys
+import threading
+import time
+
+import grpc
+import etcd3.etcdrpc as rpc
+
+sys.dont_write_bytecode = True
+
+OPS = [("get", 30), ("sget", 10), ("put", 25), ("cas", 15), ("del", 8), ("mput", 12)]
+
+
+def prefix_end(p):
+    b = bytearray(p.encode())
+    b[-1] += 1
+    return bytes(b)
+
+
+def kv_tuple(kvs):
+    if not kvs:
+        return [False, None, 0, 0, 0]
+    kv = kvs[0]
+    return [True, kv.value.decode(), kv.mod_revision, kv.create_revision, kv.version]
+
+
+class Client:
+    def __init__(self, args):
+        self.args = args
+        self.eps = args.endpoints.split(",")
+        self.idx = args.id % len(self.eps)
+        self.keys = args.keys.split(",")
+        self.rng = random.Random("%s-%d" % (args.seed, args.id))
+        self.seen_mod = {}  # key -> newest mod_revision this client saw
+        self.sess = 0
+        self.ch = None
+        self.kv = None
+        self.n = 0
+
+    def connect(self):
+        self.sess += 1
+        self.ch = grpc.insecure_channel(self.eps[self.idx])
+        self.kv = rpc.KVStub(self.ch)
+
+    def drop(self):
+        if self.ch is not None:
+            self.ch.close()
+        self.ch = None
+        self.idx = (self.idx + 1) % len(self.eps)
+
+    def next_op(self):
+        r = self.rng.uniform(0, sum(w for _, w in OPS))
+        for kind, w in OPS:
+            r -= w
+            if r <= 0:
+                break
+        self.n += 1
+        op = {"id": "c%d-%d" % (self.args.id, self.n), "c": self.args.id,
+              "ep": self.eps[self.idx], "sess": self.sess, "op": kind}
+        if kind == "mput":
+            ks = sorted(self.rng.sample(self.keys, 2))  # sub-revision order = key order
+            op["k"], op["v"] = ks, ["%s.%s" % (op["id"], x) for x in "ab"]
+        else:
+            op["k"] = self.rng.choice(self.keys)
+            if kind in ("put", "cas"):
+                op["v"] = op["id"]
+            if kind == "cas":
+                op["exp"] = self.seen_mod.get(op["k"], 0)
+        return op
+
+    def call(self, op):
+        kind, t = op["op"], self.args.timeout
+        k = op["k"]
+        if kind in ("get", "sget"):
+            r = self.kv.Range(rpc.RangeRequest(key=k.encode(), serializable=kind == "sget"),
+                              timeout=t)
+            op["kv"], op["rev"] = kv_tuple(r.kvs), r.header.revision
+            if r.kvs:
+                self.seen_mod[k] = r.kvs[0].mod_revision
+        elif kind == "put":
+            r = self.kv.Put(rpc.PutRequest(key=k.encode(), value=op["v"].encode()), timeout=t)
+            op["rev"] = self.seen_mod[k] = r.header.revision
+        elif kind == "del":
+            r = self.kv.DeleteRange(rpc.DeleteRangeRequest(key=k.encode()), timeout=t)
+            op["n"], op["rev"] = r.deleted, r.header.revision
+        elif kind == "mput":
+            puts = [rpc.RequestOp(request_put=rpc.PutRequest(key=kk.encode(), value=v.encode()))
+                    for kk, v in zip(k, op["v"])]
+            r = self.kv.Txn(rpc.TxnRequest(success=puts), timeout=t)
+            op["rev"] = r.header.revision
+        else:  # cas: mod_revision(k) == exp ? put : get
+            cmp = rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.MOD,
+                              key=k.encode(), mod_revision=op["exp"])
+            put = rpc.RequestOp(request_put=rpc.PutRequest(key=k.encode(), value=op["v"].encode()))
+            get = rpc.RequestOp(request_range=rpc.RangeRequest(key=k.encode()))
+            r = self.kv.Txn(rpc.TxnRequest(compare=[cmp], success=[put], failure=[get]), timeout=t)
+            op["ok"], op["rev"] = r.succeeded, r.header.revision
+            if r.succeeded:
+                self.seen_mod[k] = r.header.revision
+            else:
+                op["kv"] = kv_tuple(r.responses[0].response_range.kvs)
+                self.seen_mod[k] = op["kv"][2]
+
+    def run(self):
+        deadline = time.monotonic() + self.args.max_seconds
+        with open(self.args.out, "a", buffering=1) as out:
+            while time.monotonic() < deadline and not os.path.exists(self.args.stop_file):
+                if self.ch is None:
+                    self.connect()
+                op = self.next_op()
+                op["t0"], op["st"] = time.monotonic(), "sent"
+                out.write(json.dumps(op) + "\n")
+                try:
+                    self.call(op)
+                    op["st"] = "ok"
+                except grpc.RpcError as e:
+                    op["st"], op["err"] = "err", "%s: %s" % (e.code().name, (e.details() or "")[:120])
+                op["t1"] = time.monotonic()
+                out.write(json.dumps(op) + "\n")
+                if op["st"] == "err":
+                    self.drop()
+                    time.sleep(0.05)
+
+
+def watcher(args):
+    """One watch on the key prefix from revision 1, re-created from the last
+    delivered revision + 1 on the next member whenever its stream breaks."""
+    eps = args.endpoints.split(",")
+    idx = args.id % len(eps)
+    deadline = time.monotonic() + args.max_seconds
+    state = {"last": 0, "final": None}
+    out = open(args.out, "a", buffering=1)
+    out.write(json.dumps({"t": "meta", "w": args.id, "prev_kv": args.prev_kv, "start": 1}) + "\n")
+
+    def finished():
+        if state["final"] is None and os.path.exists(args.until_file):
+            with open(args.until_file) as f:
+                txt = f.read().strip()
+            state["final"] = int(txt) if txt else None
+        return time.monotonic() > deadline or (state["final"] is not None
+                                               and state["last"] >= state["final"])
+
+    while not finished():
+        ch = grpc.insecure_channel(eps[idx])
+        stop = threading.Event()
+        req = rpc.WatchRequest(create_request=rpc.WatchCreateRequest(
+            key=args.prefix.encode(), range_end=prefix_end(args.prefix),
+            start_revision=state["last"] + 1, prev_kv=args.prev_kv))
+
+        def requests(req=req, stop=stop):
+            yield req
+            stop.wait()
+
+        out.write(json.dumps({"t": "start", "rev": state["last"] + 1, "ep": eps[idx],
+                              "time": time.monotonic()}) + "\n")
+        call = rpc.WatchStub(ch).Watch(requests())
+
+        def guard(call=call, stop=stop):
+            while not stop.wait(0.2):
+                if finished():
+                    call.cancel()
+                    return
+
+        g = threading.Thread(target=guard, daemon=True)
+        g.start()
+        try:
+            for resp in call:
+                if resp.canceled:
+                    out.write(json.dumps({"t": "canceled", "reason": resp.cancel_reason,
+                                          "rev": resp.compact_revision}) + "\n")
+                    break
+                if not resp.events:
+                    continue
+                evs = []
+                for e in resp.events:
+                    kv, pk = e.kv, e.prev_kv
+                    prev = ([pk.value.decode(), pk.mod_revision, pk.create_revision, pk.version]
+                            if e.HasField("prev_kv") else None)
+                    evs.append(["PUT" if e.type == 0 else "DELETE", kv.key.decode(),
+                                kv.value.decode() if e.type == 0 else None, kv.mod_revision,
+                                kv.create_revision if e.type == 0 else 0,
+                                kv.version if e.type == 0 else 0, prev])
+                    state["last"] = max(state["last"], kv.mod_revision)
+                out.write(json.dumps({"t": "resp", "hdr": resp.header.revision, "ev": evs,
+                                      "time": time.monotonic()}) + "\n")
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.CANCELLED:
+                out.write(json.dumps({"t": "broken", "err": "%s: %s" % (
+                    e.code().name, (e.details() or "")[:120]), "time": time.monotonic()}) + "\n")
+                idx = (idx + 1) % len(eps)
+                time.sleep(0.1)
+        finally:
+            stop.set()
+            ch.close()
+    out.write(json.dumps({"t": "end", "last": state["last"]}) + "\n")
+    out.close()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("mode", choices=["client", "watcher"])
+    ap.add_argument("--id", type=int, required=True)
+    ap.add_argument("--endpoints", required=True)
+    ap.add_argument("--keys", default="")
+    ap.add_argument("--prefix", default="")
+    ap.add_argument("--seed", default="0")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--stop-file", default="")
+    ap.add_argument("--until-file", default="")
+    ap.add_argument("--prev-kv", action="store_true")
+    ap.add_argument("--timeout", type=float, default=2.0)
+    ap.add_argument("--max-seconds", type=float, default=600)
+    args = ap.parse_args()
+    if args.mode == "client":
+        Client(args).run()
+    else:
+        watcher(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
