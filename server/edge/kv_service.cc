@@ -38,9 +38,14 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
                                          etcdserverpb::PutResponse* resp) {
   if (auto s = CheckLearner(*proposer_, false); !s.ok()) return UnaryCalls::Fail(ctx, s);
   if (auto s = CheckRequireLeader(*ctx, *proposer_); !s.ok()) return UnaryCalls::Fail(ctx, s);
-  if (auto s = CheckPut(*req); !s.ok()) return UnaryCalls::Fail(ctx, s);
   auto* reactor = ctx->DefaultReactor();
+  // The quota first, as etcd's quotaKVServer wraps the request checks: an
+  // invalid put over the quota is refused with NOSPACE.
   if (quota_ != nullptr && !quota_->Admit(BackendQuota::Cost(*req), reactor)) return reactor;
+  if (auto s = CheckPut(*req); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
   serverpb::InternalRequest ir;
   *ir.mutable_put() = *req;
   if (auto s = Stamp(*ctx, &ir); !s.ok()) {
@@ -74,9 +79,12 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
                                          etcdserverpb::TxnResponse* resp) {
   if (auto s = CheckLearner(*proposer_, false); !s.ok()) return UnaryCalls::Fail(ctx, s);
   if (auto s = CheckRequireLeader(*ctx, *proposer_); !s.ok()) return UnaryCalls::Fail(ctx, s);
-  if (auto s = CheckTxn(*req, limits_.max_txn_ops); !s.ok()) return UnaryCalls::Fail(ctx, s);
   auto* reactor = ctx->DefaultReactor();
   if (quota_ != nullptr && !quota_->Admit(BackendQuota::Cost(*req), reactor)) return reactor;
+  if (auto s = CheckTxn(*req, limits_.max_txn_ops); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
   if (IsTxnReadOnly(*req)) {
     // etcd serves a read-only txn without raft, after a linearizable barrier.
     proposer_->ReadBarrier([this, ctx, reactor, req, resp](absl::Status barrier) {

@@ -10,6 +10,21 @@ absl::Status AlarmGuard::Refusal(int64_t cost) const {
   return absl::OkStatus();
 }
 
+absl::Status AlarmGuard::Admit(const storage::WriteBatch& batch, const serverpb::InternalRequest& req) const {
+  absl::Status refusal;
+  switch (req.request_case()) {
+    case serverpb::InternalRequest::kPut: refusal = Refusal(BackendQuota::Cost(req.put())); break;
+    case serverpb::InternalRequest::kTxn: refusal = Refusal(BackendQuota::Cost(req.txn())); break;
+    case serverpb::InternalRequest::kLeaseGrant: refusal = Refusal(BackendQuota::Cost(req.lease_grant())); break;
+    case serverpb::InternalRequest::kDeleteRange:
+    case serverpb::InternalRequest::kCompaction:
+    case serverpb::InternalRequest::kLeaseRevoke: refusal = Refusal(0); break;
+    default: break;  // not guarded: the alarms themselves, auth, members, checkpoints
+  }
+  if (!refusal.ok()) return refusal;
+  return next().Admit(batch, req);
+}
+
 void AlarmGuard::WatchQuota(int64_t cost) const {
   if (quota_ == nullptr || !over_quota_ || quota_->Available(cost)) return;
   if (alarms_->Active(etcdserverpb::NOSPACE)) return;

@@ -36,6 +36,12 @@ class AlarmGuard final : public ApplierDecorator {
              std::function<void()> over_quota)
       : ApplierDecorator(next), alarms_(alarms), quota_(quota), over_quota_(std::move(over_quota)) {}
 
+  // The alarm's refusal of an entry of a kind it guards comes before the
+  // next applier's admission (auth), as etcd's capped and corrupt appliers
+  // wrap its auth applier: under NOSPACE or CORRUPT an unpermitted write is
+  // refused for the alarm, not for the permission.
+  absl::Status Admit(const storage::WriteBatch& batch,
+                     const serverpb::InternalRequest& req) const override;
   absl::StatusOr<etcdserverpb::PutResponse> Put(
       storage::WriteBatch& batch, const etcdserverpb::PutRequest& r) const override;
   absl::StatusOr<etcdserverpb::DeleteRangeResponse> DeleteRange(

@@ -42,7 +42,10 @@ bool BackendQuota::Available(int64_t cost) const {
 
 int64_t BackendQuota::Size() const {
   const int64_t now = absl::ToUnixNanos(clock_.Now());
-  if (now - size_read_at_.load(std::memory_order_acquire) >= kSizeRefreshNanos) {
+  const int64_t read_at = size_read_at_.load(std::memory_order_acquire);
+  // A clock stepped back (now < read_at) would otherwise hold a stale size
+  // until it caught up again: read it anew.
+  if (now < read_at || now - read_at >= kSizeRefreshNanos) {
     size_.store(store_->DbSize(), std::memory_order_release);
     size_read_at_.store(now, std::memory_order_release);
   }

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "storage/crc32c.h"
+#include "storage/errors.h"
 
 namespace server {
 
@@ -11,6 +12,10 @@ absl::StatusOr<KvHash> HashKv(const storage::MvccStore& store, int64_t rev) {
   KvHash out;
   out.rev = view->rev();
   out.compact_rev = view->compact_rev();
+  // As etcd's HashByRev: the compaction revision itself is refused too
+  // (a range at it still answers; a hash at it does not).
+  if (rev > 0 && rev <= out.compact_rev) return storage::CompactedError();
+  if (rev > out.rev) return storage::FutureRevError();
   out.hash_rev = rev > 0 ? rev : view->rev();
   uint32_t crc = 0;
   auto add_int = [&crc](int64_t v) { crc = storage::Crc32cExtend(crc, &v, sizeof(v)); };

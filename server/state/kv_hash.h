@@ -25,7 +25,8 @@ struct KvHash {
 };
 
 // The hash at `rev` (0: the store's current revision). FutureRevError past
-// the store's revision, CompactedError below its compaction.
+// the store's revision, CompactedError at or below its compaction (etcd's
+// HashByRev).
 [[nodiscard]] absl::StatusOr<KvHash> HashKv(const storage::MvccStore& store, int64_t rev);
 
 }  // namespace server

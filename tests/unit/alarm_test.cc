@@ -158,6 +158,40 @@ TEST_CASE_METHOD(AlarmFixture, "CORRUPT refuses every write; reads pass", "[alar
   REQUIRE(Guarded(Wrap(MakePut("b", "2"))).ok());
 }
 
+// Stands for the auth applier: refuses every entry at admission.
+class RefuseAllAdmit final : public server::ApplierDecorator {
+ public:
+  using ApplierDecorator::ApplierDecorator;
+  absl::Status Admit(const storage::WriteBatch&, const serverpb::InternalRequest&) const override {
+    return absl::PermissionDeniedError("etcdserver: permission denied");
+  }
+};
+
+TEST_CASE_METHOD(AlarmFixture, "The alarm's refusal comes before the auth refusal, as etcd's capped applier wraps auth",
+                 "[alarm][applier]") {
+  RefuseAllAdmit auth(&applier_);
+  server::AlarmGuard guarded_auth(&auth, &alarms_, nullptr, nullptr);
+  auto through = [&](const serverpb::InternalRequest& req) { return Through(guarded_auth, req); };
+  // No alarm: auth decides.
+  CHECK(absl::IsPermissionDenied(through(Wrap(MakePut("a", "1"))).status()));
+  MustAlarm(AlarmRequest::ACTIVATE, 7, etcdserverpb::NOSPACE);
+  CHECK(base::IsError(through(Wrap(MakePut("a", "1"))).status(), base::ErrorKind::kNoSpace));
+  CHECK(base::IsError(through(Grant(100)).status(), base::ErrorKind::kNoSpace));
+  TxnRequest with_put;
+  *with_put.add_success() = OpPut("a", "1");
+  CHECK(base::IsError(through(Wrap(with_put)).status(), base::ErrorKind::kNoSpace));
+  // What NOSPACE lets through is still auth's to refuse.
+  CHECK(absl::IsPermissionDenied(through(Wrap(MakeDelete("a"))).status()));
+  MustAlarm(AlarmRequest::ACTIVATE, 0, etcdserverpb::CORRUPT);
+  for (const auto& req : {Wrap(MakePut("b", "2")), Wrap(MakeDelete("a")), Wrap(with_put), WrapCompact(1),
+                          Grant(100), Revoke(100)}) {
+    INFO(req.ShortDebugString());
+    CHECK(base::IsError(through(req).status(), base::ErrorKind::kCorrupt));
+  }
+  // Kinds the alarms do not guard: auth's answer.
+  CHECK(absl::IsPermissionDenied(through(AlarmReq(AlarmRequest::GET, 0, etcdserverpb::NONE)).status()));
+}
+
 TEST_CASE_METHOD(AlarmFixture, "Alarms survive a restart and travel with a snapshot's checkpoint", "[alarm]") {
   MustAlarm(AlarmRequest::ACTIVATE, 0xabc, etcdserverpb::NOSPACE);
   MustAlarm(AlarmRequest::ACTIVATE, 0x1, etcdserverpb::CORRUPT);
@@ -225,6 +259,24 @@ TEST_CASE_METHOD(AlarmFixture, "The quota: etcd's costs, and NOSPACE raised whil
   REQUIRE(Through(watching, AlarmReq(AlarmRequest::ACTIVATE, 7, etcdserverpb::NOSPACE)).ok());
   CHECK(base::IsError(Through(watching, Wrap(MakePut("a", "1"))).status(), base::ErrorKind::kNoSpace));
   CHECK(raised == 1);  // refused, and the alarm is already up
+}
+
+TEST_CASE_METHOD(AlarmFixture, "The quota reads the size anew when the clock steps back", "[alarm][quota]") {
+  base::ManualClock clock;
+  const int64_t size = store_->DbSize();
+  server::BackendQuota quota(store_.get(), size + 2000, clock);
+  const int64_t cost = server::BackendQuota::Cost(MakePut("k", "v"));
+  REQUIRE(quota.Available(cost));  // reads the size now
+  // Grow the store well past the quota; within 100 ms the old size stands.
+  for (int i = 0; i < 4096 && store_->DbSize() + cost < size + 2000; ++i) {
+    Put("big" + std::to_string(i), std::string(1024, 'x'));
+  }
+  REQUIRE(store_->DbSize() + cost >= size + 2000);
+  clock.Advance(absl::Milliseconds(10));
+  CHECK(quota.Available(cost));
+  // Stepped back by a second: the cached size is not trusted.
+  clock.Advance(absl::Seconds(-1));
+  CHECK_FALSE(quota.Available(cost));
 }
 
 }  // namespace
