@@ -8,7 +8,7 @@ then checks with dpkg-deb: the file list (stripped binaries in /usr/bin, the
 unit, /etc/default/ketcd), the control data (Depends from the binaries'
 shared libraries, the maintainer scripts, the conffile), the scripts
 (syntax, the ketcd user and /var/lib/ketcd), the unit's settings, and
-`systemd-analyze verify` on the unit when systemd-analyze is there; the
+`systemd-analyze verify` on the unit (a missing systemd-analyze fails); the
 extracted ketcd runs (--version). Then `cmake --install --prefix` lays out
 bin/ketcd, bin/ketcdctl, bin/ketcd-bench and nothing under etc/.
 """
@@ -102,13 +102,12 @@ def check_unit(root):
           and "exec /usr/bin/ketcd $$DAEMON_ARGS" in exec_start, exec_start)
     check_exec_start(exec_start, os.path.dirname(root))
     analyze = shutil.which("systemd-analyze")
+    check("systemd-analyze is installed (./setup's PACKAGES: systemd)", analyze is not None)
     if analyze:
         # --man=no: no man page lookups; the unit's ExecStart (/bin/sh) exists here.
         code, out, err = run([analyze, "verify", "--man=no", unit], timeout=60)
         problems = [l for l in (out + err).splitlines() if "ketcd.service" in l]
         check("systemd-analyze verify", code == 0 and not problems, out + err)
-    else:
-        print("skip systemd-analyze verify: not installed")
 
 
 def check_exec_start(exec_start, tmp):
@@ -169,11 +168,14 @@ def main():
             code, _, err = run(["dpkg", "-x", deb, root])
             check("dpkg -x", code == 0, err)
             ketcd = os.path.join(root, "usr/bin/ketcd")
+            check("extracted usr/bin/ketcd exists", os.path.exists(ketcd))
             if os.path.exists(ketcd):
                 check("ketcd is stripped", is_stripped(ketcd))
                 code, out, err = run([ketcd, "--version"], timeout=30)
                 check("extracted ketcd runs", code == 0 and out.startswith("etcd Version: "), out + err)
-            if os.path.exists(os.path.join(root, "lib/systemd/system/ketcd.service")):
+            unit_exists = os.path.exists(os.path.join(root, "lib/systemd/system/ketcd.service"))
+            check("extracted lib/systemd/system/ketcd.service exists", unit_exists)
+            if unit_exists:
                 check_unit(root)
         check_cmake_install(build, tmp)
     finally:

@@ -20,7 +20,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "compat", "lib"))
@@ -71,6 +70,19 @@ client-transport-security:
 """ % {"name": name, "data": data_dir, "client": client, "peer": peer, "metrics": metrics})
 
 
+class ConfigFileServer(harness.Server):
+    """A harness.Server started with exactly `args`: the config file and the
+    flags it must ignore, none of Server's own."""
+
+    def __init__(self, args, label, tmpdir, ports, env_extra):
+        os.makedirs(tmpdir)
+        super().__init__(args[0], label=label, tmpdir=tmpdir, ports=ports, env_extra=env_extra)
+        self.args = args
+
+    def argv(self):
+        return self.args
+
+
 def run_member(binary, label, tmp, deadline_s=30):
     """Starts `binary` with a config file and conflicting flags and variables;
     checks what it serves. Returns nothing; records checks."""
@@ -86,12 +98,10 @@ def run_member(binary, label, tmp, deadline_s=30):
     args = [binary, "--config-file", conf, "--name", "from-flag",
             "--listen-client-urls", "http://127.0.0.1:%d" % flag_port,
             "--advertise-client-urls", "http://127.0.0.1:%d" % flag_port, "--max-txn-ops", "100"]
-    env = harness.clean_env({"NOTIFY_SOCKET": notify_path, "ETCD_NAME": "from-env", "ETCD_MAX_TXN_OPS": "50",
-                             "ETCD_HEARTBEAT_INTERVAL": "not-a-number"})
-    log_path = os.path.join(tmp, label + ".log")
-    log = open(log_path, "wb")
-    p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp,
-                         preexec_fn=harness._die_with_parent)
+    env = {"NOTIFY_SOCKET": notify_path, "ETCD_NAME": "from-env", "ETCD_MAX_TXN_OPS": "50",
+           "ETCD_HEARTBEAT_INTERVAL": "not-a-number"}
+    server = ConfigFileServer(args, label, os.path.join(tmp, label), (client, peer), env)
+    server.spawn()
     ep = "127.0.0.1:%d" % client
     try:
         notify.settimeout(deadline_s)
@@ -115,17 +125,11 @@ def run_member(binary, label, tmp, deadline_s=30):
             health = str(e)
         check("%s: listen-metrics-urls from the file" % label, '"health":"true"' in health, health)
     finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            rc = p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            rc = p.wait()
+        rc = server.stop(term_timeout=15)
         notify.close()
-        log.close()
     # etcd re-raises SIGTERM after its shutdown (osutil.HandleInterrupts).
     check("%s: clean exit" % label, rc == 0 or (label == "etcd" and rc == -signal.SIGTERM), "exit %r" % rc)
-    text = open(log_path, errors="replace").read()
+    text = open(server.log_path, errors="replace").read()
     loaded = [line for line in text.splitlines()
               if "loaded server configuration, other configuration command line flags and environment "
                  "variables will be ignored if provided" in line]
@@ -164,8 +168,10 @@ def main():
     try:
         run_member(os.path.abspath(a.ketcd), "ketcd", tmp)
         check_bad_file(os.path.abspath(a.ketcd), tmp)
-        if a.etcd and os.path.exists(a.etcd):
-            run_member(a.etcd, "etcd", tmp)
+        if a.etcd:
+            check("--etcd %s exists" % a.etcd, os.path.exists(a.etcd))
+            if os.path.exists(a.etcd):
+                run_member(a.etcd, "etcd", tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("%d failed" % len(FAILED))
