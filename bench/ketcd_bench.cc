@@ -16,6 +16,7 @@
 
 #include "CLI/CLI.hpp"
 #include "bench/auth_token.h"
+#include "bench/breakdown.h"
 #include "bench/driver.h"
 #include "bench/kv_ops.h"
 #include "bench/lease_keepalive.h"
@@ -46,6 +47,7 @@ struct Flags {
   WatchLatencyOptions watch;
   TlsFiles tls;
   std::string user;  // --user name:password (etcd's benchmark flag)
+  std::string breakdown;  // --breakdown URL: a ketcd member's /metrics
 };
 
 }  // namespace
@@ -72,6 +74,9 @@ int main(int argc, char** argv) {
   app.add_option("--seed", f.seed, "Seed of key and value generation")->capture_default_str();
   app.add_option("--json", f.json, "Also write the results, histogram and per-second series to FILE");
   app.add_option("--request-timeout", f.timeout_s, "Deadline of each request, seconds")->capture_default_str();
+  app.add_option("--breakdown", f.breakdown,
+                 "A ketcd member's metrics URL (http://host:port/metrics, the member the writes go to): "
+                 "print where the server's time went, stage by stage, next to the client's latency");
   app.add_flag("--no-progress", f.no_progress, "No progress bar even on a terminal");
 
   auto key_flags = [&](CLI::App* sub) {
@@ -181,6 +186,20 @@ int main(int argc, char** argv) {
   info.conns = f.conns;
   info.seed = f.seed;
   std::vector<std::unique_ptr<Recorder>> recorders;
+  StageHistograms stages_before;
+  if (!f.breakdown.empty()) {
+    std::string body;
+    if (!HttpGet(f.breakdown, &body, &error)) {
+      std::fprintf(stderr, "ketcd-bench: --breakdown: %s\n", error.c_str());
+      return 2;
+    }
+    stages_before = ParseStageHistograms(body);
+    if (stages_before.empty()) {
+      std::fprintf(stderr, "ketcd-bench: --breakdown: %s has no ketcd write-stage histograms (not a ketcd member?)\n",
+                   f.breakdown.c_str());
+      return 2;
+    }
+  }
   double cpu0 = ProcessCpuSeconds();
   bool incomplete = false;
 
@@ -264,6 +283,15 @@ int main(int argc, char** argv) {
     errors += r->Errors();
   }
   PrintSummary(info, view);
+  if (!f.breakdown.empty() && !view.empty()) {
+    std::string body;
+    if (!HttpGet(f.breakdown, &body, &error)) {
+      std::fprintf(stderr, "ketcd-bench: --breakdown after the run: %s\n", error.c_str());
+      return 2;
+    }
+    // The writes' recorder: the last one (txn-mixed: txn-write; watch-latency: put).
+    ReportBreakdown(f.breakdown, Delta(stages_before, ParseStageHistograms(body)), *view.back(), &info);
+  }
   if (!f.json.empty() && !WriteJson(f.json, info, view)) return 2;
   return errors == 0 && !incomplete ? 0 : 1;
 }

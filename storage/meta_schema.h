@@ -13,6 +13,10 @@
 //   compact_finished             Int64                        the compactor
 //   live_index                   "1" once the live column     MvccStore::Open
 //                                family is complete
+//   live_keys                    Int64: keys in the live      WriteBatch::Commit (when
+//                                column family                it changed), the index
+//                                                             builders; counted once
+//                                                             by Open if absent
 //   lease_key/<lease>/<key>      "" (the key is attached)     WriteTxn
 //   cluster_id, member_id        Id (lower-case hex, no       identity.h; member_id
 //                                leading zeros)               also the snapshot inbox
@@ -55,6 +59,9 @@ inline constexpr char kMetaCompactFinished[] = "compact_finished";
 // Present once the live column family holds every live key.
 inline constexpr char kMetaLiveIndex[] = "live_index";
 inline constexpr char kMetaLiveIndexDone[] = "1";
+// How many keys are live (etcd's keys_total): kept with every batch that
+// creates or deletes a key, so that it is known at open without a scan.
+inline constexpr char kMetaLiveKeys[] = "live_keys";
 
 // 8 bytes, big endian. Decoding reads at most 8 bytes; a shorter value
 // decodes as its bytes so far (as the store always has).

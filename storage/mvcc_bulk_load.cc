@@ -115,10 +115,12 @@ absl::Status MvccStore::WriteLoadedHistory(const HistoryFeed& feed, const LoadPr
 absl::Status MvccStore::IndexLoadedHistory(const std::function<bool(int64_t)>& lease_exists) {
   rocksdb::WriteBatch wb;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), kv_cf_));
+  int64_t live = 0;
   auto walked = mvcc_internal::ForEachNewestVersion(
       it.get(), [&](const std::string& user_key, const rocksdb::Slice& value) -> absl::Status {
         if (IsTombstone(value)) return absl::OkStatus();
         wb.Put(live_cf_, user_key, rocksdb::Slice());
+        ++live;
         mvccpb::KeyValue kv;
         if (!kv.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
           return absl::DataLossError("mvcc: undecodable key-value record");
@@ -132,7 +134,10 @@ absl::Status MvccStore::IndexLoadedHistory(const std::function<bool(int64_t)>& l
         return FromRocks(s);
       });
   if (!walked.ok()) return walked;
-  return FromRocks(db_->Write(BulkWriteOptions(), &wb));
+  wb.Put(meta_cf_, kMetaLiveKeys, EncodeMetaInt64(live));
+  if (auto s = FromRocks(db_->Write(BulkWriteOptions(), &wb)); !s.ok()) return s;
+  live_keys_.store(live, std::memory_order_release);
+  return absl::OkStatus();
 }
 
 }  // namespace storage

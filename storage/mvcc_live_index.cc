@@ -46,18 +46,43 @@ absl::Status MvccStore::BuildLiveIndex() {
   }
   if (!stale->status().ok()) return FromRocks(stale->status());
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), kv_cf_));
+  int64_t live = 0;
   auto walked = mvcc_internal::ForEachNewestVersion(
       it.get(), [&](const std::string& user_key, const rocksdb::Slice& value) -> absl::Status {
         if (IsTombstone(value)) return absl::OkStatus();
         wb.Put(live_cf_, user_key, rocksdb::Slice());
+        ++live;
         return wb.Count() >= 10000 ? flush() : absl::OkStatus();
       });
   if (!walked.ok()) return walked;
+  wb.Put(meta_cf_, kMetaLiveKeys, EncodeMetaInt64(live));
   wb.Put(meta_cf_, kMetaLiveIndex, kMetaLiveIndexDone);
   rocksdb::WriteOptions wo;
   wo.sync = true;
   auto st = FromRocks(db_->Write(wo, &wb));
   return st;
+}
+
+// The live-key count, from the meta table; a store written before the
+// count was kept (or a checkpoint from such a member) has it counted from
+// the live column family here, once, and written back.
+absl::Status MvccStore::LoadLiveKeys() {
+  std::string v;
+  auto s = db_->Get(rocksdb::ReadOptions(), meta_cf_, kMetaLiveKeys, &v);
+  if (s.ok()) {
+    live_keys_.store(DecodeMetaInt64(v), std::memory_order_release);
+    return absl::OkStatus();
+  }
+  if (!s.IsNotFound()) return FromRocks(s);
+  int64_t live = 0;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), live_cf_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) ++live;
+  if (!it->status().ok()) return FromRocks(it->status());
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  if (auto st = FromRocks(db_->Put(wo, meta_cf_, kMetaLiveKeys, EncodeMetaInt64(live))); !st.ok()) return st;
+  live_keys_.store(live, std::memory_order_release);
+  return absl::OkStatus();
 }
 
 absl::Status MvccStore::DropLiveIndexForTest() {
@@ -71,7 +96,13 @@ absl::Status MvccStore::DropLiveIndexForTest() {
   }
   wb.Put(live_cf_, "stale-entry", rocksdb::Slice());
   wb.Delete(meta_cf_, kMetaLiveIndex);
+  wb.Put(meta_cf_, kMetaLiveKeys, EncodeMetaInt64(-12345));  // a wrong count, for the rebuild to fix
   return FromRocks(db_->Write(rocksdb::WriteOptions(), &wb));
+}
+
+absl::Status MvccStore::DropLiveKeysForTest() {
+  SharedHold hold(gate_);
+  return FromRocks(db_->Delete(rocksdb::WriteOptions(), meta_cf_, kMetaLiveKeys));
 }
 
 }  // namespace storage

@@ -127,6 +127,7 @@ absl::Status MvccStore::Load() {
                            {kMetaCompactFinished, &finished}, {kMetaAppliedIndex, &applied}}) {
     if (auto s = get(name, out); !s.ok()) return s;
   }
+  if (auto s = LoadLiveKeys(); !s.ok()) return s;
   rev_.store(rev);
   compact_rev_.store(compact);
   applied_index_.store(static_cast<uint64_t>(applied));

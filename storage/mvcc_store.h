@@ -215,6 +215,7 @@ class WriteBatch {
   std::unique_ptr<rocksdb::WriteBatchWithIndex> wb_;
   int64_t rev_;
   int64_t compact_rev_;
+  int64_t live_keys_;  // the store's LiveKeys() with this batch's creations and deletions
   int64_t scheduled_compact_ = 0;
 };
 
@@ -228,6 +229,11 @@ class MvccStore {
   int64_t Rev() const { return rev_.load(std::memory_order_acquire); }
   int64_t CompactRev() const { return compact_rev_.load(std::memory_order_acquire); }
   uint64_t AppliedIndex() const { return applied_index_.load(std::memory_order_acquire); }
+  // Keys live at Rev() (etcd's etcd_debugging_mvcc_keys_total, its key
+  // index's size less deleted keys): kept by the writes that create and
+  // delete keys and persisted with their batch, so it costs no scan; read
+  // from the meta table on open and after ReplaceWith.
+  int64_t LiveKeys() const { return live_keys_.load(std::memory_order_acquire); }
 
   std::unique_ptr<ReadView> Read() const;
   // Only one batch may be open at a time.
@@ -322,6 +328,9 @@ class MvccStore {
   // Test hook: damages the live-key index and forgets it was built, as a
   // store from before it (or an interrupted build) looks; reopen to rebuild.
   [[nodiscard]] absl::Status DropLiveIndexForTest();
+  // Test hook: forgets the persisted live-key count, as a store from before
+  // it looks; reopen to count it.
+  [[nodiscard]] absl::Status DropLiveKeysForTest();
   // Test hook: number of physical (key, revision) versions stored.
   int64_t CountVersionsForTest() const;
   // Test hook: run compaction batches of this many revisions.
@@ -338,6 +347,7 @@ class MvccStore {
   void StopCompactor();
   absl::Status Load();
   absl::Status BuildLiveIndex();
+  absl::Status LoadLiveKeys();
   absl::Status WriteLoadedHistory(const HistoryFeed& feed, const LoadProgress& progress,
                                   int64_t* last_main);
   absl::Status IndexLoadedHistory(const std::function<bool(int64_t)>& lease_exists);
@@ -384,6 +394,7 @@ class MvccStore {
   std::atomic<int64_t> rev_{0};
   std::atomic<int64_t> compact_rev_{0};
   std::atomic<uint64_t> applied_index_{0};
+  std::atomic<int64_t> live_keys_{0};
 
   mutable std::mutex compact_mu_;
   std::condition_variable compact_cv_;

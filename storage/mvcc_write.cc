@@ -79,6 +79,7 @@ absl::StatusOr<mvccpb::KeyValue> WriteTxn::Put(std::string_view key, std::string
   if (s.ok()) s = batch_->wb_->Put(store->rev_cf_, EncodeRevKey(rev), rev_value);
   if (s.ok() && !was_live) s = batch_->wb_->Put(store->live_cf_, ToSlice(key), rocksdb::Slice());
   if (!s.ok()) return FromRocks(s);
+  if (!was_live) ++batch_->live_keys_;
   return kv;
 }
 
@@ -95,6 +96,7 @@ absl::StatusOr<std::vector<mvccpb::KeyValue>> WriteTxn::DeleteRange(const KeyRan
     if (s.ok()) s = batch_->wb_->Delete(store->live_cf_, kv.key());
     if (s.ok() && kv.lease() != 0) s = batch_->wb_->Delete(store->meta_cf_, LeaseKeyMetaKey(kv.lease(), kv.key()));
     if (!s.ok()) return FromRocks(s);
+    --batch_->live_keys_;
   }
   return std::move(found->kvs);
 }
@@ -106,7 +108,8 @@ WriteBatch::WriteBatch(MvccStore* store)
       wb_(std::make_unique<rocksdb::WriteBatchWithIndex>(rocksdb::BytewiseComparator(), 0,
                                                         /*overwrite_key=*/true)),
       rev_(store->Rev()),
-      compact_rev_(store->CompactRev()) {}
+      compact_rev_(store->CompactRev()),
+      live_keys_(store->LiveKeys()) {}
 
 WriteBatch::~WriteBatch() = default;
 
@@ -146,6 +149,9 @@ absl::StatusOr<std::vector<std::string>> WriteBatch::LeaseKeys(int64_t lease) co
 absl::Status WriteBatch::Commit(uint64_t applied_index, bool sync) {
   auto s = wb_->Put(store_->meta_cf_, kMetaRev, EncodeMetaInt64(rev_));
   if (s.ok()) s = wb_->Put(store_->meta_cf_, kMetaAppliedIndex, EncodeMetaInt64(static_cast<int64_t>(applied_index)));
+  if (s.ok() && live_keys_ != store_->LiveKeys()) {
+    s = wb_->Put(store_->meta_cf_, kMetaLiveKeys, EncodeMetaInt64(live_keys_));
+  }
   if (!s.ok()) return FromRocks(s);
   rocksdb::WriteOptions wo;
   wo.sync = sync;
@@ -163,6 +169,7 @@ void MvccStore::OnCommitted(const WriteBatch& batch, uint64_t applied_index) {
   rev_.store(batch.rev_, std::memory_order_release);
   compact_rev_.store(batch.compact_rev_, std::memory_order_release);
   applied_index_.store(applied_index, std::memory_order_release);
+  live_keys_.store(batch.live_keys_, std::memory_order_release);
   if (batch.scheduled_compact_ > 0) {
     {
       std::lock_guard<std::mutex> lock(compact_mu_);

@@ -291,6 +291,7 @@ void BuildServices(Member::Parts& p) {
   p.cluster->SetAuthGate(p.auth_gate.get());
   p.maintenance = std::make_unique<MaintenanceService>(p.info, proposer, p.store.get(), p.alarms.get());
   p.maintenance->SetAuthGate(p.auth_gate.get());
+  p.maintenance->SetClock(&p.clock);
   p.self_client = std::make_unique<SelfClient>();
   p.lock = std::make_unique<LockService>(p.self_client.get(), p.auth_gate.get());
   p.election = std::make_unique<ElectionService>(p.self_client.get(), p.auth_gate.get());
@@ -343,10 +344,17 @@ absl::Status ServeClients(Member::Parts& p) {
   metrics.kv_ops = &p.applier->ops();
   metrics.watch_hub = p.watch_hub.get();
   metrics.slow_applies = [raft = p.raft.get()] { return raft->SlowApplies(); };
+  metrics.leases = &p.lessor->counters();
+  metrics.maintenance = &p.maintenance->metrics();
+  metrics.auth_revision = [auth = p.auth_store.get()] { return auth->Revision(); };
+  metrics.write_stages = &p.raft->Stages();
   AddMetricsEndpoint(routes, std::move(metrics));
   ServerInterceptors interceptors;
   interceptors.push_back(p.grpc_metrics->InterceptorFactory());
-  if (p.cfg.enable_grpc_gateway) AddJsonGateway(routes, p.self_client.get());
+  if (p.cfg.enable_grpc_gateway) {
+    AddJsonGateway(routes, p.self_client.get(),
+                   {p.cfg.client_tls.client_cert_auth, [auth = p.auth_store.get()] { return auth->Enabled(); }});
+  }
   auto listener = StartClientListener(
       p.cfg, *p.security, services, std::move(routes), p.clock,
       [self = p.self_client.get()](grpc::Server& server) {

@@ -40,7 +40,8 @@ const char* TypeName(RpcMethod::RpcType type) {
 // it ends.
 class CallInterceptor final : public grpc::experimental::Interceptor {
  public:
-  CallInterceptor(GrpcMethodCounters* m, const base::Clock* clock) : m_(m), clock_(clock) {
+  CallInterceptor(GrpcMethodCounters* m, const base::Clock* clock, ClientRequestCounters* clients)
+      : m_(m), clock_(clock), clients_(clients) {
     m_->started.fetch_add(1, std::memory_order_relaxed);
     if (clock_ != nullptr) start_ = clock_->Now();
   }
@@ -52,6 +53,15 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
   }
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* b) override {
+    if (b->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
+      std::string_view version = "unknown";
+      if (const auto* md = b->GetRecvInitialMetadata()) {
+        if (auto it = md->find("client-api-version"); it != md->end()) {
+          version = std::string_view(it->second.data(), it->second.size());
+        }
+      }
+      clients_->Count(std::string_view(m_->type) != "unary", version);
+    }
     if (b->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
       // Null: the client half-closed its stream, no message.
       if (const void* msg = b->GetRecvMessage()) {
@@ -89,6 +99,7 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
 
   GrpcMethodCounters* const m_;
   const base::Clock* const clock_;  // null: no timing (--metrics basic)
+  ClientRequestCounters* const clients_;
   absl::Time start_;
   bool handled_ = false;
 };
@@ -99,7 +110,8 @@ class Factory final : public grpc::experimental::ServerInterceptorFactoryInterfa
   grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override {
     GrpcMethodCounters* m = metrics_->Lookup(info->method());
     if (m == nullptr) return nullptr;  // not a declared method: not counted
-    return new CallInterceptor(m, metrics_->extensive() ? metrics_->clock() : nullptr);
+    return new CallInterceptor(m, metrics_->extensive() ? metrics_->clock() : nullptr,
+                               metrics_->client_requests());
   }
 
  private:
@@ -113,6 +125,48 @@ std::vector<ClientMetric::Label> LabelsOf(const GrpcMethodCounters& m) {
 double Load(const std::atomic<uint64_t>& a) { return static_cast<double>(a.load(std::memory_order_relaxed)); }
 
 }  // namespace
+
+ClientRequestCounters::ClientRequestCounters() { slots_[kMaxVersions].version = "other"; }
+
+ClientRequestCounters::Slot* ClientRequestCounters::Find(std::string_view version) {
+  int n = used_.load(std::memory_order_acquire);
+  for (int i = 0; i < n; ++i) {
+    if (slots_[i].version == version) return &slots_[i];
+  }
+  std::lock_guard<std::mutex> lock(add_mu_);
+  n = used_.load(std::memory_order_relaxed);
+  for (int i = 0; i < n; ++i) {
+    if (slots_[i].version == version) return &slots_[i];
+  }
+  if (n == kMaxVersions) return &slots_[kMaxVersions];
+  slots_[n].version = std::string(version);
+  used_.store(n + 1, std::memory_order_release);
+  return &slots_[n];
+}
+
+void ClientRequestCounters::Count(bool stream, std::string_view version) {
+  Slot* s = Find(version);
+  (stream ? s->stream : s->unary).fetch_add(1, std::memory_order_relaxed);
+}
+
+void ClientRequestCounters::Render(std::vector<MetricFamily>& out) const {
+  MetricFamily f{"etcd_server_client_requests_total", "The total number of client requests per client version.",
+                 MetricType::Counter, {}};
+  const int n = used_.load(std::memory_order_acquire);
+  for (int i = 0; i <= kMaxVersions; ++i) {
+    if (i >= n && i < kMaxVersions) continue;
+    const Slot& s = slots_[i];
+    for (const auto& [type, count] : {std::pair{"unary", &s.unary}, std::pair{"stream", &s.stream}}) {
+      const uint64_t v = count->load(std::memory_order_relaxed);
+      if (v == 0) continue;  // a series appears once counted
+      ClientMetric c;
+      c.label = {{"client_api_version", s.version}, {"type", type}};
+      c.counter.value = static_cast<double>(v);
+      f.metric.push_back(std::move(c));
+    }
+  }
+  if (!f.metric.empty()) out.push_back(std::move(f));
+}
 
 void HandlingHistogram::Observe(absl::Duration d) {
   const double seconds = absl::ToDoubleSeconds(d);
@@ -236,6 +290,7 @@ void GrpcMetrics::Render(std::vector<MetricFamily>& out) const {
   out.push_back(std::move(received));
   out.push_back(std::move(sent));
   out.push_back(std::move(started));
+  client_requests_.Render(out);
   out.push_back(MetricFamily{"etcd_network_client_grpc_received_bytes_total",
                              "The total number of bytes received from grpc clients.", MetricType::Counter,
                              {sample({}, bytes_in)}});

@@ -36,7 +36,9 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -80,6 +82,34 @@ struct alignas(64) GrpcMethodCounters {
   bool parsed_messages = true;  // false: messages are raw ByteBuffers (size unknown here)
 };
 
+// etcd_server_client_requests_total{type, client_api_version}: calls by
+// the "client-api-version" metadata clientv3 sends ("unknown" without it),
+// type "unary" or "stream", as etcd's v3rpc interceptors count them (every
+// service of the client server). The version is the client's to choose:
+// the first kMaxVersions distinct values get their own series, later ones
+// count under "other", so that clients cannot grow the exposition without
+// bound (etcd has no such bound). A series appears once counted, as a Go
+// CounterVec's. Count: a scan of at most kMaxVersions short strings and a
+// relaxed add; a lock only the first time a version is seen.
+class ClientRequestCounters {
+ public:
+  static constexpr int kMaxVersions = 16;
+  ClientRequestCounters();
+  void Count(bool stream, std::string_view version);
+  void Render(std::vector<prometheus::MetricFamily>& out) const;
+
+ private:
+  struct Slot {
+    std::string version;  // written once, before used_ counts the slot
+    std::atomic<uint64_t> unary{0};
+    std::atomic<uint64_t> stream{0};
+  };
+  Slot* Find(std::string_view version);
+  std::array<Slot, kMaxVersions + 1> slots_;  // the last one: "other"
+  std::atomic<int> used_{0};
+  std::mutex add_mu_;
+};
+
 class GrpcMetrics {
  public:
   // `extensive`: --metrics extensive (the handling-time histograms);
@@ -111,6 +141,7 @@ class GrpcMetrics {
   const base::Clock* clock() const { return clock_; }
   // The counters of the call's method; null for a method no service declared.
   GrpcMethodCounters* Lookup(const char* full_name) const;
+  ClientRequestCounters* client_requests() const { return &client_requests_; }
 
  private:
   GrpcMethodCounters* Add(const char* full_name, grpc::internal::RpcMethod::RpcType type, bool parsed);
@@ -119,6 +150,7 @@ class GrpcMetrics {
   const base::Clock* const clock_;
   std::vector<std::unique_ptr<GrpcMethodCounters>> methods_;  // in registration order
   absl::flat_hash_map<std::string, GrpcMethodCounters*> by_name_;
+  mutable ClientRequestCounters client_requests_;
 };
 
 // The metrics of the client gRPC server: every method of the services

@@ -133,8 +133,14 @@ std::string Header(const HttpRequest& req, absl::string_view name) {
   return "";
 }
 
-void Serve(const Table& table, SelfClient* client, absl::string_view prefix, const HttpRequest& req,
-           ResponseWriter& w) {
+void Serve(const Table& table, SelfClient* client, const GatewayAccess& access, absl::string_view prefix,
+           const HttpRequest& req, ResponseWriter& w) {
+  // Before CORS and routing, as etcd's access controller: every path below
+  // /v3/ (and /v3beta/, which etcd rewrites to it), known or not.
+  if (req.tls && access.client_cert_auth && !req.verified_client_cn.empty() && access.auth_enabled &&
+      access.auth_enabled()) {
+    return w.Send(HttpError(400, kGatewayCommonNameRefusal));
+  }
   if (req.method == "OPTIONS") {  // a CORS preflight
     HttpResponse r = GatewayHead(200);
     r.content_type.clear();
@@ -168,11 +174,11 @@ void Serve(const Table& table, SelfClient* client, absl::string_view prefix, con
 
 }  // namespace
 
-void AddJsonGateway(HttpRoutes& routes, SelfClient* client) {
+void AddJsonGateway(HttpRoutes& routes, SelfClient* client, GatewayAccess access) {
   std::shared_ptr<const Table> table = BuildTable();
   for (std::string prefix : {"/v3/", "/v3beta/"}) {
-    routes.AddSubtree(prefix, [table, client, prefix](const HttpRequest& req, ResponseWriter& w) {
-      Serve(*table, client, prefix, req, w);
+    routes.AddSubtree(prefix, [table, client, access, prefix](const HttpRequest& req, ResponseWriter& w) {
+      Serve(*table, client, access, prefix, req, w);
     });
   }
 }

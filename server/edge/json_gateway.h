@@ -12,6 +12,11 @@
 // (gateway_calls.h); nothing here knows what a call means. The
 // `Authorization` header is the call's auth token.
 //
+// With --client-cert-auth and auth enabled, a request over TLS whose
+// verified client certificate has a common name is refused with 400 and
+// etcd 3.4's text (embed/serve.go): the gateway would call as itself, not
+// as that certificate's user, so etcd refuses rather than ignore the CN.
+//
 // What etcd's gateway answers beyond the calls: an unknown path under /v3/
 // gets 404 "Not Found", another method than POST on a known one 405
 // "Method Not Allowed" (both Go's http.Error text), OPTIONS 200 (CORS).
@@ -21,6 +26,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 
 #include "server/net/http_server.h"
 
@@ -28,7 +34,17 @@ namespace server {
 
 class SelfClient;
 
-void AddJsonGateway(HttpRoutes& routes, SelfClient* client);
+struct GatewayAccess {
+  bool client_cert_auth = false;      // --client-cert-auth
+  std::function<bool()> auth_enabled;  // null: never
+};
+
+void AddJsonGateway(HttpRoutes& routes, SelfClient* client, GatewayAccess access = {});
+
+// The 400 etcd answers instead of serving a gateway request that carries a
+// certificate's common name while auth is on (see above).
+inline constexpr char kGatewayCommonNameRefusal[] =
+    "CommonName of client sending a request against gateway will be ignored and not used as expected";
 
 // The largest JSON body a client port reads with the gateway on, for a
 // gRPC limit of `grpc_max_request_bytes` (--max-request-bytes plus etcd's

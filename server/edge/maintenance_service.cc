@@ -53,8 +53,10 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext
                                                      etcdserverpb::HashKVResponse* resp) {
   if (auto s = CheckLearner(*proposer_, false); !s.ok()) return UnaryCalls::Fail(ctx, s);
   if (auto s = AdmitAdmin(*ctx); !s.ok()) return Refuse(ctx, s);
+  const absl::Time start = clock_ != nullptr ? clock_->Now() : absl::Time();
   auto got = HashKv(*store_, req->revision());
   if (!got.ok()) return UnaryCalls::Fail(ctx, got.status());
+  if (clock_ != nullptr) metrics_.hash_rev.Observe(clock_->Now() - start);
   FillHeader(headers_, HeaderRevision::kKeep, resp->mutable_header());
   // The store's revision as read, not the one hashed.
   resp->mutable_header()->set_revision(got->rev);
@@ -102,7 +104,10 @@ grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* MaintenanceService::Sn
     grpc::CallbackServerContext* ctx, const etcdserverpb::SnapshotRequest*) {
   if (auto s = CheckLearner(*proposer_, false); !s.ok()) return new RefusedSnapshot(ToGrpcStatus(s));
   if (auto s = AdmitAdmin(*ctx); !s.ok()) return new RefusedSnapshot(s);
-  return new SnapshotStream(store_, kEtcdClusterVersion);
+  if (clock_ == nullptr) return new SnapshotStream(store_, kEtcdClusterVersion);
+  return new SnapshotStream(store_, kEtcdClusterVersion, [this, start = clock_->Now()] {
+    metrics_.snapshot.Observe(clock_->Now() - start);
+  });
 }
 
 grpc::ServerUnaryReactor* MaintenanceService::Hash(grpc::CallbackServerContext* ctx,
@@ -110,6 +115,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Hash(grpc::CallbackServerContext* 
                                                    etcdserverpb::HashResponse* resp) {
   if (auto s = CheckLearner(*proposer_, false); !s.ok()) return UnaryCalls::Fail(ctx, s);
   if (auto s = AdmitAdmin(*ctx); !s.ok()) return Refuse(ctx, s);
+  const absl::Time start = clock_ != nullptr ? clock_->Now() : absl::Time();
   auto view = store_->Read();
   uint32_t crc = 0;
   auto add_int = [&crc](int64_t v) { crc = storage::Crc32cExtend(crc, &v, sizeof(v)); };
@@ -128,6 +134,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Hash(grpc::CallbackServerContext* 
   add_int(view->compact_rev());
   const int64_t rev = view->rev();
   view.reset();
+  if (clock_ != nullptr) metrics_.hash.Observe(clock_->Now() - start);
   FillHeader(headers_, HeaderRevision::kKeep, resp->mutable_header());
   resp->mutable_header()->set_revision(rev);
   resp->set_hash(crc);
@@ -162,7 +169,12 @@ grpc::ServerUnaryReactor* MaintenanceService::Defragment(grpc::CallbackServerCon
   if (auto s = AdmitAdmin(*ctx); !s.ok()) return Refuse(ctx, s);
   // Blocks this gRPC thread for the compaction's length, as etcd's does:
   // an operator's rare call; reads and writes are served meanwhile.
-  if (auto s = store_->Defragment(); !s.ok()) return UnaryCalls::Fail(ctx, s);
+  const absl::Time start = clock_ != nullptr ? clock_->Now() : absl::Time();
+  metrics_.defrag_inflight.fetch_add(1, std::memory_order_relaxed);
+  const absl::Status defragged = store_->Defragment();
+  metrics_.defrag_inflight.fetch_sub(1, std::memory_order_relaxed);
+  if (!defragged.ok()) return UnaryCalls::Fail(ctx, defragged);
+  if (clock_ != nullptr) metrics_.defrag.Observe(clock_->Now() - start);  // etcd times successes only
   FillHeader(headers_, HeaderRevision::kCurrent, resp->mutable_header());
   auto* reactor = ctx->DefaultReactor();
   reactor->Finish(grpc::Status::OK);

@@ -16,6 +16,10 @@
 // Thread-safety: gRPC calls it from any thread.
 #pragma once
 
+#include <atomic>
+
+#include "base/clock.h"
+#include "base/latency_histogram.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "server/edge/auth_gate.h"
 #include "server/edge/response_header.h"
@@ -28,6 +32,15 @@
 
 namespace server {
 
+// etcd's backend metrics for the calls served here, with etcd 3.4's buckets.
+struct MaintenanceMetrics {
+  base::LatencyHistogram defrag{0.1, 2, 13};     // etcd_disk_backend_defrag_duration_seconds
+  base::LatencyHistogram snapshot{0.01, 2, 17};  // etcd_disk_backend_snapshot_duration_seconds
+  std::atomic<int64_t> defrag_inflight{0};       // etcd_disk_defrag_inflight
+  base::LatencyHistogram hash{0.01, 2, 15};      // etcd_mvcc_hash_duration_seconds (Hash)
+  base::LatencyHistogram hash_rev{0.01, 2, 15};  // etcd_mvcc_hash_rev_duration_seconds (HashKV)
+};
+
 class MaintenanceService final : public etcdserverpb::Maintenance::CallbackService {
  public:
   MaintenanceService(MemberInfo info, Proposer* proposer, storage::MvccStore* store,
@@ -36,6 +49,10 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
         calls_(proposer, headers_) {}
   // Null: no auth checks.
   void SetAuthGate(const AuthGate* gate) { auth_ = gate; }
+  // Times Defragment, Snapshot, Hash and HashKV calls into metrics();
+  // null: not timed.
+  void SetClock(const base::Clock* clock) { clock_ = clock; }
+  const MaintenanceMetrics& metrics() const { return metrics_; }
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx,
                                    const etcdserverpb::StatusRequest* req,
                                    etcdserverpb::StatusResponse* resp) override;
@@ -76,6 +93,8 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   const HeaderSource headers_;
   UnaryCalls calls_;
   const AuthGate* auth_ = nullptr;
+  const base::Clock* clock_ = nullptr;
+  MaintenanceMetrics metrics_;
 };
 
 }  // namespace server

@@ -169,6 +169,38 @@ void AddStore(const MetricSources& s, std::vector<MetricFamily>& out) {
                     MetricType::Gauge, static_cast<double>(s.store->Rev())));
   out.push_back(One("etcd_debugging_mvcc_compact_revision", "The revision of the last compaction in store.",
                     MetricType::Gauge, static_cast<double>(s.store->CompactRev())));
+  out.push_back(One("etcd_debugging_mvcc_keys_total", "Total number of keys.", MetricType::Gauge,
+                    static_cast<double>(s.store->LiveKeys())));
+}
+
+// etcd 3.4's lessor, backend and auth store metrics.
+void AddLeasesAndBackend(const MetricSources& s, std::vector<MetricFamily>& out) {
+  if (s.leases != nullptr) {
+    out.push_back(One("etcd_debugging_lease_granted_total", "The total number of granted leases.",
+                      MetricType::Counter, Count(s.leases->granted)));
+    out.push_back(One("etcd_debugging_lease_revoked_total", "The total number of revoked leases.",
+                      MetricType::Counter, Count(s.leases->revoked)));
+    out.push_back(One("etcd_debugging_lease_renewed_total", "The number of renewed leases seen by the leader.",
+                      MetricType::Counter, Count(s.leases->renewed)));
+    out.push_back(Histogram("etcd_debugging_lease_ttl_total", "Bucketed histogram of lease TTLs.", s.leases->ttls));
+  }
+  if (s.maintenance != nullptr) {
+    out.push_back(Histogram("etcd_disk_backend_defrag_duration_seconds",
+                            "The latency distribution of backend defragmentation.", s.maintenance->defrag));
+    out.push_back(Histogram("etcd_disk_backend_snapshot_duration_seconds",
+                            "The latency distribution of backend snapshots.", s.maintenance->snapshot));
+    out.push_back(Histogram("etcd_mvcc_hash_duration_seconds", "The latency distribution of storage hash operation.",
+                            s.maintenance->hash));
+    out.push_back(Histogram("etcd_mvcc_hash_rev_duration_seconds",
+                            "The latency distribution of storage hash by revision operation.", s.maintenance->hash_rev));
+    out.push_back(One("etcd_disk_defrag_inflight",
+                      "Whether or not defrag is active on the member. 1 means active, 0 means not.",
+                      MetricType::Gauge, s.maintenance->defrag_inflight.load(std::memory_order_relaxed) > 0));
+  }
+  if (s.auth_revision) {
+    out.push_back(One("etcd_debugging_auth_revision", "The current revision of auth store.", MetricType::Gauge,
+                      Count(s.auth_revision())));
+  }
 }
 
 // etcd 3.5's etcd_mvcc_*_total and 3.4's etcd_debugging_mvcc_*_total (the
@@ -236,6 +268,24 @@ void AddDisk(const MetricSources& s, std::vector<MetricFamily>& out) {
   }
 }
 
+// ketcd's own: where this member's writes spend their time.
+void AddWriteStages(const WriteStages& w, std::vector<MetricFamily>& out) {
+  MetricFamily stages{"ketcd_server_write_stage_duration_seconds",
+                      "Time a write proposed on this member spends in each stage: propose_wait (until the raft "
+                      "loop takes it), wal_append (raft log write and fdatasync), replication (leader: appended "
+                      "until committed by a quorum), apply (committed until in the store), respond (until the "
+                      "RPC is answered).",
+                      MetricType::Histogram, {}};
+  for (const auto& [name, h] : {std::pair{"propose_wait", &w.propose_wait}, std::pair{"wal_append", &w.wal_append},
+                                std::pair{"replication", &w.replication}, std::pair{"apply", &w.apply},
+                                std::pair{"respond", &w.respond}}) {
+    stages.metric.push_back(HistogramSample(*h, {{"stage", name}}));
+  }
+  out.push_back(std::move(stages));
+  out.push_back(Histogram("ketcd_server_proposal_duration_seconds",
+                          "Time from a write's proposal on this member until its RPC is answered.", w.total));
+}
+
 }  // namespace
 
 std::string RenderMetrics(const MetricSources& s) {
@@ -243,7 +293,9 @@ std::string RenderMetrics(const MetricSources& s) {
   AddServer(s, families);
   AddStore(s, families);
   AddKv(s, families);
+  AddLeasesAndBackend(s, families);
   AddDisk(s, families);
+  if (s.write_stages != nullptr) AddWriteStages(*s.write_stages, families);
   if (s.peers != nullptr) AddPeers(*s.peers, families);
   if (s.grpc != nullptr) s.grpc->Render(families);
   AddProcess(families);

@@ -9,7 +9,8 @@
 // (peer/peer_metrics.h), per proposal (replication/counting_proposer.h),
 // per key-space operation (state/kv_applier.h). The disk histograms are
 // recorded once per raft log sync and per store commit (lock-free,
-// base/latency_histogram.h).
+// base/latency_histogram.h), as are ketcd's own write-stage histograms
+// (replication/write_stages.h).
 // Thread-safety: Render may run on any number of threads.
 #pragma once
 
@@ -19,13 +20,16 @@
 
 #include "base/latency_histogram.h"
 #include "server/edge/grpc_metrics.h"
+#include "server/edge/maintenance_service.h"
 #include "server/peer/peer_metrics.h"
 #include "server/replication/counting_proposer.h"
 #include "server/state/kv_applier.h"
+#include "server/state/lessor.h"
 #include "server/state/watch_hub.h"
 #include "server/edge/http_endpoints.h"
 #include "server/net/http_server.h"
 #include "server/replication/proposer.h"
+#include "server/replication/write_stages.h"
 #include "storage/mvcc_store.h"
 
 namespace server {
@@ -49,6 +53,16 @@ struct MetricSources {
   const WatchHub* watch_hub = nullptr;
   // etcd_server_slow_apply_total
   std::function<uint64_t()> slow_applies;
+  // etcd_debugging_lease_*; may be null.
+  const LeaseCounters* leases = nullptr;
+  // etcd_disk_backend_{defrag,snapshot}_duration_seconds, etcd_mvcc_hash*,
+  // etcd_disk_defrag_inflight; may be null.
+  const MaintenanceMetrics* maintenance = nullptr;
+  // etcd_debugging_auth_revision; may be empty.
+  std::function<uint64_t()> auth_revision;
+  // ketcd_server_write_stage_duration_seconds{stage},
+  // ketcd_server_proposal_duration_seconds (ours; etcd has none).
+  const WriteStages* write_stages = nullptr;
 };
 
 // The whole exposition, as GET /metrics returns it.

@@ -5,7 +5,9 @@
 
 namespace server {
 
-SnapshotStream::SnapshotStream(const storage::MvccStore* store, std::string cluster_version) {
+SnapshotStream::SnapshotStream(const storage::MvccStore* store, std::string cluster_version,
+                               std::function<void()> on_done)
+    : on_done_(std::move(on_done)) {
   producer_ = std::thread([this, store, version = std::move(cluster_version)] {
     Produce(store, version);
   });
@@ -80,6 +82,7 @@ void SnapshotStream::MaybeFinishLocked() {
 void SnapshotStream::OnDone() {
   // Finish ran after the producer set produced_, so it is about to return.
   producer_.join();
+  if (on_done_) on_done_();
   delete this;
 }
 

@@ -17,6 +17,8 @@
 #include <string>
 #include <thread>
 
+#include <functional>
+
 #include "absl/status/status.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "storage/mvcc_store.h"
@@ -26,7 +28,10 @@ namespace server {
 class SnapshotStream final : public grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse> {
  public:
   static constexpr size_t kMaxQueued = 4;
-  SnapshotStream(const storage::MvccStore* store, std::string cluster_version);
+  // `on_done` (may be null) runs once gRPC is done with the call, whatever
+  // its outcome (etcd times a backend snapshot until it is closed).
+  SnapshotStream(const storage::MvccStore* store, std::string cluster_version,
+                 std::function<void()> on_done = nullptr);
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
@@ -48,6 +53,7 @@ class SnapshotStream final : public grpc::ServerWriteReactor<etcdserverpb::Snaps
   bool finished_ = false;       // guarded by mu_
   absl::Status result_;         // guarded by mu_: the producer's
   std::thread producer_;
+  std::function<void()> on_done_;
 };
 
 }  // namespace server

@@ -14,6 +14,7 @@
 #include <string>
 
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "absl/strings/str_cat.h"
 #include "server/net/protocol_sniff.h"
@@ -64,9 +65,27 @@ class SocketStream final : public ByteStream {
   int fd_;
 };
 
+// The common name of the client certificate the handshake verified, or ""
+// (none asked for, none given, or no common name in it).
+std::string VerifiedClientCn(SSL* ssl) {
+  X509* peer = SSL_get0_peer_certificate(ssl);
+  if (peer == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return "";
+  X509_NAME* subject = X509_get_subject_name(peer);
+  // Go's crypto/x509 keeps the last CN of the subject.
+  int found = -1;
+  for (int i = -1; (i = X509_NAME_get_index_by_NID(subject, NID_commonName, i)) >= 0;) found = i;
+  if (found < 0) return "";
+  unsigned char* utf8 = nullptr;
+  const int n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, found)));
+  if (n < 0) return "";
+  std::string cn(reinterpret_cast<char*>(utf8), static_cast<size_t>(n));
+  OPENSSL_free(utf8);
+  return cn;
+}
+
 class TlsStream final : public ByteStream {
  public:
-  explicit TlsStream(SSL* ssl) : ssl_(ssl) {}
+  explicit TlsStream(SSL* ssl) : ssl_(ssl), client_cn_(VerifiedClientCn(ssl)) {}
   size_t Read(char* buf, size_t len) override {
     size_t n = 0;
     return SSL_read_ex(ssl_, buf, len, &n) == 1 ? n : 0;
@@ -76,9 +95,14 @@ class TlsStream final : public ByteStream {
     return data.empty() || SSL_write_ex(ssl_, data.data(), data.size(), &n) == 1;
   }
   bool PeerClosed() override { return PeerHungUp(SSL_get_fd(ssl_)); }
+  void DescribeClient(HttpRequest& req) const override {
+    req.tls = true;
+    req.verified_client_cn = client_cn_;
+  }
 
  private:
   SSL* ssl_;
+  const std::string client_cn_;
 };
 
 // Peeks (never consumes) until the first bytes decide the protocol, the

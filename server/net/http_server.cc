@@ -256,6 +256,7 @@ void ServeHttpConnection(ByteStream& stream, const HttpRoutes& routes, const Htt
       continue;
     }
     ConnectionWriter writer(stream, http_should_keep_alive(&parser) != 0, state.req.method == "HEAD");
+    stream.DescribeClient(state.req);
     routes.Dispatch(state.req, writer);
     if (!writer.Finish()) return;
     state = Parse{};

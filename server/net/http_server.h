@@ -27,6 +27,10 @@ struct HttpRequest {
   std::string query;   // "exclude=NOSPACE", without '?'
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // Whether the request came over TLS, and the common name of the client
+  // certificate the handshake verified (--client-cert-auth), if any.
+  bool tls = false;
+  std::string verified_client_cn;
   // All values of the query parameter `name` (no percent-decoding needed
   // by the handlers served here).
   std::vector<std::string> QueryValues(std::string_view name) const;
@@ -91,6 +95,9 @@ class ByteStream {
   // True when the peer has closed its side or the connection broke; never
   // blocks. The default knows nothing and says false.
   virtual bool PeerClosed() { return false; }
+  // Fills what the connection knows of its client into each request
+  // (HttpRequest::tls, verified_client_cn). The default: a plain connection.
+  virtual void DescribeClient(HttpRequest& /*req*/) const {}
 };
 
 struct HttpLimits {

@@ -48,6 +48,8 @@ void LeaseExpirer::Step(absl::Time now) {
   if (!leading) {
     if (lessor_->primary()) lessor_->Demote();
     barrier_ok_.store(false);
+    std::lock_guard<std::mutex> lock(confirmed_mu_);
+    confirmed_.clear();
     return;
   }
   if (!lessor_->primary()) {
@@ -93,11 +95,28 @@ void LeaseExpirer::ProposeCheckpointResets() {
 }
 
 void LeaseExpirer::ProposeRevocations(absl::Time now) {
-  for (int64_t id : lessor_->TakeExpired(now, kRevokeRetry, kMaxRevocationsPerRound)) {
+  // Revokes the leases a barrier confirmed last round; the barrier's callback
+  // only records them (it may run on the raft loop, which Propose waits on).
+  std::vector<int64_t> confirmed;
+  {
+    std::lock_guard<std::mutex> lock(confirmed_mu_);
+    confirmed.swap(confirmed_);
+  }
+  for (int64_t id : confirmed) {
     serverpb::InternalRequest req;
     req.mutable_lease_revoke()->set_id(id);
     proposer_->Propose(std::move(req), [](ProposeResult) {});
   }
+  auto expired = lessor_->TakeExpired(now, kRevokeRetry, kMaxRevocationsPerRound);
+  if (expired.empty()) return;
+  // Leadership first, as etcd 3.5's lessor: a leader that was paused still
+  // believes it leads and its deadlines are stale. A failed barrier drops the
+  // round; TakeExpired reports the leases again after kRevokeRetry.
+  proposer_->ReadBarrier([this, expired = std::move(expired)](absl::Status s) {
+    if (!s.ok()) return;
+    std::lock_guard<std::mutex> lock(confirmed_mu_);
+    confirmed_.insert(confirmed_.end(), expired.begin(), expired.end());
+  });
 }
 
 void LeaseExpirer::ProposeCheckpoints(absl::Time now) {

@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <vector>
 #include <thread>
 
 #include "absl/time/time.h"
@@ -59,6 +60,11 @@ class LeaseExpirer {
   bool stopping_ = false;  // guarded by mu_
   std::atomic<bool> barrier_pending_{false};
   std::atomic<bool> barrier_ok_{false};
+  // Expired leases whose revocation waits for a read barrier that confirms
+  // this member still leads (a leader paused past its followers' election
+  // must not revoke leases the new leader kept alive: etcd issue 15247).
+  std::mutex confirmed_mu_;
+  std::vector<int64_t> confirmed_;  // guarded by confirmed_mu_: barrier passed
   absl::Time next_checkpoint_;  // the loop thread's only
   std::thread thread_;
 };

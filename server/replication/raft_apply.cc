@@ -2,6 +2,7 @@
 // store in one batch with the applied index; membership changes are
 // recorded beside them and reach the peer directory; waiters are answered
 // once the batch is written.
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -14,10 +15,25 @@ namespace server {
 
 void RaftMember::Apply(const std::vector<raftpb::Entry>& committed) {
   if (committed.empty()) return;
+  // One clock read per stage boundary (write_stages.h): `committed_at`
+  // ends replication and starts apply; each entry's end starts the next.
+  const absl::Time committed_at = clock_.Now();
+  const uint64_t committed_last = committed.back().index();
+  while (!appended_.empty() && appended_.front().first <= committed_last) {
+    Appended& a = appended_.front();
+    const uint64_t upto = std::min(a.last, committed_last);
+    stages_.replication.Observe(committed_at - a.appended, upto - a.first + 1);
+    if (upto < a.last) {
+      a.first = upto + 1;
+      break;
+    }
+    appended_.pop_front();
+  }
   const uint64_t applied = store_->AppliedIndex();
   auto wb = store_->Write();
   uint64_t last = applied;
   std::vector<std::pair<uint64_t, ProposeResult>> results;
+  absl::Time entry_start = committed_at;
   for (const auto& e : committed) {
     if (e.index() <= applied) continue;  // replayed after a restart: already in the store
     last = e.index();
@@ -28,12 +44,13 @@ void RaftMember::Apply(const std::vector<raftpb::Entry>& committed) {
     if (e.data().empty()) continue;  // a new leader's empty entry
     serverpb::InternalRequest req;
     if (!req.ParseFromString(e.data())) Fatal("decoding a log entry", absl::DataLossError("bad entry"));
-    const absl::Time apply_start = clock_.Now();
     auto r = applier_->ApplyEntry(*wb, req);
     // etcd's warnApplyDuration (etcd_server_slow_apply_total).
-    if (clock_.Now() - apply_start > absl::Milliseconds(100)) {
+    const absl::Time entry_end = clock_.Now();
+    if (entry_end - entry_start > absl::Milliseconds(100)) {
       slow_applies_.fetch_add(1, std::memory_order_relaxed);
     }
+    entry_start = entry_end;
     if (!r.ok() && r.status().code() == absl::StatusCode::kInternal) {
       Fatal(absl::StrCat("applying entry ", e.index()), r.status());
     }
@@ -42,20 +59,30 @@ void RaftMember::Apply(const std::vector<raftpb::Entry>& committed) {
   if (last == applied) return;
   // Not synced: the raft log holds these entries durably and is replayed
   // past the store's applied index after a crash.
-  const absl::Time commit_start = clock_.Now();
+  const absl::Time commit_start = entry_start;
   if (auto s = wb->Commit(last, /*sync=*/false); !s.ok()) Fatal("writing the store", s);
-  backend_commit_.Observe(clock_.Now() - commit_start);
+  const absl::Time written = clock_.Now();
+  backend_commit_.Observe(written - commit_start);
+  stages_.apply.Observe(written - committed_at, results.size());
   if (removed_ && !removal_reported_) {
     removal_reported_ = true;
     logger_.Warn("the member has been permanently removed from the cluster", {});
     if (opts_.on_removed) opts_.on_removed();
   }
+  Answer(results, written);
+}
+
+void RaftMember::Answer(std::vector<std::pair<uint64_t, ProposeResult>>& results, absl::Time written) {
   for (auto& [id, r] : results) {
     auto it = waiters_.find(id);
     if (it == waiters_.end()) continue;
-    auto done = std::move(it->second.done);
+    Waiter w = std::move(it->second);
     waiters_.erase(it);
-    done(std::move(r));
+    w.done(std::move(r));
+    if (w.accepted == absl::InfinitePast()) continue;
+    const absl::Time answered = clock_.Now();
+    stages_.respond.Observe(answered - written);
+    stages_.total.Observe(answered - w.accepted);
   }
 }
 

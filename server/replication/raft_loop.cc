@@ -32,7 +32,7 @@ void RaftMember::Loop() {
       if (next_tick < now) next_tick = now + opts_.tick;  // after a stall, do not burst
       ExpireWaiters(now);
     }
-    HandleInbox(in);
+    HandleInbox(in, now);
     HandleReady();
     // A Ready may have named a leader: what waited for one goes now.
     if (!parked_proposals_.empty() || !parked_reads_.empty()) {
@@ -54,8 +54,8 @@ void RaftMember::CampaignIfSoleVoter() {
   HandleReady();
 }
 
-void RaftMember::HandleInbox(Inbox& in) {
-  const absl::Time deadline = clock_.Now() + opts_.request_timeout;
+void RaftMember::HandleInbox(Inbox& in, absl::Time now) {
+  const absl::Time deadline = now + opts_.request_timeout;
   for (auto& m : in.messages) {
     // A membership change a follower forwarded that this leader cannot
     // take yet is retried here: the follower hears of no refusal, and its
@@ -75,7 +75,10 @@ void RaftMember::HandleInbox(Inbox& in) {
   }
   for (uint64_t id : in.unreachable) node_->ReportUnreachable(id);
   for (auto [id, ok] : in.snapshot_reports) node_->ReportSnapshot(id, ok);
-  for (auto& p : in.proposals) parked_proposals_.push_back(ParkedProposal{std::move(p), deadline});
+  for (auto& p : in.proposals) {
+    stages_.propose_wait.Observe(now - p.accepted);
+    parked_proposals_.push_back(ParkedProposal{std::move(p), deadline});
+  }
   for (auto& r : in.reads) parked_reads_.push_back(ReadWaiter{std::move(r), deadline});
   for (auto& t : in.tasks) t(false);
   RetryParked();
@@ -102,7 +105,7 @@ void RaftMember::RetryParked() {
       p.done(raft::IsConfChangeRejected(st) ? st : absl::UnavailableError(st.message()));
       continue;
     }
-    waiters_[id] = Waiter{std::move(p.done), parked.deadline};
+    waiters_[id] = Waiter{std::move(p.done), parked.deadline, p.accepted};
   }
   if (!parked_reads_.empty()) {
     // Every barrier waiting now shares one ReadIndex round.
@@ -120,6 +123,7 @@ void RaftMember::HandleReady() {
     if (rd.soft_state) {
       const uint64_t old_leader = leader_.exchange(rd.soft_state->lead);
       if (old_leader != rd.soft_state->lead) {
+        appended_.clear();  // what this member appended as leader is no longer timed
         if (rd.soft_state->lead != 0) leader_changes_.fetch_add(1, std::memory_order_relaxed);
         // A ReadIndex round in flight may never be answered by a leader that
         // lost its role: ask the new leader.
@@ -153,11 +157,21 @@ void RaftMember::HandleReady() {
         out.push_back(std::move(m));
       }
     }
-    Persist(rd, std::move(out), leader_.load() == opts_.id);
+    const bool leading = leader_.load() == opts_.id;
+    // A leader's Ready that appends nothing but commits entries carries
+    // only commit news for the followers (and heartbeats): its waiters are
+    // answered first, so that waking the followers does not compete with
+    // the answer for the cores (raft allows a leader to send at any time).
+    const bool answer_first = leading && rd.entries.empty() && !rd.snapshot &&
+                              !rd.committed_entries.empty();
+    std::vector<raftpb::Message> later;
+    if (answer_first) later.swap(out);
+    Persist(rd, std::move(out), leading);
     // Membership takes effect when appended (raft.h), not when applied.
     if (!rd.entries.empty() || rd.snapshot) PublishConfState();
     // 3. Apply.
     Apply(rd.committed_entries);
+    if (!later.empty()) transport_->Send(std::move(later));
     // 4. Reads.
     for (const auto& rs : rd.read_states) {
       auto it = read_rounds_.find(rs.request_ctx);
@@ -172,6 +186,10 @@ void RaftMember::HandleReady() {
 }
 
 void RaftMember::Persist(raft::Ready& rd, std::vector<raftpb::Message> out, bool leading) {
+  if (leading && !rd.entries.empty()) {
+    // The replication stage (write_stages.h) starts before the send.
+    appended_.push_back(Appended{rd.entries.front().index(), rd.entries.back().index(), clock_.Now()});
+  }
   // A leader's messages promise nothing about its own disk (raft counts
   // the leader's copy of an entry only after Advance), so the leader sends
   // them before its fdatasync and the two overlap (thesis §10.2.1). Any
@@ -182,7 +200,11 @@ void RaftMember::Persist(raft::Ready& rd, std::vector<raftpb::Message> out, bool
   if (auto s = persistence_->Save(rd.hard_state, rd.entries, rd.must_sync); !s.ok()) {
     Fatal("writing the raft log", s);
   }
-  if (rd.must_sync) wal_fsync_.Observe(clock_.Now() - save_start);
+  if (rd.must_sync) {
+    const absl::Duration took = clock_.Now() - save_start;
+    wal_fsync_.Observe(took);
+    stages_.wal_append.Observe(took, rd.entries.size());
+  }
   if (!rd.entries.empty()) {
     log_writes_.fetch_add(1, std::memory_order_relaxed);
     if (auto s = log_cache_->Append(rd.entries); !s.ok()) Fatal("caching raft entries", s);

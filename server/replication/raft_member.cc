@@ -79,10 +79,14 @@ void RaftMember::Stop() {
   transfers_.clear();
 }
 
+// The loop is woken after the lock is released, so that it does not wake
+// only to block on mu_ (a wake-up costs a context switch on the hot path).
 void RaftMember::Deliver(std::vector<raftpb::Message> msgs) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (stopping_) return;
-  for (auto& m : msgs) inbox_.messages.push_back(std::move(m));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    for (auto& m : msgs) inbox_.messages.push_back(std::move(m));
+  }
   cv_.notify_one();
 }
 
@@ -113,14 +117,16 @@ void RaftMember::ProposeConfChange(raftpb::ConfChange cc, ConfChangeDone done) {
 }
 
 void RaftMember::Enqueue(Proposal p) {
+  p.accepted = clock_.Now();  // the propose_wait stage starts (write_stages.h)
+  bool stopped = true;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!stopping_) {
       inbox_.proposals.push_back(std::move(p));
-      cv_.notify_one();
-      return;
+      stopped = false;
     }
   }
+  if (!stopped) return cv_.notify_one();
   p.done(StoppedError());
 }
 

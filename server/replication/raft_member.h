@@ -45,6 +45,7 @@
 #include "server/state/applier.h"
 #include "server/peer/peer_transport.h"
 #include "server/replication/proposer.h"
+#include "server/replication/write_stages.h"
 #include "storage/mvcc_store.h"
 
 namespace server {
@@ -123,6 +124,8 @@ class RaftMember : public Proposer {
   // before it) and of the store's batch commits, for /metrics.
   const base::LatencyHistogram& WalFsyncDurations() const { return wal_fsync_; }
   const base::LatencyHistogram& BackendCommitDurations() const { return backend_commit_; }
+  // Where this member's own writes spend their time (write_stages.h).
+  const WriteStages& Stages() const { return stages_; }
   // Entries whose apply took longer than 100 ms (etcd_server_slow_apply_total).
   uint64_t SlowApplies() const { return slow_applies_.load(std::memory_order_relaxed); }
 
@@ -133,6 +136,7 @@ class RaftMember : public Proposer {
   struct Waiter {
     ProposeDone done;
     absl::Time deadline;
+    absl::Time accepted;  // InfinitePast: not timed (a forwarded change)
   };
   struct ReadWaiter {
     std::function<void(absl::Status)> done;
@@ -143,6 +147,7 @@ class RaftMember : public Proposer {
     serverpb::InternalRequest req;
     std::optional<raftpb::ConfChange> conf_change;  // set: a membership change
     ProposeDone done;
+    absl::Time accepted = absl::InfinitePast();  // when Propose took it
     uint64_t id() const { return conf_change ? conf_change->id() : req.id(); }
   };
   struct Inbox {
@@ -163,12 +168,15 @@ class RaftMember : public Proposer {
   void RunOnLoop(std::function<void(bool stopped)> task);
   void Loop();
   void CampaignIfSoleVoter();
-  void HandleInbox(Inbox& in);
+  // `now`: when the loop took `in` from the inbox.
+  void HandleInbox(Inbox& in, absl::Time now);
   void HandleReady();
   // Ready steps 1 and 2 (raft/rawnode.h): persist, and send what waits
   // for the disk.
   void Persist(raft::Ready& rd, std::vector<raftpb::Message> out, bool leading);
   void Apply(const std::vector<raftpb::Entry>& committed);
+  // Answers the waiters of `results`, applied at `written`.
+  void Answer(std::vector<std::pair<uint64_t, ProposeResult>>& results, absl::Time written);
   // Records the change in `wb` and the peer directory; returns its id.
   uint64_t ApplyConfChange(storage::WriteBatch& wb, const raftpb::Entry& e);
   void PublishConfState();
@@ -217,6 +225,14 @@ class RaftMember : public Proposer {
     ReadWaiter w;
   };
   std::vector<TransferWaiter> transfers_;
+  // Leader: entries [first, last] began to be persisted and sent at
+  // `appended` and are not committed yet (the replication stage).
+  struct Appended {
+    uint64_t first;
+    uint64_t last;
+    absl::Time appended;
+  };
+  std::deque<Appended> appended_;
   uint64_t next_read_ctx_ = 1;
   uint64_t snapshot_index_ = 0;
   bool removed_ = false;           // this member's removal was applied
@@ -231,7 +247,8 @@ class RaftMember : public Proposer {
   std::atomic<bool> is_learner_{false};
   std::atomic<uint64_t> slow_applies_{0};
   base::LatencyHistogram wal_fsync_;
-  base::LatencyHistogram backend_commit_;  // leaders seen (etcd_server_leader_changes_seen_total)
+  base::LatencyHistogram backend_commit_;
+  WriteStages stages_;
   mutable std::mutex conf_mu_;
   raftpb::ConfState conf_state_;  // guarded by conf_mu_
 };

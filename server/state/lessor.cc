@@ -50,6 +50,8 @@ absl::StatusOr<etcdserverpb::LeaseGrantResponse> Lessor::ApplyGrant(
   }
   if (primary_) l.expiry = clock_.Now() + absl::Seconds(l.ttl);
   leases_[r.id()] = l;
+  counters_.granted.fetch_add(1, std::memory_order_relaxed);
+  counters_.ttls.Observe(absl::Seconds(l.ttl));
   etcdserverpb::LeaseGrantResponse resp;
   resp.set_id(r.id());
   resp.set_ttl(l.ttl);
@@ -77,6 +79,7 @@ absl::StatusOr<etcdserverpb::LeaseRevokeResponse> Lessor::ApplyRevoke(
     std::lock_guard<std::mutex> lock(mu_);
     leases_.erase(r.id());
   }
+  counters_.revoked.fetch_add(1, std::memory_order_relaxed);
   etcdserverpb::LeaseRevokeResponse resp;
   resp.mutable_header()->set_revision(batch.rev());
   return resp;
@@ -135,6 +138,7 @@ absl::StatusOr<int64_t> Lessor::Renew(int64_t id, absl::Time now) {
   if (it->second.remaining_ttl > 0) it->second.reset_checkpoint = true;
   it->second.remaining_ttl = 0;
   it->second.expiry = now + absl::Seconds(it->second.ttl);
+  counters_.renewed.fetch_add(1, std::memory_order_relaxed);
   return it->second.ttl;
 }
 

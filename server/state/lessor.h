@@ -18,6 +18,7 @@
 // Thread-safety: all methods are thread-safe.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -28,12 +29,25 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "base/clock.h"
+#include "base/latency_histogram.h"
 #include "etcdserverpb/rpc.pb.h"
 #include "storage/mvcc_store.h"
 
 namespace server {
 
 inline constexpr int64_t kMaxLeaseTtl = 9000000000;
+
+// etcd's etcd_debugging_lease_* metrics, counted where etcd's lessor counts
+// them: grants (with their TTLs) and revokes as they are applied, on every
+// member; renewals where they happen, on the leader. Relaxed atomics.
+struct LeaseCounters {
+  std::atomic<uint64_t> granted{0};
+  std::atomic<uint64_t> revoked{0};
+  std::atomic<uint64_t> renewed{0};
+  // etcd_debugging_lease_ttl_total: granted TTLs in seconds, etcd's buckets
+  // (1 s doubling 24 times); observed as durations of that many seconds.
+  base::LatencyHistogram ttls{1, 2, 24};
+};
 
 class Lessor {
  public:
@@ -47,6 +61,7 @@ class Lessor {
   [[nodiscard]] absl::Status Reload();
   bool Exists(int64_t id) const;
   int64_t min_ttl() const { return opts_.min_ttl; }
+  const LeaseCounters& counters() const { return counters_; }
 
   // ---- the apply loop, inside its batch
   [[nodiscard]] absl::StatusOr<etcdserverpb::LeaseGrantResponse> ApplyGrant(
@@ -96,6 +111,7 @@ class Lessor {
   mutable std::mutex mu_;
   std::map<int64_t, Lease> leases_;  // guarded by mu_
   bool primary_ = false;             // guarded by mu_
+  LeaseCounters counters_;
 };
 
 }  // namespace server

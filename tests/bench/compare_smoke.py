@@ -10,7 +10,13 @@ records that it dialed https), the results and the table's header must say
 TLS, and no key material or certificate path may reach them. Without it,
 they must say plaintext.
 
-usage: compare_smoke.py --ketcd PATH --bench PATH [--tls]
+With --auth simple|jwt, bench/compare turns auth on in both systems and
+ketcd-bench runs as the bench user: every request of both must succeed
+(so each connection authenticated and its token was accepted), ketcd-bench
+must record --user with the password masked, summary.json, every run and
+the table's title must name the mode, and no password may reach the results.
+
+usage: compare_smoke.py --ketcd PATH --bench PATH [--tls] [--auth simple|jwt]
 """
 import argparse
 import glob
@@ -23,7 +29,7 @@ import tempfile
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 FAILED = []
-# Workloads of each mode and their rows in the printed table; TLS takes one
+# Workloads of each mode and their rows in the printed table; TLS (and auth) take one
 # with 10 connections, so that more than one handshake is made.
 WORKLOADS = {
     False: {"put-1": "| put, 1 client, leader |", "range-l-1": "| linearizable range, 1 client |"},
@@ -56,8 +62,9 @@ def main():
     ap.add_argument("--ketcd", required=True)
     ap.add_argument("--bench", required=True)
     ap.add_argument("--tls", action="store_true", help="run bench/compare --tls")
+    ap.add_argument("--auth", choices=("none", "simple", "jwt"), default="none", help="run bench/compare --auth")
     args = ap.parse_args()
-    workloads = WORKLOADS[args.tls]
+    workloads = WORKLOADS[args.tls or args.auth != "none"]  # auth: 10 conns, 10 logins
     tmp = tempfile.mkdtemp(prefix="ketcd-compare-smoke-")
     try:
         out = os.path.join(tmp, "out")
@@ -65,6 +72,7 @@ def main():
         cmd = [sys.executable, os.path.join(ROOT, "bench", "compare"), "--quick", "--rounds", "1",
                "--only", ",".join(workloads), "--out", out, "--ketcd", args.ketcd, "--bench", args.bench]
         cmd += ["--tls"] if args.tls else []
+        cmd += ["--auth", args.auth]
         try:
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=150, env=env, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired as e:
@@ -80,6 +88,9 @@ def main():
             check("summary.json says %s" % transport, summary["tls"] is args.tls, str(summary.get("tls")))
             check("every run dialed %s" % transport, all(run["tls"] is args.tls for run in summary["runs"]),
                   str([run.get("tls") for run in summary["runs"]]))
+            check("summary.json says auth %s" % args.auth, summary.get("auth") == args.auth, str(summary.get("auth")))
+            check("every run says auth %s" % args.auth, all(run.get("auth") == args.auth for run in summary["runs"]),
+                  str([run.get("auth") for run in summary["runs"]]))
             rows = {row["workload"]: row for row in summary["rows"]}
             check("summary has both workloads", sorted(rows) == sorted(workloads), str(sorted(rows)))
             for name, row in rows.items():
@@ -100,12 +111,16 @@ def main():
                 check("%s: %s to %s endpoints" % (os.path.basename(path), transport, "https" if args.tls else "http"),
                       data["tls"] is args.tls and data["endpoints"].startswith("https://") is args.tls
                       and ("tls/ca.crt" in data["argv"]) is args.tls, json.dumps(data["argv"]))
+                check("%s: --user bench:*** only with --auth" % os.path.basename(path),
+                      ("bench:***" in data["argv"]) is (args.auth != "none"), json.dumps(data["argv"]))
             except (OSError, ValueError, KeyError, IndexError) as e:
                 check("%s parses" % os.path.basename(path), False, str(e))
         try:
             with open(os.path.join(out, "table.md")) as f:
                 title = f.readline().strip()
-            check("table.md's title says TLS only with --tls", title.endswith(", TLS") is args.tls, title)
+            check("table.md's title says TLS only with --tls", (", TLS" in title) is args.tls, title)
+            check("table.md's title names the auth mode", title.endswith(", auth " + args.auth)
+                  is (args.auth != "none"), title)
         except OSError as e:
             check("table.md written", False, str(e))
         if shutil.which("gnuplot"):
@@ -123,6 +138,7 @@ def main():
             named = [p for p in machine_paths if p in text]
             check("%s names no local path" % os.path.relpath(path, out), not named, str(named))
             check("%s holds no key material" % os.path.relpath(path, out), "PRIVATE KEY" not in text)
+            check("%s holds no password" % os.path.relpath(path, out), "bench-pw" not in text and "root-pw" not in text)
         check("compare's temp dir (data, certificates) removed",
               not glob.glob(os.path.join(tmp, "ketcd-compare-*")), str(glob.glob(os.path.join(tmp, "*"))))
         left = leftover_pids(tmp)
@@ -134,7 +150,7 @@ def main():
                 pass
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("compare smoke%s: %s" % (" --tls" if args.tls else "",
+    print("compare smoke%s%s: %s" % (" --tls" if args.tls else "", " --auth " + args.auth if args.auth != "none" else "",
                                    "FAILED: " + ", ".join(FAILED) if FAILED else "all passed"))
     return 1 if FAILED else 0
 

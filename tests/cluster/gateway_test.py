@@ -20,7 +20,10 @@ ports, versions, sizes, hashes, tokens, lease TTLs counting down).
   - errors: unknown paths (/v3/ and /v3alpha/), GET on a gateway path,
     malformed JSON bodies (400 with Go's messages), a request over
     --max-request-bytes, a body over the gateway's limit (refused unread);
-  - over TLS with --client-cert-auth: put, range and a watch event.
+  - over TLS with --client-cert-auth: put, range and a watch event; then
+    auth enabled through the gateway, after which every /v3/ (and /v3beta/)
+    request of a client whose certificate has a CN is refused with 400 and
+    etcd's text, known path or not, any method; /health is still served.
 Then (ketcd only) --enable-grpc-gateway=false: /v3/ paths are 404.
 
 Usage: /usr/bin/python3 tests/cluster/gateway_test.py --server build/server/ketcd
@@ -270,6 +273,24 @@ def tls_story(t, c):
     w.close()
 
 
+def tls_auth_story(t, c):
+    """With --client-cert-auth, once auth is on, every /v3/ request from a
+    client whose certificate has a CN is refused with 400 (etcd 3.4's
+    embed/serve.go); before that it is served."""
+    t.call(c, "tls user add root", "/v3/auth/user/add", {"name": "root", "password": "rootpw"})
+    t.call(c, "tls user grant root", "/v3/auth/user/grant", {"user": "root", "role": "root"})
+    t.call(c, "tls auth enable", "/v3/auth/enable", {})
+    t.call(c, "tls CN range, auth on", "/v3/kv/range", {"key": b64("s")})
+    t.call(c, "tls CN authenticate, auth on", "/v3/auth/authenticate", {"name": "root", "password": "rootpw"})
+    t.call(c, "tls CN v3beta, auth on", "/v3beta/kv/range", {"key": b64("s")})
+    t.call(c, "tls CN unknown path, auth on", "/v3/kv/nope", {})
+    t.call(c, "tls CN GET, auth on", "/v3/kv/range", method="GET")
+    t.call(c, "tls CN OPTIONS, auth on", "/v3/kv/range", method="OPTIONS")
+    t.call(c, "tls CN v3alpha, auth on", "/v3alpha/kv/range", {"key": b64("s")})
+    status, _, _ = c.call("/health", method="GET")
+    t.add("tls CN /health, auth on", status, "", "")
+
+
 def run(binary, label, certs_dir):
     flags = ["--max-request-bytes", str(MAX_REQUEST_BYTES), "--bcrypt-cost", "4"]
     t = Transcript()
@@ -284,6 +305,8 @@ def run(binary, label, certs_dir):
         s.start()
         log("%s: tls_story" % label)
         tls_story(t, Client(s, certs))
+        log("%s: tls_auth_story" % label)
+        tls_auth_story(t, Client(s, certs))
     return t.lines
 
 

@@ -25,6 +25,16 @@ opens, uses and cancels a watch; on the member it talks to:
     all there;
   - every metric (and label) the etcd mixin's alerts read
     (testdata/etcd_mixin_alerts.txt) is exposed.
+etcd_server_client_requests_total counts those calls under
+client_api_version "unknown" (unary and stream) and etcdctl's under "3.4".
+Then: etcd_debugging_mvcc_keys_total equals the number of live keys on
+every member after puts, updates, deletes and a txn, and on a restarted
+member; a lease grant, keep-alive and revoke move etcd_debugging_lease_*
+(granted and revoked on every member, renewed on the leader, the TTL in
+etcd_debugging_lease_ttl_total), a defragmentation, a snapshot, a Hash and
+a HashKV count in etcd_disk_backend_{defrag,snapshot}_duration_seconds and
+etcd_mvcc_hash{,_rev}_duration_seconds, a RoleAdd moves
+etcd_debugging_auth_revision.
 A single member started without --metrics has no grpc_server_handling_seconds.
 Every process is stopped by PID; the temp dir is removed; bounded by
 --timeout.
@@ -35,6 +45,7 @@ import http.client
 import os
 import queue
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -66,7 +77,11 @@ etcd_network_client_grpc_sent_bytes_total etcd_network_client_grpc_received_byte
 etcd_network_peer_sent_bytes_total etcd_network_peer_received_bytes_total etcd_network_peer_round_trip_time_seconds
 grpc_server_started_total grpc_server_handled_total grpc_server_msg_received_total grpc_server_msg_sent_total
 grpc_server_handling_seconds process_resident_memory_bytes process_cpu_seconds_total process_open_fds
-process_start_time_seconds""".split()
+process_start_time_seconds etcd_debugging_mvcc_keys_total etcd_debugging_mvcc_db_total_size_in_bytes
+etcd_debugging_lease_granted_total etcd_debugging_lease_revoked_total etcd_debugging_lease_renewed_total
+etcd_debugging_lease_ttl_total etcd_disk_backend_defrag_duration_seconds etcd_disk_backend_snapshot_duration_seconds
+etcd_disk_defrag_inflight etcd_debugging_auth_revision etcd_server_client_requests_total
+etcd_mvcc_hash_duration_seconds etcd_mvcc_hash_rev_duration_seconds""".split()
 failures = []
 
 
@@ -202,6 +217,25 @@ def grpc_counts(c, before, after, watch_open):
         check("etcd_mvcc_%s_total moves by at least %d" % (op, least), got >= least, str(got))
 
 
+def client_requests(c, before, after):
+    """etcd_server_client_requests_total by client_api_version: the python
+    client sends none ("unknown"); etcdctl 3.4 sends "3.4"."""
+    def moved(labels):
+        return (after.get("etcd_server_client_requests_total", **labels) or 0) - \
+            (before.get("etcd_server_client_requests_total", **labels) or 0)
+    unary = moved({"client_api_version": "unknown", "type": "unary"})
+    stream = moved({"client_api_version": "unknown", "type": "stream"})
+    want = N_PUTS + 1 + N_RANGES + 1
+    check("client_requests_total: %d unary calls and 1 stream, version unknown" % want,
+          (unary, stream) == (want, 1), str((unary, stream)))
+    port = c.members[0].client_port
+    r = subprocess.run(["etcdctl", "--endpoints", "127.0.0.1:%d" % port, "put", "metrics/ctl", "x"],
+                       capture_output=True, text=True, timeout=20, env=dict(os.environ, ETCDCTL_API="3"))
+    got = Scrape(port).get("etcd_server_client_requests_total", client_api_version="3.4", type="unary") or 0
+    check("etcdctl 3.4's put counts under client_api_version 3.4", r.returncode == 0 and got >= 1,
+          "%s %s" % (got, r.stderr.strip()))
+
+
 def bytes_moved(before, after, sizes):
     sent = sum(sizes)
     got_in = (after.get("etcd_network_client_grpc_received_bytes_total") or 0) - \
@@ -300,6 +334,103 @@ def mixin(s, is_etcd):
     check("the %d mixin alerts read only exposed metrics and labels" % len(alerts), not bad, "; ".join(bad))
 
 
+def poll(what, fn, timeout=15):
+    """fn() -> (ok, detail), retried until ok or the timeout (members apply
+    asynchronously); one check with the last detail."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ok, detail = fn()
+        if ok or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    check(what, ok, detail)
+
+
+def live_keys(kv):
+    return kv.Range(rpc.RangeRequest(key=b"\0", range_end=b"\0", count_only=True), timeout=10).count
+
+
+def keys_on(members, want):
+    got = {m.name: Scrape(m.client_port).get("etcd_debugging_mvcc_keys_total") for m in members}
+    return all(v == want for v in got.values()), "want %d, got %s" % (want, got)
+
+
+def keys_total(c):
+    """etcd_debugging_mvcc_keys_total is the live-key count on every member,
+    and on a restarted one."""
+    channel = grpc.insecure_channel("127.0.0.1:%d" % c.members[0].client_port)
+    kv = rpc.KVStub(channel)
+    n = live_keys(kv)
+    poll("keys_total equals the %d live keys after the workload" % n, lambda: keys_on(c.members, n))
+    for i in range(6):
+        kv.Put(rpc.PutRequest(key=b"keys/%d" % i, value=b"v"), timeout=10)
+    kv.Put(rpc.PutRequest(key=b"keys/0", value=b"again"), timeout=10)  # an update: no new key
+    kv.DeleteRange(rpc.DeleteRangeRequest(key=b"keys/3", range_end=b"keys/5"), timeout=10)  # 3, 4
+    kv.DeleteRange(rpc.DeleteRangeRequest(key=b"keys/none"), timeout=10)
+    kv.Txn(rpc.TxnRequest(success=[
+        rpc.RequestOp(request_put=rpc.PutRequest(key=b"keys/9", value=b"v")),
+        rpc.RequestOp(request_put=rpc.PutRequest(key=b"keys/10", value=b"v")),
+        rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=b"keys/1"))]), timeout=10)
+    m = live_keys(kv)
+    check("the live keys moved by 5 (6 new keys, 2 deleted, a txn adding one)", m == n + 5, "%d -> %d" % (n, m))
+    poll("keys_total equals the %d live keys after puts, deletes and a txn" % m, lambda: keys_on(c.members, m))
+    channel.close()
+    restarted = c.members[1]
+    restarted.stop()
+    restarted.start(health_timeout=30)
+    poll("keys_total is %d on the restarted member" % m, lambda: keys_on([restarted], m), timeout=30)
+
+
+def moved_on(before, member, name, **labels):
+    return (Scrape(member.client_port).get(name, **labels) or 0) - (before[member.name].get(name, **labels) or 0)
+
+
+def leases_and_backend(c):
+    """Lease, defragmentation, snapshot and auth revision metrics move."""
+    m1 = c.members[0]
+    before = {m.name: Scrape(m.client_port) for m in c.members}
+    channel = grpc.insecure_channel("127.0.0.1:%d" % m1.client_port)
+    lease, maint, auth = rpc.LeaseStub(channel), rpc.MaintenanceStub(channel), rpc.AuthStub(channel)
+    granted = lease.LeaseGrant(rpc.LeaseGrantRequest(TTL=60), timeout=10)
+    keepalive = lease.LeaseKeepAlive(iter([rpc.LeaseKeepAliveRequest(ID=granted.ID)]), timeout=10)
+    renewed = next(keepalive)
+    check("the keep-alive renews the lease", renewed.TTL == 60, str(renewed))
+    keepalive.cancel()
+    lease.LeaseRevoke(rpc.LeaseRevokeRequest(ID=granted.ID), timeout=10)
+    maint.Defragment(rpc.DefragmentRequest(), timeout=30)
+    maint.Hash(rpc.HashRequest(), timeout=30)
+    maint.HashKV(rpc.HashKVRequest(), timeout=30)
+    size = sum(len(r.blob) for r in maint.Snapshot(rpc.SnapshotRequest(), timeout=30))
+    check("the snapshot streams a backup", size > 0, str(size))
+    auth.RoleAdd(rpc.AuthRoleAddRequest(name="metrics-role"), timeout=10)
+    channel.close()
+
+    def on_all(name, want):
+        got = {m.name: moved_on(before, m, name) for m in c.members}
+        return all(v == want for v in got.values()), str(got)
+    poll("etcd_debugging_lease_granted_total moves by 1 on every member",
+         lambda: on_all("etcd_debugging_lease_granted_total", 1))
+    poll("etcd_debugging_lease_revoked_total moves by 1 on every member",
+         lambda: on_all("etcd_debugging_lease_revoked_total", 1))
+    poll("etcd_debugging_lease_ttl_total counts one TTL of 60 on every member",
+         lambda: (lambda a, b: (a[0] and b[0], a[1] + " " + b[1]))(
+             on_all("etcd_debugging_lease_ttl_total_count", 1), on_all("etcd_debugging_lease_ttl_total_sum", 60)))
+    poll("etcd_debugging_lease_renewed_total moves by 1 on the leader only",
+         lambda: (lambda got: (sorted(got.values()) == [0, 0, 1], str(got)))(
+             {m.name: moved_on(before, m, "etcd_debugging_lease_renewed_total") for m in c.members}))
+    for name in ("etcd_disk_backend_defrag_duration_seconds_count", "etcd_disk_backend_snapshot_duration_seconds_count",
+                 "etcd_mvcc_hash_duration_seconds_count", "etcd_mvcc_hash_rev_duration_seconds_count"):
+        poll("%s moves by 1" % name, lambda: (lambda d: (d == 1, str(d)))(moved_on(before, m1, name)))
+    check("etcd_disk_defrag_inflight is 0 after the defragmentation",
+          Scrape(m1.client_port).get("etcd_disk_defrag_inflight") == 0,
+          str(Scrape(m1.client_port).get("etcd_disk_defrag_inflight")))
+    poll("etcd_debugging_auth_revision moves by 1 with a RoleAdd on every member",
+         lambda: on_all("etcd_debugging_auth_revision", 1))
+    buckets = [l["le"] for l, _ in Scrape(m1.client_port).where("etcd_disk_backend_defrag_duration_seconds_bucket")]
+    check("the defrag histogram has etcd's 13 buckets from 0.1 s and +Inf", len(buckets) == 14 and "0.1" in buckets,
+          str(buckets))
+
+
 def cluster_part(binary):
     with harness.Cluster(binary, 3, extra_flags=FLAGS + ["--metrics", "extensive"]) as c:
         c.start(health_timeout=30)
@@ -321,11 +452,14 @@ def cluster_part(binary):
             time.sleep(0.2)
         check("the cancelled watch counts as handled once", handled == 1, str(handled))
         grpc_counts(c, before, after, watch_open)
+        client_requests(c, before, after)
         bytes_moved(before, after, sizes)
         peer_metrics(c)
         final = Scrape(m1.client_port)
         names_and_types(final)
         mixin(final, binary.endswith("/etcd"))
+        leases_and_backend(c)
+        keys_total(c)
 
 
 def basic_part(binary):
@@ -340,7 +474,7 @@ def basic_part(binary):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--server", required=True)
-    ap.add_argument("--timeout", type=float, default=170)
+    ap.add_argument("--timeout", type=float, default=230)
     args = ap.parse_args()
     binary = os.path.abspath(args.server)
     harness.sweep_stale_tmpdirs()

@@ -78,7 +78,7 @@ ETCDCTL_DIAL_TIMEOUT = "2s"
 # --------------------------------------------------------------------------
 class Step:
     def __init__(self, kind, args, stdin=None, line="", lineno=0):
-        self.kind = kind          # "etcdctl" | "python" | "restart"
+        self.kind = kind          # "etcdctl" | "python" | "goclient" | "restart"
         self.args = args          # list of str or bytes
         self.stdin = stdin        # bytes or None
         self.line = line          # the source line, for the transcript
@@ -152,6 +152,9 @@ def parse_case(path):
             else:
                 raise ValueError("%s:%d: script %s not found" % (path, lineno, args[0]))
             case.steps.append(Step("python", [script] + args[1:], stdin, line, lineno))
+        elif cmd == "goclient":
+            # a scenario of etcd's Go client (goclient/src/ketcdcompat)
+            case.steps.append(Step("goclient", args, stdin, line, lineno))
         else:
             raise ValueError("%s:%d: unknown command %r" % (path, lineno, cmd))
     return case
@@ -308,7 +311,7 @@ class TlsRun:
 # --------------------------------------------------------------------------
 # running a case against one server
 # --------------------------------------------------------------------------
-def run_step(step, server, remaining, tls=None):
+def run_step(step, server, remaining, tls=None, go_client=None):
     # A python step is a whole scenario (watchers, sleeps for TTLs): it is
     # bounded by the case's budget; an etcdctl step by STEP_TIMEOUT.
     timeout = max(0.1, min(STEP_TIMEOUT, remaining) if step.kind == "etcdctl" else remaining)
@@ -320,8 +323,15 @@ def run_step(step, server, remaining, tls=None):
     else:
         # scripts get host:port; over TLS also the certificate files
         endpoint = "%s:%d" % (harness.HOST, server.client_port)
-        argv = ([harness.PYTHON] + step.args[:1] + ["--endpoint", endpoint]
-                + (tls.script_args() if tls else []) + step.args[1:])
+        flags = ["--endpoint", endpoint] + (tls.script_args() if tls else [])
+        if step.kind == "goclient":
+            if not go_client or not os.access(go_client, os.X_OK):
+                raise harness.HarnessError(
+                    "a goclient step needs --go-client, the built ketcdcompat (%s): is golang-go "
+                    "installed (./setup installs it)?" % go_client)
+            argv = [go_client] + flags + step.args
+        else:
+            argv = [harness.PYTHON] + step.args[:1] + flags + step.args[1:]
         env = harness.clean_env({"COMPAT_ENDPOINT": server.endpoint,
                                  "PYTHONDONTWRITEBYTECODE": "1"})
     try:
@@ -333,7 +343,7 @@ def run_step(step, server, remaining, tls=None):
         return None, e.stdout or b"", e.stderr or b"", True
 
 
-def run_case(case, binary, label, log=None, tls=None):
+def run_case(case, binary, label, log=None, tls=None, go_client=None):
     """Run the case against one server; return the normalized transcript (list of lines).
 
     tls: a TlsRun (--tls): the server runs with its certificates."""
@@ -365,7 +375,7 @@ def run_case(case, binary, label, log=None, tls=None):
                 server.start(health_timeout=min(20.0, max(1.0, remaining)))
                 out.append("--- server restarted and healthy")
                 continue
-            rc, so, se, timed_out = run_step(step, server, remaining, tls)
+            rc, so, se, timed_out = run_step(step, server, remaining, tls, go_client)
             if timed_out:
                 out.append("--- TIMEOUT")
                 problems.append("%s: step %d (line %d) timed out" % (label, n, step.lineno))
@@ -404,6 +414,8 @@ def main(argv=None):
     ap.add_argument("--etcd", default="/usr/bin/etcd", help="reference server binary")
     ap.add_argument("--ketcd", default=None, help="server binary under test")
     ap.add_argument("--against", choices=("both", "etcd", "ketcd"), default="both")
+    ap.add_argument("--go-client", default=None,
+                    help="the built ketcdcompat (etcd's Go client), for goclient steps")
     ap.add_argument("--show", action="store_true", help="print the normalized transcript(s)")
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--tls", action="store_true",
@@ -430,6 +442,7 @@ def main(argv=None):
     if args.against != "etcd" and not executable(args.ketcd):
         print("server binary not executable: %s" % args.ketcd, file=sys.stderr)
         return 2
+    args.go_client = args.go_client and os.path.abspath(args.go_client)
 
     def log(msg):
         if not args.quiet:
@@ -467,7 +480,7 @@ def run_cases(args, log, tls):
         problems = []
         try:
             for label, binary in runs:
-                transcripts[label], p = run_case(case, binary, label, log, tls)
+                transcripts[label], p = run_case(case, binary, label, log, tls, args.go_client)
                 problems += p
         except harness.HarnessError as e:
             print("ERROR %s%s: %s" % (case.name, mode, e))

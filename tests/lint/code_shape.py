@@ -14,6 +14,10 @@ Checks, over the committed sources (git ls-files):
     base::Logger);
   - function size: with --build (its compile_commands.json) and clang-tidy,
     no function in server/ over 80 lines (readability-function-size).
+    clang-tidy parses a file only if some brace block in it spans more than
+    80 lines (brace_spans.py: no such block, no such function);
+    --tidy-all parses every file. The build's precompiled-header flags are
+    dropped: clang cannot read gcc's PCH, and each file must stand alone.
 Prints every violation and exits 1 if there is any.
 """
 import argparse
@@ -22,8 +26,14 @@ import os
 import re
 import shutil
 import subprocess
+import shlex
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
+
+from brace_spans import max_body_span, may_exceed
+
+FUNCTION_LINES = 80
 
 # Folder -> the project folders its files may include (besides its own and
 # the generated protobuf headers, which every layer above proto/ may use).
@@ -100,39 +110,102 @@ def check_file(path, text, problems):
             problems.append("%s: writes to stderr; use the injected base::Logger" % path)
 
 
-def function_sizes(root, build, files, problems):
+def without_pch(command):
+    """A compile command without CMake's precompiled-header flags."""
+    args = shlex.split(command)
+    out = []
+    i = 0
+    while i < len(args):
+        if args[i] == "-Winvalid-pch":
+            i += 1
+        elif args[i] == "-include" and i + 1 < len(args) and args[i + 1].endswith("cmake_pch.hxx"):
+            i += 2
+        else:
+            out.append(args[i])
+            i += 1
+    return shlex.join(out)
+
+
+NOTE_LINES = re.compile(r"^(.*?):\d+:\d+: note: (\d+) lines including whitespace")
+
+
+def check_brace_spans(path, full, out, returncode):
+    """--check-brace-spans: clang-tidy (threshold 0) reports every function of
+    the file with its line count; the brace scan must never count fewer."""
+    counts = [int(m.group(2)) for m in map(NOTE_LINES.match, out.splitlines())
+              if m and os.path.realpath(m.group(1)) == full]
+    if returncode != 0 and not counts:
+        return "%s: clang-tidy failed (exit %d): %s" % (path, returncode, out[-400:])
+    with open(full, encoding="utf-8", errors="replace") as f:
+        span = max_body_span(f.read())
+    widest = max(counts, default=0)
+    if widest > span:
+        return "%s: clang-tidy counts a %d-line function, brace_spans at most %s" % (path, widest, span)
+    print("%s: widest function %d lines, brace_spans %s" % (path, widest, span))
+    return ""
+
+
+def function_sizes(root, build, files, problems, tidy_all=False, threshold=FUNCTION_LINES,
+                   check_spans=False):
     tidy = shutil.which("clang-tidy") or shutil.which("clang-tidy-14")
     if tidy is None:
         problems.append("clang-tidy is not installed: cannot check function sizes")
         return
-    db = os.path.join(build, "compile_commands.json")
-    known = {os.path.realpath(e["file"]) for e in json.load(open(db))}
+    entries = json.load(open(os.path.join(build, "compile_commands.json")))
+    for e in entries:
+        if "command" in e:
+            e["command"] = without_pch(e["command"])
+        else:
+            e["arguments"] = shlex.split(without_pch(shlex.join(e["arguments"])))
+    known = {os.path.realpath(e["file"]) for e in entries}
     config = ("{Checks: '-*,readability-function-size', CheckOptions: ["
-              "{key: readability-function-size.LineThreshold, value: 80}]}")
+              "{key: readability-function-size.LineThreshold, value: %d}]}" % threshold)
+    db_dir = tempfile.mkdtemp(prefix="code_shape-")
+    with open(os.path.join(db_dir, "compile_commands.json"), "w") as f:
+        json.dump(entries, f)
+    parsed = []
 
     def run(path):
         full = os.path.realpath(os.path.join(root, path))
         if full not in known:
             return "%s: not in compile_commands.json (not built?)" % path
-        r = subprocess.run([tidy, "-p", build, "--quiet", "--config=" + config, full],
+        if not tidy_all:
+            with open(full, encoding="utf-8", errors="replace") as f:
+                if not may_exceed(f.read(), threshold):
+                    return ""
+        parsed.append(path)
+        r = subprocess.run([tidy, "-p", db_dir, "--quiet", "--config=" + config, full],
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=300)
         out = r.stdout.decode("utf-8", "replace")
+        if check_spans:
+            return check_brace_spans(path, full, out, r.returncode)
         found = [l for l in out.splitlines() if "readability-function-size" in l]
         if r.returncode != 0 and not found:
             # A file clang-tidy cannot parse would pass unchecked.
             found = ["%s: clang-tidy failed (exit %d): %s" % (path, r.returncode, out[-400:])]
         return "\n".join(found)
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for result in pool.map(run, files):
-            if result:
-                problems.append(result)
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for result in pool.map(run, files):
+                if result:
+                    problems.append(result)
+    finally:
+        shutil.rmtree(db_dir, ignore_errors=True)
+    print("function sizes: clang-tidy parsed %d of %d files (%s)" % (
+        len(parsed), len(files), "--tidy-all" if tidy_all else
+        "the others hold no brace block over %d lines" % threshold))
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--root", required=True)
     ap.add_argument("--build")
+    ap.add_argument("--tidy-all", action="store_true",
+                    help="run clang-tidy on every server/ file, even those with no block over the limit")
+    ap.add_argument("--function-lines", type=int, default=FUNCTION_LINES, help="the function size limit")
+    ap.add_argument("--check-brace-spans", action="store_true",
+                    help="check brace_spans.py against clang-tidy's count of every function (slow)")
     args = ap.parse_args()
     # Tracked and new (not ignored) files: a file counts before it is committed.
     files = subprocess.run(["git", "-C", args.root, "ls-files", "--cached", "--others",
@@ -145,7 +218,9 @@ def main():
             check_file(path, f.read(), problems)
     if args.build:
         function_sizes(args.root, args.build,
-                       [f for f in files if f.startswith("server/") and f.endswith(".cc")], problems)
+                       [f for f in files if f.startswith("server/") and f.endswith(".cc")], problems,
+                       args.tidy_all or args.check_brace_spans,
+                       0 if args.check_brace_spans else args.function_lines, args.check_brace_spans)
     for p in problems:
         print(p)
     print("code_shape: %d files, %d problems" % (len(files), len(problems)))

@@ -13,6 +13,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import checks  # noqa: E402
+import lease_checks  # noqa: E402
 import linearizability as lin  # noqa: E402
 import watch_checks  # noqa: E402
 
@@ -227,6 +228,12 @@ class WatchChecksTest(unittest.TestCase):
         self.assertEqual(self.kinds(watch(True, [E2], "broken", [E4], starts=(1, 4))),
                          ["watch-gap", "watch-resume"])
 
+    def test_events_after_the_final_revision(self):
+        late = ["DELETE", K1, None, 5, 0, 0, ["c", 3, 3, 1]]
+        self.assertEqual(self.kinds(watch(True, [E2], [E3, E3b], [E4], [late])), [])
+        self.assertEqual(self.kinds(watch(True, [E2], [E3, E3b], [E4], [late]), final=5),
+                         ["watch-content"])
+
     def test_duplicate(self):
         self.assertEqual(self.kinds(watch(True, [E2], [E3, E3b], [E3], [E4])), ["watch-duplicate"])
 
@@ -245,6 +252,240 @@ class WatchChecksTest(unittest.TestCase):
         self.assertEqual(self.kinds(watch(True, [E2], [bad_prev, E3b], [E4])), ["watch-prev-kv"])
         # without prev_kv requested, prev is not compared
         self.assertEqual(self.kinds(watch(False, [E2], [bad_prev, E3b], [E4])), [])
+
+
+def progress_watch(*items, starts=(1,)):
+    """items: a list of events (one response), ("progress", rev), ("cancel", rev) or
+    "broken"; a new stream starts after "broken" and after a cancel."""
+    recs = [{"t": "meta", "prev_kv": False, "start": 1}]
+    starts = list(starts)
+    recs.append({"t": "start", "rev": starts.pop(0)})
+    for it in items:
+        if it == "broken":
+            recs += [{"t": "broken"}, {"t": "start", "rev": starts.pop(0)}]
+        elif it[0] == "progress":
+            recs.append({"t": "progress", "hdr": it[1], "time": 0})
+        elif it[0] == "cancel":
+            recs += [{"t": "canceled", "rev": it[1], "time": 10},
+                     {"t": "start", "rev": starts.pop(0)}]
+        else:
+            recs.append({"t": "resp", "ev": it})
+    return recs
+
+
+class ProgressAndCompactionWatchTest(unittest.TestCase):
+    def kinds(self, recs, compactions=()):
+        found, _ = watch_checks.check_watcher("w", recs, WREF, 4, compactions)
+        return sorted(a["check"] for a in found)
+
+    def test_progress_in_order(self):
+        self.assertEqual(self.kinds(progress_watch(("progress", 1), [E2], ("progress", 2),
+                                                   ("progress", 2), [E3, E3b], [E4],
+                                                   ("progress", 9))), [])
+
+    def test_progress_ahead_of_events(self):
+        # progress claims revision 3 done, then revision 3's events arrive
+        self.assertEqual(self.kinds(progress_watch([E2], ("progress", 3), [E3, E3b], [E4])),
+                         ["watch-progress-ahead", "watch-progress-ahead"])
+
+    def test_progress_back_and_behind(self):
+        self.assertEqual(self.kinds(progress_watch([E2], ("progress", 2), ("progress", 1),
+                                                   [E3, E3b], [E4])),
+                         ["watch-progress-back", "watch-progress-behind"])
+
+    def test_progress_is_per_stream(self):
+        # a new stream on another member may answer an older progress revision
+        self.assertEqual(self.kinds(progress_watch([E2], ("progress", 3), "broken",
+                                                   ("progress", 2), [E3, E3b], [E4],
+                                                   starts=(1, 3))), [])
+
+    def test_compaction_cancel_skips_revisions(self):
+        # stream broke after 2; resumed at 3, canceled: compacted at 4; resumed at 4
+        recs = progress_watch([E2], "broken", ("cancel", 4), [E4], starts=(1, 3, 4))
+        self.assertEqual(self.kinds(recs, [(5, 4)]), [])
+        # without such a compaction asked for before the cancel, it is an anomaly
+        self.assertEqual(self.kinds(recs, [(11, 4)]), ["watch-compacted"])
+        self.assertEqual(self.kinds(recs, [(5, 3)]), ["watch-compacted"])
+        # resumed at the wrong revision after the cancel
+        bad = progress_watch([E2], "broken", ("cancel", 4), [E4], starts=(1, 3, 5))
+        self.assertEqual(self.kinds(bad, [(5, 4)]), ["watch-resume"])
+        # a cancel at a compact revision not above the watch's start
+        bad = progress_watch([E2], "broken", ("cancel", 3), [E3, E3b], [E4], starts=(1, 3, 3))
+        self.assertEqual(self.kinds(bad, [(5, 3)]), ["watch-compacted"])
+
+
+LK = "/rb/l/%x/a"
+LID = 7
+
+
+def lrec(i, kind, t0, t1, st="ok", **kw):
+    op = {"id": "L0-%d" % i, "c": "L0", "ep": "e1", "sess": 0, "op": kind, "lease": LID,
+          "t0": t0, "t1": t1, "st": st, "term": 2}
+    op.update(kw)
+    return op
+
+
+def lease_hist(del_rev=None):
+    ev = [(2, "PUT", K, "a", 2, 1), (3, "PUT", LK % LID, "v", 3, 1),
+          (4, "PUT", (LK % LID)[:-1] + "b", "w", 4, 1)]
+    if del_rev:
+        ev += [(del_rev, "DELETE", LK % LID, None, 0, 0),
+               (del_rev, "DELETE", (LK % LID)[:-1] + "b", None, 0, 0)]
+    return hist(*ev)
+
+
+def lease_ops(extra=()):
+    k, kb = LK % LID, (LK % LID)[:-1] + "b"
+    return [lrec(1, "lgrant", 10.0, 10.1, ttl=2, rev=2),
+            lrec(2, "lput", 10.1, 10.2, k=k, rev=3),
+            lrec(3, "lput", 10.2, 10.3, k=kb, rev=4)] + list(extra)
+
+
+class LeaseChecksTest(unittest.TestCase):
+    ET = 1.0
+
+    def kinds(self, lops, ref, final_rev=6, other=(), windows=()):
+        found = lease_checks.check_leases(lops, list(other) + lops, [], ref, final_rev,
+                                          windows, self.ET, 2.0)
+        return sorted(a["check"] for a in found)
+
+    def test_expired_lease(self):
+        # granted at 10.0 with TTL 2, never kept alive: deleted at 5, seen at 13
+        see = rec(9, "get", 12.9, 13.0, kv=[False, None, 0, 0, 0], rev=5)
+        ops = lease_ops([lrec(4, "lget", 11.0, 11.1, k=LK % LID, kv=[True, "v", 3, 3, 1], rev=4),
+                         lrec(5, "lttl", 11.2, 11.3, ttl=1, granted=2,
+                              keys=sorted([LK % LID, (LK % LID)[:-1] + "b"]), rev=4),
+                         lrec(6, "lttl", 16.0, 16.1, ttl=-1, granted=0, keys=[], rev=5)])
+        self.assertEqual(self.kinds(ops, lease_hist(5), other=[see]), [])
+
+    def test_read_after_expiry(self):
+        # gone by 10.1 + 2 + 1 + 1.5 = 14.6: a read sent at 15 still sees the key
+        late = lrec(4, "lget", 15.0, 15.1, k=LK % LID, kv=[True, "v", 3, 3, 1], rev=4)
+        self.assertEqual(self.kinds(lease_ops([late]), lease_hist(None), final_rev=4),
+                         ["lease-after-end", "lease-key-survives", "lease-key-survives"])
+        # a leader change (a fault window) in between excuses it: etcd's Promote extends
+        self.assertEqual(self.kinds(lease_ops([late]), lease_hist(None), final_rev=4,
+                                    windows=[(11.0, 12.0)]), [])
+        # so does a term change seen in the lease client's answers
+        keys = sorted([LK % LID, (LK % LID)[:-1] + "b"])
+        terms = [lrec(5, "lttl", 11.0, 11.1, ttl=1, granted=2, keys=keys, rev=4, term=3)]
+        self.assertEqual(self.kinds(lease_ops([late] + terms), lease_hist(None), final_rev=4), [])
+
+    def test_read_after_revoke(self):
+        revoke = lrec(4, "lrevoke", 11.0, 11.2, rev=5)
+        stale = lrec(5, "lget", 11.3, 11.4, k=LK % LID, kv=[True, "v", 3, 3, 1], rev=4)
+        self.assertEqual(self.kinds(lease_ops([revoke]), lease_hist(5)), [])
+        self.assertEqual(self.kinds(lease_ops([revoke, stale]), lease_hist(5)),
+                         ["lease-after-end"])
+        alive = lrec(5, "lttl", 11.3, 11.4, ttl=1, granted=2, keys=[], rev=5)
+        self.assertIn("lease-after-end", self.kinds(lease_ops([revoke, alive]), lease_hist(5)))
+
+    def test_expired_early_while_kept_alive(self):
+        # kept alive at 11.5 (TTL 2): the lease lives until 13.5 at least
+        ka = lrec(4, "lka", 11.5, 11.6, ttl=2, rev=4)
+        early = rec(9, "get", 12.0, 12.5, kv=[False, None, 0, 0, 0], rev=5)
+        fine = rec(9, "get", 13.6, 13.7, kv=[False, None, 0, 0, 0], rev=5)
+        self.assertEqual(self.kinds(lease_ops([ka]), lease_hist(5), other=[fine]), [])
+        self.assertEqual(self.kinds(lease_ops([ka]), lease_hist(5), other=[early]),
+                         ["lease-early-end", "lease-early-end"])
+        gone = lrec(5, "lttl", 12.0, 12.1, ttl=-1, granted=0, keys=[], rev=4)
+        self.assertEqual(self.kinds(lease_ops([ka, gone]), lease_hist(None), final_rev=4),
+                         ["lease-early-end"])
+        zero = lrec(5, "lka", 12.0, 12.1, ttl=0, rev=4)
+        self.assertEqual(self.kinds(lease_ops([ka, zero]), lease_hist(None), final_rev=4),
+                         ["lease-early-end"])
+
+    def test_revoke_not_atomic(self):
+        ref = hist((2, "PUT", K, "a", 2, 1), (3, "PUT", LK % LID, "v", 3, 1),
+                   (4, "PUT", (LK % LID)[:-1] + "b", "w", 4, 1),
+                   (5, "DELETE", LK % LID, None, 0, 0),
+                   (6, "DELETE", (LK % LID)[:-1] + "b", None, 0, 0))
+        see = rec(9, "get", 15.0, 15.1, kv=[False, None, 0, 0, 0], rev=6)
+        self.assertEqual(self.kinds(lease_ops(), ref, other=[see]), ["lease-revoke-atomic"])
+
+    def test_time_to_live_answers(self):
+        keys = sorted([LK % LID, (LK % LID)[:-1] + "b"])
+        ok = lrec(4, "lttl", 10.4, 10.5, ttl=2, granted=2, keys=keys, rev=4)
+        see = rec(9, "get", 15.0, 15.1, kv=[False, None, 0, 0, 0], rev=5)
+        self.assertEqual(self.kinds(lease_ops([ok]), lease_hist(5), other=[see]), [])
+        for bad in (dict(granted=3), dict(ttl=5), dict(keys=keys[:1]),
+                    dict(keys=keys + ["/rb/l/other"])):
+            op = dict(ok, **bad)
+            self.assertEqual(self.kinds(lease_ops([op]), lease_hist(5), other=[see]),
+                             ["lease-ttl"], bad)
+
+    def test_lease_delete_in_watch(self):
+        # an expiry's deletes are events like any other: a watch that misses them has a gap
+        ref = lease_hist(5)
+        ev = [["PUT", K, "a", 2, 2, 1, None], ["PUT", LK % LID, "v", 3, 3, 1, None],
+              ["PUT", (LK % LID)[:-1] + "b", "w", 4, 4, 1, None]]
+        dels = [["DELETE", LK % LID, None, 5, 0, 0, None],
+                ["DELETE", (LK % LID)[:-1] + "b", None, 5, 0, 0, None]]
+        full = watch(False, ev[:1], ev[1:2], ev[2:], dels)
+        self.assertEqual(watch_checks.check_watcher("w", full, ref, 5)[0], [])
+        found, _ = watch_checks.check_watcher("w", watch(False, ev[:1], ev[1:2], ev[2:],
+                                                         dels[:1]), ref, 5)
+        self.assertEqual([a["check"] for a in found], ["watch-gap"])
+
+
+class CompactionReadsTest(unittest.TestCase):
+    REF = hist((2, "PUT", K, "a", 2, 1), (3, "PUT", K, "b", 2, 2), (4, "DELETE", K, None, 0, 0))
+
+    def xrec(self, i, kind, t0, t1, st="ok", **kw):
+        op = {"id": "X-%d" % i, "c": "X", "ep": "e1", "op": kind, "t0": t0, "t1": t1, "st": st}
+        op.update(kw)
+        return op
+
+    def kinds(self, xops):
+        return sorted(a["check"] for a in lease_checks.check_compaction_reads(xops, self.REF))
+
+    def test_reads_around_a_compaction(self):
+        c = self.xrec(1, "compact", 1, 2, rev=3)
+        err = "OUT_OF_RANGE: etcdserver: mvcc: " + lease_checks.COMPACTED
+        good = [c, self.xrec(2, "oget", 3, 4, st="err", err=err, at=2),
+                self.xrec(3, "oget", 5, 6, at=3, kvs={K: ["b", 3, 2, 2]}, rev=4),
+                self.xrec(4, "oget", 5, 6, at=4, kvs={}, rev=4)]
+        self.assertEqual(self.kinds(good), [])
+        # a read below the acknowledged compaction succeeds
+        self.assertEqual(self.kinds([c, self.xrec(2, "oget", 3, 4, at=2, kvs={K: ["a", 2, 2, 1]},
+                                                  rev=4)]), ["compaction-read"])
+        # a read at a revision that answers the wrong state
+        self.assertEqual(self.kinds([c, self.xrec(2, "oget", 3, 4, at=3, kvs={}, rev=4)]),
+                         ["compaction-read"])
+        # "compacted" at a revision no compaction asked for covers
+        self.assertEqual(self.kinds([c, self.xrec(2, "oget", 3, 4, st="err", err=err, at=3)]),
+                         ["compaction-read"])
+        self.assertEqual(self.kinds([self.xrec(2, "oget", 0.5, 0.9, st="err", err=err, at=2), c]),
+                         ["compaction-read"])
+
+    def test_watches_around_a_compaction(self):
+        c = self.xrec(1, "compact", 1, 2, rev=3)
+
+        def w(at, canceled=False, crev=0, first=None, ep="e1", t0=3):
+            return self.xrec(2, "owatch", t0, t0 + 1, at=at, canceled=canceled, crev=crev,
+                             first=first, ep=ep)
+        self.assertEqual(self.kinds([c, w(2, True, 3), w(3, first=3), w(4, first=4)]), [])
+        # below the compaction its member acknowledged, yet not canceled
+        self.assertEqual(self.kinds([c, w(2, first=2)]), ["compaction-watch"])
+        # another member may not have applied it yet
+        self.assertEqual(self.kinds([c, w(2, first=2, ep="e2")]), [])
+        # canceled at a compact revision nobody asked for, or not above the start
+        self.assertEqual(self.kinds([c, w(2, True, 4)]), ["compaction-watch"])
+        self.assertEqual(self.kinds([c, w(3, True, 3)]), ["compaction-watch"])
+        self.assertEqual(self.kinds([w(2, True, 3, t0=0), c]), ["compaction-watch"])
+        # from revision 3 the first event is 3's: one starting later skipped it
+        self.assertEqual(self.kinds([c, w(3, first=4)]), ["compaction-watch"])
+        # revision 4 is a delete: compacted at 4, etcd drops that tombstone, so a
+        # watch from 4 may start at 5 (ketcd delivers 4); never later
+        ref = hist(*(self.REF.events + [(5, "PUT", K, "c", 5, 1), (6, "PUT", K, "d", 5, 2)]))
+        c4 = self.xrec(1, "compact", 1, 2, rev=4)
+
+        def found(*xops):
+            return [a["check"] for a in lease_checks.check_compaction_reads(list(xops), ref)]
+        self.assertEqual(found(c4, w(4, first=4)), [])
+        self.assertEqual(found(c4, w(4, first=5)), [])
+        self.assertEqual(found(c4, w(4, first=6)), ["compaction-watch"])
+        self.assertEqual(found(c, w(4, first=5)), ["compaction-watch"])
 
 
 class ScheduleTest(unittest.TestCase):

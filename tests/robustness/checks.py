@@ -155,13 +155,17 @@ def resolve_deletes(ops, ref):
     delete was sent; a delete makes at most one. Matches forced by these rules
     are propagated (a tombstone with one possible author assigns it; the author
     is then no one else's). Returns ({op id: (1, revision) or None when still
-    ambiguous}, [tombstones no delete can have made]); a delete absent from the
+    ambiguous}, [tombstones no delete can have made]) over the keys ops touch; a delete absent from the
     result had no effect (nothing to delete, or never applied)."""
     floor = _floors(ops)
     acked = {(op["k"], op["rev"]) for op in ops
              if op["op"] == "del" and op["st"] == "ok" and op["n"]}
     owners = {}  # (key, tombstone revision) -> ids of deletes that may have made it
+    mine = {k for op in ops for k in (op["k"] if op["op"] == "mput" else [op["k"]])}
     for rev, typ, key, _, _, _ in ref.events:
+        # keys of other workloads (leases: their tombstones are lease_checks' business)
+        if key not in mine:
+            continue
         if typ == "DELETE" and (key, rev) not in acked:
             owners[(key, rev)] = set()
     cands = {}

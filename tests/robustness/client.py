@@ -5,7 +5,7 @@ would serialise threads; processes use both cores and the servers' parallelism).
     client.py client  --id N --endpoints A,B,C --keys K1,K2,.. --seed S --out F
                       --stop-file P [--timeout 2] [--max-seconds 600]
     client.py watcher --id N --endpoints A,B,C --prefix P --out F --until-file U
-                      [--prev-kv] [--max-seconds 600]
+                      [--prev-kv] [--progress] [--max-seconds 600]
 
 A client works with one member at a time (client N starts on member N % 3) and
 moves to the next member after any error. Every operation is written twice:
@@ -32,6 +32,9 @@ import grpc
 import etcd3.etcdrpc as rpc
 
 sys.dont_write_bytecode = True
+
+# A WatchRequest holding an empty progress_request (field 3).
+PROGRESS_REQUEST = b"\x1a\x00"
 
 OPS = [("get", 30), ("sget", 10), ("put", 25), ("cas", 15), ("del", 8), ("mput", 12)]
 
@@ -149,11 +152,14 @@ class Client:
 
 def watcher(args):
     """One watch on the key prefix from revision 1, re-created from the last
-    delivered revision + 1 on the next member whenever its stream breaks."""
+    delivered revision + 1 on the next member whenever its stream breaks; after a
+    cancel for compaction, from the compact revision (as clientv3 users must).
+    With --progress it asks for progress (WatchProgressRequest) now and then."""
     eps = args.endpoints.split(",")
     idx = args.id % len(eps)
     deadline = time.monotonic() + args.max_seconds
-    state = {"last": 0, "final": None}
+    state = {"last": 0, "final": None, "next": None}
+    rng = random.Random("watcher-%d" % args.id)
     out = open(args.out, "a", buffering=1)
     out.write(json.dumps({"t": "meta", "w": args.id, "prev_kv": args.prev_kv, "start": 1}) + "\n")
 
@@ -168,17 +174,23 @@ def watcher(args):
     while not finished():
         ch = grpc.insecure_channel(eps[idx])
         stop = threading.Event()
+        start = state["next"] or state["last"] + 1
+        state["next"] = None
         req = rpc.WatchRequest(create_request=rpc.WatchCreateRequest(
             key=args.prefix.encode(), range_end=prefix_end(args.prefix),
-            start_revision=state["last"] + 1, prev_kv=args.prev_kv))
+            start_revision=start, prev_kv=args.prev_kv)).SerializeToString()
 
         def requests(req=req, stop=stop):
             yield req
+            while args.progress and not stop.wait(rng.uniform(0.2, 1.5)):
+                yield PROGRESS_REQUEST
             stop.wait()
 
-        out.write(json.dumps({"t": "start", "rev": state["last"] + 1, "ep": eps[idx],
+        out.write(json.dumps({"t": "start", "rev": start, "ep": eps[idx],
                               "time": time.monotonic()}) + "\n")
-        call = rpc.WatchStub(ch).Watch(requests())
+        # python3-etcd3's WatchRequest predates progress_request: requests go as bytes
+        call = ch.stream_stream("/etcdserverpb.Watch/Watch", request_serializer=lambda b: b,
+                                response_deserializer=rpc.WatchResponse.FromString)(requests())
 
         def guard(call=call, stop=stop):
             while not stop.wait(0.2):
@@ -192,9 +204,17 @@ def watcher(args):
             for resp in call:
                 if resp.canceled:
                     out.write(json.dumps({"t": "canceled", "reason": resp.cancel_reason,
-                                          "rev": resp.compact_revision}) + "\n")
+                                          "rev": resp.compact_revision,
+                                          "time": time.monotonic()}) + "\n")
+                    if resp.compact_revision:
+                        state["next"] = resp.compact_revision
                     break
+                if resp.created:
+                    out.write(json.dumps({"t": "created", "hdr": resp.header.revision}) + "\n")
+                    continue
                 if not resp.events:
+                    out.write(json.dumps({"t": "progress", "hdr": resp.header.revision,
+                                          "wid": resp.watch_id, "time": time.monotonic()}) + "\n")
                     continue
                 evs = []
                 for e in resp.events:
@@ -233,6 +253,7 @@ def main():
     ap.add_argument("--stop-file", default="")
     ap.add_argument("--until-file", default="")
     ap.add_argument("--prev-kv", action="store_true")
+    ap.add_argument("--progress", action="store_true")
     ap.add_argument("--timeout", type=float, default=2.0)
     ap.add_argument("--max-seconds", type=float, default=600)
     args = ap.parse_args()

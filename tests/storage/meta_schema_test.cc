@@ -20,6 +20,7 @@ TEST_CASE("meta keys keep their spelling", "[meta_schema]") {
   CHECK(std::string(kMetaCompactRev) == "compact_rev");
   CHECK(std::string(kMetaCompactFinished) == "compact_finished");
   CHECK(std::string(kMetaLiveIndex) == "live_index");
+  CHECK(std::string(kMetaLiveKeys) == "live_keys");
   CHECK(std::string(kMetaClusterId) == "cluster_id");
   CHECK(std::string(kMetaMemberId) == "member_id");
   CHECK(std::string(kMetaRaftSnapshot) == "raft_snapshot");

@@ -116,6 +116,64 @@ TEST_CASE("gateway: every route names a compiled-in method (a missing one aborts
   CHECK(s.out.find("Not Found\n") != std::string::npos);
 }
 
+// A TLS connection whose handshake verified a certificate with `cn`.
+class TlsRecorder final : public server::ByteStream {
+ public:
+  TlsRecorder(std::string in, std::string cn) : in_(std::move(in)), cn_(std::move(cn)) {}
+  size_t Read(char* buf, size_t len) override {
+    const size_t n = std::min(len, in_.size());
+    in_.copy(buf, n);
+    in_.erase(0, n);
+    return n;
+  }
+  bool Write(std::string_view data) override {
+    out += data;
+    return true;
+  }
+  void DescribeClient(server::HttpRequest& req) const override {
+    req.tls = true;
+    req.verified_client_cn = cn_;
+  }
+  std::string out;
+
+ private:
+  std::string in_;
+  std::string cn_;
+};
+
+TEST_CASE("gateway: a certificate's CN with --client-cert-auth and auth on is refused as etcd 3.4", "[gateway]") {
+  bool auth = true;
+  server::HttpRoutes routes;
+  server::AddJsonGateway(routes, nullptr, {true, [&auth] { return auth; }});
+  const std::string requests =
+      "POST /v3/nope HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}"
+      "OPTIONS /v3beta/kv/range HTTP/1.1\r\n\r\n";
+  const std::string refusal = std::string("HTTP/1.1 400 Bad Request\r\n");
+  const std::string text = std::string(server::kGatewayCommonNameRefusal) + "\n";
+  TlsRecorder with_cn(requests, "root");
+  server::ServeHttpConnection(with_cn, routes, {});
+  CHECK(with_cn.out.rfind(refusal, 0) == 0);
+  CHECK(with_cn.out.find(text) != std::string::npos);
+  CHECK(with_cn.out.find(refusal, 1) != std::string::npos);  // the OPTIONS too
+  // Served as usual: no CN, a plain connection, auth off.
+  TlsRecorder no_cn(requests, "");
+  server::ServeHttpConnection(no_cn, routes, {});
+  CHECK(no_cn.out.find(" 400 ") == std::string::npos);
+  Recorder plain(requests);
+  server::ServeHttpConnection(plain, routes, {});
+  CHECK(plain.out.find(" 400 ") == std::string::npos);
+  auth = false;
+  TlsRecorder auth_off(requests, "root");
+  server::ServeHttpConnection(auth_off, routes, {});
+  CHECK(auth_off.out.find(" 400 ") == std::string::npos);
+  // Without --client-cert-auth there is no refusal either.
+  server::HttpRoutes no_cca;
+  server::AddJsonGateway(no_cca, nullptr, {false, [] { return true; }});
+  TlsRecorder unchecked(requests, "root");
+  server::ServeHttpConnection(unchecked, no_cca, {});
+  CHECK(unchecked.out.find(" 400 ") == std::string::npos);
+}
+
 TEST_CASE("gateway json: errors in grpc-gateway's shapes", "[gateway]") {
   auto e = server::GatewayError(11, "etcdserver: mvcc: required revision has been compacted");
   CHECK(e.status == 400);

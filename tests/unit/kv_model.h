@@ -165,6 +165,13 @@ class KvModel {
     return ReadError::kNone;
   }
 
+  // Keys whose newest version is not a delete (etcd's keys_total).
+  int64_t LiveKeyCount() const {
+    int64_t n = 0;
+    for (const auto& [k, hist] : keys_) n += !hist.empty() && !hist.back().tombstone;
+    return n;
+  }
+
   // Physical (key, revision) records, tombstones included.
   int64_t VersionCount() const {
     int64_t n = 0;

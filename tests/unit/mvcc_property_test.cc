@@ -179,6 +179,7 @@ void RunSeed(uint64_t seed, int steps, int compaction_batch) {
     REQUIRE(store->Rev() == model.rev());
     REQUIRE(store->CompactRev() == model.compact_rev());
     REQUIRE(store->AppliedIndex() == applied);
+    REQUIRE(store->LiveKeys() == model.LiveKeyCount());
     auto view = store->Read();
     for (int i = 0; i < 4; ++i) {
       Query q = RandomQuery(rng, model.rev(), model.compact_rev());
@@ -198,6 +199,7 @@ void RunSeed(uint64_t seed, int steps, int compaction_batch) {
   REQUIRE(store->Rev() == model.rev());
   REQUIRE(store->CompactRev() == model.compact_rev());
   REQUIRE(store->AppliedIndex() == applied);
+  REQUIRE(store->LiveKeys() == model.LiveKeyCount());
   RequireSameHistory(*store, model);
   store->WaitCompacted(model.compact_rev());
   REQUIRE(store->CountVersionsForTest() == model.VersionCount());
@@ -205,6 +207,7 @@ void RunSeed(uint64_t seed, int steps, int compaction_batch) {
   REQUIRE(store->DropLiveIndexForTest().ok());
   store.reset();
   store = OpenStore(dir.Sub("db"));
+  REQUIRE(store->LiveKeys() == model.LiveKeyCount());
   RequireSameHistory(*store, model);
   auto view = store->Read();
   for (int i = 0; i < 200; ++i) {
@@ -222,4 +225,43 @@ TEST_CASE("MvccStore matches the model on random histories", "[mvcc][property]")
 
 TEST_CASE("MvccStore matches the model with tiny compaction batches", "[mvcc][property]") {
   for (uint64_t seed : {101ULL, 102ULL}) RunSeed(seed, 1500, 3);
+}
+
+TEST_CASE("MvccStore keeps its live-key count through reopen, an old store and ReplaceWith", "[mvcc]") {
+  ketcd_test::TempDir dir;
+  auto store = ketcd_test::OpenStore(dir.Sub("a"));
+  REQUIRE(store->LiveKeys() == 0);
+  auto wb = store->Write();
+  for (const char* k : {"a", "b", "c", "d"}) {
+    storage::WriteTxn txn = wb->BeginTxn();
+    REQUIRE(txn.Put(k, "1", 0).ok());
+    REQUIRE(txn.Put(k, "2", 0).ok());  // an update is not a new key
+    wb->EndTxn(txn);
+  }
+  storage::WriteTxn del = wb->BeginTxn();
+  REQUIRE(del.DeleteRange(storage::KeyRange::FromEtcd("b", "d")).ok());  // b, c
+  REQUIRE(del.DeleteRange(storage::KeyRange::FromEtcd("b", "")).ok());   // gone already
+  REQUIRE(del.Put("c", "again", 0).ok());
+  wb->EndTxn(del);
+  REQUIRE(wb->Commit(1, false).ok());
+  REQUIRE(store->LiveKeys() == 3);  // a, c, d
+  store.reset();
+  store = ketcd_test::OpenStore(dir.Sub("a"));
+  REQUIRE(store->LiveKeys() == 3);
+  // A store written before the count was kept gets it counted once.
+  REQUIRE(store->DropLiveKeysForTest().ok());
+  store.reset();
+  store = ketcd_test::OpenStore(dir.Sub("a"));
+  REQUIRE(store->LiveKeys() == 3);
+  REQUIRE(store->CreateCheckpoint(dir.Sub("cp")).ok());
+  auto other = ketcd_test::OpenStore(dir.Sub("b"));
+  auto wb2 = other->Write();
+  storage::WriteTxn txn = wb2->BeginTxn();
+  REQUIRE(txn.Put("x", "1", 0).ok());
+  wb2->EndTxn(txn);
+  REQUIRE(wb2->Commit(1, false).ok());
+  wb2.reset();
+  REQUIRE(other->LiveKeys() == 1);
+  REQUIRE(other->ReplaceWith(dir.Sub("cp")).ok());
+  REQUIRE(other->LiveKeys() == 3);
 }

@@ -1,3 +1,0 @@
-// Catch2 v2 main for the WAL tests.
-#define CATCH_CONFIG_MAIN
-#include <catch2/catch.hpp>
