@@ -1,0 +1,131 @@
+// LeaseExpirer revokes an expired lease only once a read barrier has
+// confirmed that this member still leads: a leader paused past its
+// followers' election wakes believing it leads, with deadlines the new
+// leader's keep-alives have moved (found by tests/robustness --leases;
+// etcd issue 15247).
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "base/clock.h"
+#include "server/replication/lease_expirer.h"
+#include "server/state/kv_applier.h"
+#include "server/state/lessor.h"
+#include "tests/common/temp_dir.h"
+#include "tests/unit/store_util.h"
+
+namespace ketcd_test {
+namespace {
+
+constexpr uint64_t kSelf = 1;
+
+// Leads as kSelf; read barriers wait until the test answers them; records
+// the leases proposed for revocation.
+class BarrierProposer final : public server::Proposer {
+ public:
+  void Propose(serverpb::InternalRequest req, server::ProposeDone) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (req.has_lease_revoke()) revoked_.push_back(req.lease_revoke().id());
+  }
+  void ProposeConfChange(raftpb::ConfChange, server::ConfChangeDone) override {}
+  void ReadBarrier(std::function<void(absl::Status)> done) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_.push_back(std::move(done));
+  }
+  void CheckLearnerReady(uint64_t, std::function<void(absl::Status)> done) override {
+    done(absl::OkStatus());
+  }
+  void TransferLeadership(uint64_t, std::function<void(absl::Status)> done) override {
+    done(absl::OkStatus());
+  }
+  uint64_t Term() const override { return 2; }
+  server::RaftStatus Status() const override {
+    server::RaftStatus s;
+    s.leader = kSelf;
+    return s;
+  }
+
+  size_t Pending() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return pending_.size();
+  }
+  void AnswerAll(const absl::Status& s) {
+    std::vector<std::function<void(absl::Status)>> answers;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      answers.swap(pending_);
+    }
+    for (auto& done : answers) done(s);
+  }
+  std::vector<int64_t> Revoked() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return revoked_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::function<void(absl::Status)>> pending_;
+  std::vector<int64_t> revoked_;
+};
+
+// Polls `cond` for up to 5 s of real time (the expirer's own thread moves).
+bool Eventually(const std::function<bool()>& cond) {
+  for (int i = 0; i < 500; ++i) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return cond();
+}
+
+}  // namespace
+
+TEST_CASE("an expired lease is revoked only after a barrier confirms leadership",
+          "[lease][lease_expirer]") {
+  TempDir tmp;
+  auto store = OpenStore(tmp.Sub("db"));
+  base::ManualClock clock{absl::FromUnixSeconds(1000000)};
+  server::Lessor::Options lo;
+  lo.min_ttl = 2;
+  lo.extend = absl::Seconds(1);
+  server::Lessor lessor{store.get(), clock, lo};
+  REQUIRE(lessor.Reload().ok());
+  server::KvApplier applier{[&lessor](int64_t id) { return lessor.Exists(id); }};
+  applier.SetLessor(&lessor);
+  serverpb::InternalRequest grant;
+  grant.mutable_lease_grant()->set_id(5);
+  grant.mutable_lease_grant()->set_ttl(2);
+  auto wb = store->Write();
+  REQUIRE(applier.ApplyEntry(*wb, grant).ok());
+  REQUIRE(wb->Commit(1, false).ok());
+
+  BarrierProposer proposer;
+  server::LeaseExpirer::Options opts;
+  opts.period = absl::Milliseconds(5);
+  server::LeaseExpirer expirer(&lessor, &proposer, clock, kSelf, opts);
+
+  // Promotion waits for its own barrier.
+  REQUIRE(Eventually([&] { return proposer.Pending() > 0; }));
+  proposer.AnswerAll(absl::OkStatus());
+  REQUIRE(Eventually([&] { return lessor.primary(); }));
+
+  // Expired, but the barrier says another member leads: nothing revoked.
+  clock.Advance(absl::Seconds(10));
+  REQUIRE(Eventually([&] { return proposer.Pending() > 0; }));
+  proposer.AnswerAll(absl::UnavailableError("etcdserver: leader changed"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(proposer.Revoked().empty());
+
+  // Reported again after the retry interval; a confirmed barrier revokes it.
+  clock.Advance(absl::Seconds(8));
+  REQUIRE(Eventually([&] { return proposer.Pending() > 0; }));
+  CHECK(proposer.Revoked().empty());
+  proposer.AnswerAll(absl::OkStatus());
+  REQUIRE(Eventually([&] { return !proposer.Revoked().empty(); }));
+  CHECK(proposer.Revoked() == std::vector<int64_t>{5});
+  expirer.Stop();
+}
+
+}  // namespace ketcd_test
