@@ -35,17 +35,12 @@ void BuildAlarms(Member::Parts& p) {
     p.corrupt_failpoint = std::make_unique<CorruptPutsForTest>(core);
     core = p.corrupt_failpoint.get();
   }
-  // Past the quota while applying: raise NOSPACE for this member, one
-  // proposal at a time (the apply loop calls this; the raft loop exists by
-  // the time an entry is applied).
+  // Past the quota while applying: raise NOSPACE for this member (the
+  // apply loop calls this; the raft loop exists by the time an entry is
+  // applied).
+  p.nospace_raise = std::make_unique<NoSpaceRaise>(p.info.member_id, p.quota->bytes(), &p.logger);
   Member::Parts* parts = &p;
-  auto over_quota = [parts] {
-    if (parts->raft == nullptr || parts->raising_nospace.exchange(true)) return;
-    parts->logger.Warn("message exceeded backend quota; raising alarm",
-                       {{"quota-size-bytes", parts->quota->bytes()}});
-    parts->raft->Propose(NoSpaceAlarmRequest(parts->info.member_id),
-                         [parts](ProposeResult) { parts->raising_nospace = false; });
-  };
+  auto over_quota = [parts] { parts->nospace_raise->Raise(parts->raft.get()); };
   p.guarded_applier = std::make_unique<AlarmGuard>(core, p.alarms.get(), p.quota.get(), std::move(over_quota));
 }
 
@@ -57,8 +52,12 @@ absl::Status CheckInitialCorruption(Member::Parts& p) {
 
 void StartCorruptionMonitor(Member::Parts& p) {
   if (p.cfg.corrupt_check_time <= absl::ZeroDuration()) return;
-  p.corruption_monitor = std::make_unique<CorruptionMonitor>(
-      CheckOptions(p), p.cfg.corrupt_check_time, p.store.get(), p.peers.get(), p.raft.get(), &p.logger);
+  const CorruptionCheckOptions opts = CheckOptions(p);
+  p.corruption_monitor =
+      std::make_unique<CorruptionMonitor>(opts, p.cfg.corrupt_check_time, p.store.get(),
+                                          NewPeerHasher(p.store.get(), p.peers.get(), opts), p.raft.get(),
+                                          p.clock, &p.logger);
+  p.corruption_monitor->Start();
 }
 
 }  // namespace server

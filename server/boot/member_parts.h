@@ -90,7 +90,8 @@ struct Member::Parts {
   std::unique_ptr<BackendQuota> quota;
   std::unique_ptr<Applier> corrupt_failpoint;  // KETCD_TEST_CORRUPT_PUTS only
   std::unique_ptr<AlarmGuard> guarded_applier;
-  std::atomic<bool> raising_nospace{false};  // a NOSPACE proposal is in flight
+  // NOSPACE raised by the apply loop for this member (quota_gate.h).
+  std::unique_ptr<NoSpaceRaise> nospace_raise;
   // Users, roles and tokens; the auth decorator wraps the applier chain and
   // is what the raft loop applies through.
   std::shared_ptr<TokenProvider> tokens;  // --auth-token, made by BuildSecurity

@@ -256,7 +256,8 @@ void BuildServices(Member::Parts& p) {
       absl::Seconds(5) + 2 * absl::Milliseconds(cfg.election_timeout_ms));
   p.lease_expirer = std::make_unique<LeaseExpirer>(p.lessor.get(), proposer, p.clock,
                                                    p.info.member_id, LeaseExpirer::Options{});
-  p.quota_gate = std::make_unique<QuotaGate>(p.quota.get(), proposer, p.info.member_id);
+  p.quota_gate = std::make_unique<QuotaGate>(p.quota.get(), proposer, p.info.member_id,
+                                              p.nospace_raise.get());
   p.kv = std::make_unique<KvService>(p.store.get(), p.applier.get(), proposer, p.info,
                                      KvLimits{cfg.max_request_bytes, cfg.max_txn_ops}, p.quota_gate.get());
   p.watch = std::make_unique<WatchService>(p.store.get(), proposer, p.watch_hub.get(), p.info);

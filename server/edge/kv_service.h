@@ -32,7 +32,8 @@ class KvService final : public etcdserverpb::KV::CallbackService {
   KvService(storage::MvccStore* store, const Applier* applier, Proposer* proposer,
             MemberInfo info, KvLimits limits, QuotaGate* quota = nullptr)
       : store_(store), applier_(applier), proposer_(proposer), limits_(limits), quota_(quota),
-        calls_(proposer, HeaderSource{info, proposer, store}, limits.max_request_bytes) {}
+        calls_(proposer, HeaderSource{info, proposer, store}, limits.max_request_bytes,
+               QuotaGate::Filter(quota)) {}
 
   // Auth checks as etcd's API layer makes them (auth_gate.h); without a
   // gate (tests) every call passes. Set before serving.

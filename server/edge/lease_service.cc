@@ -1,5 +1,6 @@
 #include "server/edge/lease_service.h"
 
+#include <limits>
 #include <utility>
 
 #include "server/edge/grpc_errors.h"
@@ -10,7 +11,8 @@ LeaseService::LeaseService(storage::MvccStore* store, Proposer* proposer, Lessor
                            LeaseForwarder* forwarder, const base::Clock& clock, MemberInfo info,
                            QuotaGate* quota)
     : proposer_(proposer), lessor_(lessor), forwarder_(forwarder), quota_(quota), clock_(clock),
-      calls_(proposer, HeaderSource{info, proposer, store}),
+      calls_(proposer, HeaderSource{info, proposer, store}, std::numeric_limits<int64_t>::max(),
+             QuotaGate::Filter(quota)),
       rng_(info.member_id ^ static_cast<uint64_t>(absl::ToUnixNanos(clock.Now()))) {}
 
 int64_t LeaseService::NewLeaseId() {

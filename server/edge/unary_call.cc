@@ -12,6 +12,7 @@ void UnaryCalls::Propose(serverpb::InternalRequest req, ProposeDone done) {
     done(RequestTooLargeError());
     return;
   }
+  if (filter_) done = filter_(std::move(done));
   proposer_->Propose(std::move(req), std::move(done));
 }
 

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <utility>
 
@@ -25,12 +26,18 @@ namespace server {
 
 class UnaryCalls {
  public:
+  // Wraps the completion of every proposal (QuotaGate::Filter defers a
+  // NOSPACE answer until the member's alarm is raised).
+  using DoneFilter = std::function<ProposeDone(ProposeDone)>;
+
   // `max_request_bytes`: the largest replicated request proposed (etcd
   // measures the InternalRequest, not the gRPC message); a larger one is
-  // refused with "request is too large" before it reaches raft.
+  // refused with "request is too large" before it reaches raft. `filter`
+  // may be empty.
   UnaryCalls(Proposer* proposer, HeaderSource headers,
-             int64_t max_request_bytes = std::numeric_limits<int64_t>::max())
-      : proposer_(proposer), headers_(headers), max_request_bytes_(max_request_bytes) {}
+             int64_t max_request_bytes = std::numeric_limits<int64_t>::max(), DoneFilter filter = {})
+      : proposer_(proposer), headers_(headers), max_request_bytes_(max_request_bytes),
+        filter_(std::move(filter)) {}
 
   const HeaderSource& headers() const { return headers_; }
 
@@ -65,6 +72,7 @@ class UnaryCalls {
   Proposer* proposer_;
   const HeaderSource headers_;
   const int64_t max_request_bytes_;
+  const DoneFilter filter_;
   std::atomic<uint64_t> next_request_id_{1};
 };
 

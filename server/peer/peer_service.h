@@ -8,7 +8,10 @@
 //  - LeaseRenew / LeaseTimeToLive: lease calls a follower forwards to the
 //    leader, answered from the Lessor (peer_lease_calls.cc);
 //  - HashKV: a peer's corruption check, answered from the store
-//    (peer_hash_calls.cc).
+//    (peer_hash_calls.cc). The scan of the whole key space runs on a
+//    worker thread of this service, one at a time, never on a gRPC thread:
+//    on a large store it would hold up the raft messages those threads
+//    deliver.
 // Messages from another cluster are refused.
 //
 // Ownership: borrows the inbox, the lessor, the clock and the logger; all
@@ -17,6 +20,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "base/clock.h"
@@ -60,7 +64,9 @@ class PeerService final : public peerpb::Peer::CallbackService {
     std::function<bool(uint64_t peer_id)> is_removed;
   };
 
-  PeerService(Options opts, Hooks hooks) : opts_(opts), hooks_(std::move(hooks)) {}
+  PeerService(Options opts, Hooks hooks);
+  // Finishes the hash scans queued or running (peer_hash_calls.cc).
+  ~PeerService() override;
 
   grpc::ServerReadReactor<peerpb::MessageBatch>* Stream(grpc::CallbackServerContext* ctx,
                                                          peerpb::StreamAck* ack) override;
@@ -98,9 +104,12 @@ class PeerService final : public peerpb::Peer::CallbackService {
   // process saw it happen, or, when a stream opens, as the store recorded.
   bool IsRemoved(uint64_t id, bool opening) const;
   class SnapshotReader;
+  // The thread HashKV's scans run on (peer_hash_calls.cc).
+  class HashWorker;
 
   const Options opts_;
   const Hooks hooks_;
+  const std::unique_ptr<HashWorker> hash_worker_;
 };
 
 }  // namespace server

@@ -25,18 +25,21 @@ absl::Status AlarmGuard::Admit(const storage::WriteBatch& batch, const serverpb:
   return next().Admit(batch, req);
 }
 
-void AlarmGuard::WatchQuota(int64_t cost) const {
-  if (quota_ == nullptr || !over_quota_ || quota_->Available(cost)) return;
-  if (alarms_->Active(etcdserverpb::NOSPACE)) return;
-  over_quota_();
+bool AlarmGuard::Fits(int64_t cost) const { return quota_ == nullptr || quota_->Available(cost); }
+
+absl::Status AlarmGuard::Crossed() const {
+  // The alarm refuses before applying: none is active when a write crossed.
+  if (over_quota_ && !alarms_->Active(etcdserverpb::NOSPACE)) over_quota_();
+  return NoSpaceError();
 }
 
 absl::StatusOr<etcdserverpb::PutResponse> AlarmGuard::Put(storage::WriteBatch& batch,
                                                           const etcdserverpb::PutRequest& r) const {
   const int64_t cost = BackendQuota::Cost(r);
   if (auto s = Refusal(cost); !s.ok()) return s;
+  const bool fits = Fits(cost);  // measured before, as etcd's quotaApplierV3
   auto got = next().Put(batch, r);
-  if (got.ok()) WatchQuota(cost);
+  if (got.ok() && !fits) return Crossed();
   return got;
 }
 
@@ -50,8 +53,9 @@ absl::StatusOr<etcdserverpb::TxnResponse> AlarmGuard::Txn(storage::WriteBatch& b
                                                           const etcdserverpb::TxnRequest& r) const {
   const int64_t cost = BackendQuota::Cost(r);
   if (auto s = Refusal(cost); !s.ok()) return s;
+  const bool fits = Fits(cost);
   auto got = next().Txn(batch, r);
-  if (got.ok()) WatchQuota(cost);
+  if (got.ok() && !fits) return Crossed();
   return got;
 }
 
@@ -65,8 +69,9 @@ absl::StatusOr<etcdserverpb::LeaseGrantResponse> AlarmGuard::LeaseGrant(
     storage::WriteBatch& batch, const etcdserverpb::LeaseGrantRequest& r) const {
   const int64_t cost = BackendQuota::Cost(r);
   if (auto s = Refusal(cost); !s.ok()) return s;
+  const bool fits = Fits(cost);
   auto got = next().LeaseGrant(batch, r);
-  if (got.ok()) WatchQuota(cost);
+  if (got.ok() && !fits) return Crossed();
   return got;
 }
 

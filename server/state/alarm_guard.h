@@ -11,11 +11,15 @@
 // Reads served from the store (Range, read-only Txn) never reach it, as
 // etcd serves them from its base applier.
 //
-// It also watches the quota while applying, as etcd does: when a Put, Txn
-// or LeaseGrant is applied while this member's store is past the quota and
-// no NOSPACE alarm is active yet, `over_quota` is called (on the apply
-// loop; it must not block) so that the member raises NOSPACE for itself.
-// The write itself stands (it is in the log and applies on every member).
+// It also watches the quota while applying, as etcd's quotaApplierV3: a
+// Put, Txn or LeaseGrant whose cost does not fit this member's quota when
+// it is applied (the store grew since the request passed the gate) is
+// applied all the same (it is in the log and applies on every member: its
+// changes stay in the batch) but answered "mvcc: database space exceeded",
+// and `over_quota` is called (on the apply loop; it must not block) so
+// that the member raises NOSPACE for itself (quota_gate.h's NoSpaceRaise,
+// which also holds that answer until the alarm is raised). This is the one
+// error with the entry's changes kept (applier.h's contract).
 //
 // Ownership: borrows the next applier, the alarm store and the quota.
 // Thread-safety: as Applier.
@@ -59,8 +63,10 @@ class AlarmGuard final : public ApplierDecorator {
   // The refusal for a request that adds `cost` bytes (0: adds nothing),
   // or OK.
   absl::Status Refusal(int64_t cost) const;
-  // After a write of `cost` applied: raise NOSPACE if past the quota.
-  void WatchQuota(int64_t cost) const;
+  // Whether a write of `cost` fits the quota (always, without one).
+  bool Fits(int64_t cost) const;
+  // A write that did not fit was applied: raise NOSPACE; its answer.
+  absl::Status Crossed() const;
 
   const AlarmStore* alarms_;
   const BackendQuota* quota_;

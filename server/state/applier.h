@@ -19,7 +19,8 @@
 //    request's own answer, the same on every member. The entry is consumed,
 //    the batch holds no change from it, and the proposer gets the status.
 //    A decorator that refuses a request returns such a status and writes
-//    nothing.
+//    nothing. One exception, as in etcd: a write applied past the backend
+//    quota keeps its changes and is answered kNoSpace (alarm_guard.h).
 //
 // Pure with respect to its inputs: given the same store state and request
 // every member produces the same effects and response. Responses carry only

@@ -17,8 +17,10 @@ a restarted member still has the alarm and refuses puts; `compact
 CORRUPT (ketcd only), on 3 members with --experimental-corrupt-check-time
 1s, one of them started with KETCD_TEST_FAILPOINTS=1 KETCD_TEST_CORRUPT_PUTS=1
 (it stores every put's value with its bytes inverted): the leader raises
-CORRUPT for that member; every member refuses puts and deletes with
-"etcdserver: corrupt cluster" (DataLoss) and still serves reads; /readyz's
+CORRUPT for member 0 (etcd 3.4.23 names no member); every member refuses
+puts, deletes, txns that write, compactions and lease grants with
+"etcdserver: corrupt cluster" (DataLoss) and still serves reads and
+read-only txns; /readyz's
 data_corruption and /health fail; the corrupted member restarted with
 --experimental-initial-corrupt-check refuses to start ("found data
 inconsistency with peers") while a sound member restarted with it starts;
@@ -125,6 +127,10 @@ def nospace(c):
     check("puts past the quota are refused with etcd's error",
           code == grpc.StatusCode.RESOURCE_EXHAUSTED and details == NOSPACE and 20 <= puts < 200,
           "%s %s after %d puts" % (code, details, puts))
+    # As etcd answers only once its alarm request returned (at the gate, or
+    # in the apply loop for a put that crossed the quota while applied).
+    listed = alarms(m1)
+    check("the alarm is up as soon as the refusal is answered", any("NOSPACE" in a for a in listed), str(listed))
     ids = {member_id(m): m.name for m in c.members}
     for m in c.members:
         lines = wait_for("alarm", lambda: [a for a in alarms(m) if "NOSPACE" in a], 10)
@@ -185,6 +191,18 @@ def nospace(c):
     check("/health is true again", code == 200 and '"health":"true"' in body, body)
 
 
+def corrupt_refused_calls(ch, kv):
+    """(what, call) of the writes etcd's corrupt applier refuses, besides put and delete."""
+    lease = etcdrpc.LeaseStub(ch)
+    put_txn = etcdrpc.TxnRequest(success=[etcdrpc.RequestOp(request_put=etcdrpc.PutRequest(key=b"t", value=b"v"))])
+    del_txn = etcdrpc.TxnRequest(success=[etcdrpc.RequestOp(
+        request_delete_range=etcdrpc.DeleteRangeRequest(key=b"k1"))])
+    return [("a txn with a put", lambda: kv.Txn(put_txn, timeout=10)),
+            ("a txn with a delete", lambda: kv.Txn(del_txn, timeout=10)),
+            ("a compaction", lambda: kv.Compact(etcdrpc.CompactionRequest(revision=2), timeout=10)),
+            ("a lease grant", lambda: lease.LeaseGrant(etcdrpc.LeaseGrantRequest(TTL=60), timeout=10))]
+
+
 def leader(c):
     for m in c.members:
         s = status(m)
@@ -197,7 +215,7 @@ def corrupt(c):
     m1, m2, m3 = c.members
     ids = {m.name: member_id(m) for m in c.members}
     lead, _ = leader(c)
-    if lead is m3:  # the corrupted member must be a follower for the blame to be its own
+    if lead is m3:  # the check compares the leader with its peers: a sound leader
         rc, out, err = etcdctl(m3.endpoint, "move-leader", "%x" % ids["m1"])
         check("move the leader off the corrupted member", rc == 0, out + err)
     for i in range(5):
@@ -205,8 +223,10 @@ def corrupt(c):
         if rc != 0 and CORRUPT in err:
             break  # the check may already have run
     listed = wait_for("CORRUPT", lambda: [a for a in alarms(m1) if "CORRUPT" in a], 20)
-    check("the leader raises CORRUPT for the corrupted member",
-          listed == ["memberID:%d alarm:CORRUPT" % ids["m3"]], str(alarms(m1)))
+    # etcd 3.4.23's monitorKVHash raises it for member 0, whoever differs;
+    # etcdctl prints the proto3 text form, which omits the zero member id.
+    check("the leader raises CORRUPT for member 0, as etcd 3.4",
+          listed == ["alarm:CORRUPT"], str(alarms(m1)))
     for m in c.members:
         with grpc.insecure_channel(m.endpoint) as ch:
             kv = etcdrpc.KVStub(ch)
@@ -219,6 +239,13 @@ def corrupt(c):
             # (The corrupted member's values are garbage: only the read counts.)
             code, details = grpc_error(lambda: kv.Range(etcdrpc.RangeRequest(key=b"k0"), timeout=10))
             check("a read on %s works" % m.name, code == grpc.StatusCode.OK, "%s %s" % (code, details))
+            for what, call in corrupt_refused_calls(ch, kv):
+                code, details = grpc_error(call)
+                check("%s on %s is refused" % (what, m.name),
+                      code == grpc.StatusCode.DATA_LOSS and details == CORRUPT, "%s %s" % (code, details))
+            ro_txn = etcdrpc.TxnRequest(success=[etcdrpc.RequestOp(request_range=etcdrpc.RangeRequest(key=b"k0"))])
+            code, details = grpc_error(lambda: kv.Txn(ro_txn, timeout=10))
+            check("a read-only txn on %s works" % m.name, code == grpc.StatusCode.OK, "%s %s" % (code, details))
     code, body = http_get(m1, "/readyz?verbose")
     check("/readyz fails data_corruption",
           code == 503 and "[-]data_corruption failed: alarm activated: CORRUPT" in body, body)
@@ -226,7 +253,7 @@ def corrupt(c):
     check("/health says ALARM CORRUPT", code == 503 and body.strip() ==
           '{"health":"false","reason":"ALARM CORRUPT"}', body)
     errors = (status(m2) or {}).get("errors", [])
-    check("Status.errors lists CORRUPT", "memberID:%d alarm:CORRUPT " % ids["m3"] in errors, str(errors))
+    check("Status.errors lists CORRUPT", "alarm:CORRUPT " in errors, str(errors))
     # The initial check at start: the corrupted member does not start...
     m3.stop()
     m3.extra_flags = m3.extra_flags + ["--experimental-initial-corrupt-check"]

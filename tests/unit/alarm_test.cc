@@ -7,10 +7,12 @@
 #include <catch2/catch.hpp>
 
 #include "base/clock.h"
+#include "server/edge/quota_gate.h"
 #include "server/state/alarm_guard.h"
 #include "server/state/alarms.h"
 #include "server/state/backend_quota.h"
 #include "server/state/errors.h"
+#include "server/state/lessor.h"
 #include "storage/meta_schema.h"
 #include "tests/unit/applier_fixture.h"
 
@@ -252,13 +254,36 @@ TEST_CASE_METHOD(AlarmFixture, "The quota: etcd's costs, and NOSPACE raised whil
   int raised = 0;
   server::BackendQuota tiny(store_.get(), 1, clock);
   server::AlarmGuard watching(&applier_, &alarms_, &tiny, [&] { ++raised; });
-  REQUIRE(Through(watching, Wrap(MakePut("a", "1"))).ok());  // applied: it is in the log
-  CHECK(raised == 1);
-  REQUIRE(Through(watching, Wrap(MakeDelete("a"))).ok());  // adds nothing
-  CHECK(raised == 1);
-  REQUIRE(Through(watching, AlarmReq(AlarmRequest::ACTIVATE, 7, etcdserverpb::NOSPACE)).ok());
+  // As etcd's quotaApplierV3: applied (it is in the log, every member
+  // applies it), yet answered NOSPACE, and the member raises the alarm.
+  const int64_t rev = store_->Rev();
   CHECK(base::IsError(Through(watching, Wrap(MakePut("a", "1"))).status(), base::ErrorKind::kNoSpace));
-  CHECK(raised == 1);  // refused, and the alarm is already up
+  CHECK(raised == 1);
+  REQUIRE(Get("a").has_value());
+  CHECK(Get("a")->value() == "1");
+  CHECK(store_->Rev() == rev + 1);
+  TxnRequest txn_put;
+  *txn_put.add_success() = OpPut("t", "1");
+  CHECK(base::IsError(Through(watching, Wrap(txn_put)).status(), base::ErrorKind::kNoSpace));
+  CHECK(Get("t").has_value());
+  CHECK(raised == 2);  // no alarm applied yet: raised again (the raise dedupes in flight)
+  server::Lessor lessor{store_.get(), clock, server::Lessor::Options{}};
+  REQUIRE(lessor.Reload().ok());
+  applier_.SetLessor(&lessor);
+  CHECK(base::IsError(Through(watching, Grant(300)).status(), base::ErrorKind::kNoSpace));
+  CHECK(lessor.Exists(300));  // granted all the same
+  CHECK(raised == 3);
+  REQUIRE(Through(watching, Wrap(MakeDelete("a"))).ok());  // adds nothing
+  CHECK(raised == 3);
+  // A write that fits is answered as usual.
+  server::BackendQuota room(store_.get(), store_->DbSize() + 100'000, clock);
+  server::AlarmGuard roomy(&applier_, &alarms_, &room, [&] { ++raised; });
+  CHECK(Through(roomy, Wrap(MakePut("k", "v"))).ok());
+  CHECK(raised == 3);
+  REQUIRE(Through(watching, AlarmReq(AlarmRequest::ACTIVATE, 7, etcdserverpb::NOSPACE)).ok());
+  CHECK(base::IsError(Through(watching, Wrap(MakePut("a", "2"))).status(), base::ErrorKind::kNoSpace));
+  CHECK(raised == 3);  // refused, and the alarm is already up
+  CHECK_FALSE(Get("a").has_value());  // refused: not applied (deleted above)
 }
 
 TEST_CASE_METHOD(AlarmFixture, "The quota reads the size anew when the clock steps back", "[alarm][quota]") {
@@ -277,6 +302,95 @@ TEST_CASE_METHOD(AlarmFixture, "The quota reads the size anew when the clock ste
   // Stepped back by a second: the cached size is not trusted.
   clock.Advance(absl::Seconds(-1));
   CHECK_FALSE(quota.Available(cost));
+}
+
+TEST_CASE_METHOD(AlarmFixture, "A raft snapshot's Reload replaces the alarms: one disarmed after it is gone",
+                 "[alarm]") {
+  MustAlarm(AlarmRequest::ACTIVATE, 0x1, etcdserverpb::NOSPACE);
+  MustAlarm(AlarmRequest::ACTIVATE, 0, etcdserverpb::CORRUPT);
+  // A follower's alarm store as of now; the leader then disarms NOSPACE,
+  // raises another, and ships a snapshot taken after that.
+  server::AlarmStore follower;
+  follower.Reload(*store_);
+  REQUIRE(follower.Active(etcdserverpb::NOSPACE));
+  MustAlarm(AlarmRequest::DEACTIVATE, 0x1, etcdserverpb::NOSPACE);
+  MustAlarm(AlarmRequest::ACTIVATE, 0x2, etcdserverpb::NOSPACE);
+  MustAlarm(AlarmRequest::DEACTIVATE, 0x2, etcdserverpb::NOSPACE);
+  const std::string checkpoint = dir_.Sub("after-disarm");
+  REQUIRE(store_->CreateCheckpoint(checkpoint).ok());
+  auto installed = OpenStore(checkpoint);
+  follower.Reload(*installed);
+  CHECK_FALSE(follower.Active(etcdserverpb::NOSPACE));
+  CHECK(follower.Active(etcdserverpb::CORRUPT));
+  std::string listed;
+  for (const auto& m : follower.Get(etcdserverpb::NONE)) listed += server::AlarmText(m);
+  CHECK(listed == "alarm:CORRUPT ");  // member 0 omitted, as proto3 text format prints it
+  // And the guard over the reloaded set lets a put through once CORRUPT is
+  // disarmed there too.
+  server::AlarmGuard guard(&applier_, &follower, nullptr, nullptr);
+  CHECK(base::IsError(Through(guard, Wrap(MakePut("x", "1"))).status(), base::ErrorKind::kCorrupt));
+  MustAlarm(AlarmRequest::DEACTIVATE, 0, etcdserverpb::CORRUPT);
+  const std::string later = dir_.Sub("after-corrupt-disarm");
+  REQUIRE(store_->CreateCheckpoint(later).ok());
+  follower.Reload(*OpenStore(later));
+  CHECK(follower.Get(etcdserverpb::NONE).empty());
+  CHECK(Through(guard, Wrap(MakePut("x", "1"))).ok());
+}
+
+// A proposer that holds every proposal until told to answer.
+class HoldingProposer final : public server::Proposer {
+ public:
+  void Propose(serverpb::InternalRequest req, server::ProposeDone done) override {
+    proposed.push_back(std::move(req));
+    held.push_back(std::move(done));
+  }
+  void ProposeConfChange(raftpb::ConfChange, server::ConfChangeDone done) override { done(absl::OkStatus()); }
+  void ReadBarrier(std::function<void(absl::Status)> done) override { done(absl::OkStatus()); }
+  void CheckLearnerReady(uint64_t, std::function<void(absl::Status)> done) override { done(absl::OkStatus()); }
+  void TransferLeadership(uint64_t, std::function<void(absl::Status)> done) override { done(absl::OkStatus()); }
+  uint64_t Term() const override { return 1; }
+  server::RaftStatus Status() const override { return {}; }
+  void AnswerAll() {
+    auto dones = std::move(held);
+    held.clear();
+    for (auto& d : dones) d(serverpb::InternalResponse());
+  }
+  std::vector<serverpb::InternalRequest> proposed;
+  std::vector<server::ProposeDone> held;
+};
+
+TEST_CASE("A write answered NOSPACE from the apply loop waits for the member's alarm, as etcd's waiter",
+          "[alarm][quota]") {
+  HoldingProposer raft;
+  server::NoSpaceRaise raise(0xabc, 1024, nullptr);
+  server::QuotaGate gate(nullptr, &raft, 0xabc, &raise);
+  raise.Raise(nullptr);  // raft not built yet: nothing
+  CHECK(raft.proposed.empty());
+  // The apply loop: a write crossed the quota; twice, one raise.
+  raise.Raise(&raft);
+  raise.Raise(&raft);
+  REQUIRE(raft.proposed.size() == 1);
+  CHECK(raft.proposed[0].alarm().memberid() == 0xabc);
+  CHECK(raft.proposed[0].alarm().alarm() == etcdserverpb::NOSPACE);
+  CHECK(raft.proposed[0].alarm().action() == AlarmRequest::ACTIVATE);
+  std::vector<std::string> answered;
+  auto answer = [&](std::string name) {
+    return gate.DeferNoSpace([&answered, name](server::ProposeResult r) {
+      answered.push_back(name + ":" + (r.ok() ? "ok" : std::string(r.status().message())));
+    });
+  };
+  answer("crossed")(server::NoSpaceError());
+  answer("other")(absl::NotFoundError("x"));
+  answer("fine")(serverpb::InternalResponse());
+  CHECK(answered == std::vector<std::string>{"other:x", "fine:ok"});
+  raft.AnswerAll();  // the alarm is applied
+  CHECK(answered == std::vector<std::string>{"other:x", "fine:ok",
+                                             "crossed:" + std::string(server::NoSpaceError().message())});
+  // No raise in flight: answered at once; a new crossing raises anew.
+  answer("late")(server::NoSpaceError());
+  CHECK(answered.size() == 4);
+  raise.Raise(&raft);
+  CHECK(raft.proposed.size() == 2);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "base/go_duration.h"
 #include "base/logger.h"
 #include "server/replication/auto_compactor.h"
+#include "server/state/errors.h"
 #include "server/state/kv_applier.h"
 #include "tests/common/temp_dir.h"
 #include "tests/unit/local_member.h"
@@ -301,6 +302,80 @@ TEST_CASE("auto-compaction: a compaction that fails is tried again at the next r
   rig.Round(absl::Minutes(1));
   CHECK(rig.log.Count("starting auto periodic compaction") == 2);
   CHECK(rig.store->CompactRev() <= 0);
+}
+
+// The member's proposer, but a compaction fails with etcd's "request timed
+// out" while `fail` is set (a failure other than the member stopping).
+class FailingCompactions final : public server::Proposer {
+ public:
+  explicit FailingCompactions(server::Proposer* inner) : inner_(inner) {}
+  void Propose(serverpb::InternalRequest req, server::ProposeDone done) override {
+    if (fail && req.has_compaction()) return done(server::TimeoutError());
+    inner_->Propose(std::move(req), std::move(done));
+  }
+  void ProposeConfChange(raftpb::ConfChange cc, server::ConfChangeDone done) override {
+    inner_->ProposeConfChange(std::move(cc), std::move(done));
+  }
+  void ReadBarrier(std::function<void(absl::Status)> done) override { inner_->ReadBarrier(std::move(done)); }
+  void CheckLearnerReady(uint64_t id, std::function<void(absl::Status)> done) override {
+    inner_->CheckLearnerReady(id, std::move(done));
+  }
+  void TransferLeadership(uint64_t id, std::function<void(absl::Status)> done) override {
+    inner_->TransferLeadership(id, std::move(done));
+  }
+  uint64_t Term() const override { return inner_->Term(); }
+  server::RaftStatus Status() const override { return inner_->Status(); }
+  bool fail = true;
+
+ private:
+  server::Proposer* inner_;
+};
+
+// The rig's store, clock and logger, always leading, proposing through `proposer`.
+static AutoCompactor::Sources LeadingSources(Rig& rig, server::Proposer* proposer) {
+  AutoCompactor::Sources src;
+  src.proposer = proposer;
+  src.current_revision = [s = rig.store.get()] { return s->Rev(); };
+  src.leading = [] { return true; };
+  src.clock = &rig.clock;
+  src.logger = &rig.logger;
+  return src;
+}
+
+TEST_CASE("auto-compaction: a failed compaction is logged with etcd's fields and retried", "[auto_compactor]") {
+  const std::string error = absl::StrCat("error=\"", server::TimeoutError().message(), "\"");
+  {
+    Rig rig;
+    FailingCompactions proposer(&rig.member->member());
+    const int64_t r0 = rig.Put("k");
+    AutoCompactor::Sources src = LeadingSources(rig, &proposer);
+    rig.compactor = std::make_unique<AutoCompactor>(Periodic(absl::Minutes(10)), std::move(src));
+    for (int i = 0; i < 10; ++i) rig.Round(absl::Minutes(1));
+    INFO(rig.log.text());
+    CHECK(rig.log.Count(absl::StrCat("failed auto periodic compaction revision=", r0,
+                                     " compact-period=10m0s retry-interval=1m0s ", error)) == 1);
+    CHECK(rig.store->CompactRev() <= 0);
+    proposer.fail = false;
+    rig.Round(absl::Minutes(1));
+    CHECK(rig.log.Count(absl::StrCat("completed auto periodic compaction revision=", r0)) == 1);
+    CHECK(rig.store->CompactRev() == r0);
+  }
+  {
+    Rig rig;
+    FailingCompactions proposer(&rig.member->member());
+    int64_t head = 0;
+    for (int i = 0; i < 20; ++i) head = rig.Put("k");
+    AutoCompactor::Sources src = LeadingSources(rig, &proposer);
+    rig.compactor = std::make_unique<AutoCompactor>(Revision(10), std::move(src));
+    rig.Round(absl::Minutes(5));
+    INFO(rig.log.text());
+    CHECK(rig.log.Count(absl::StrCat("failed auto revision compaction revision=", head - 10,
+                                     " revision-compaction-retention=10 retry-interval=5m0s ", error)) == 1);
+    proposer.fail = false;
+    rig.Round(absl::Minutes(5));  // the same revision is tried again
+    CHECK(rig.log.Count(absl::StrCat("completed auto revision compaction revision=", head - 10)) == 1);
+    CHECK(rig.store->CompactRev() == head - 10);
+  }
 }
 
 TEST_CASE("Go durations: parsed and printed as Go's time package does", "[auto_compactor][config]") {
