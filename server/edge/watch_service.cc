@@ -1,6 +1,5 @@
 #include "server/edge/watch_service.h"
 
-#include <deque>
 #include <map>
 #include <mutex>
 #include <set>
@@ -8,45 +7,50 @@
 #include "base/errors.h"
 #include "server/edge/grpc_errors.h"
 #include "server/edge/response_header.h"
+#include "server/edge/watch_send_queue.h"
 
 namespace server {
 namespace {
 
 // What a stream may hold queued before its watchers fall back to catching
-// up from the store (etcd bounds its per-stream channel the same way).
-constexpr size_t kMaxQueuedBytes = 8 << 20;
-constexpr size_t kMaxQueuedResponses = 1024;
+// up from the store (etcd bounds its per-stream channel the same way), and
+// how large a coalesced events response may grow (well under the 4 MiB
+// that gRPC clients accept by default).
+constexpr WatchSendQueue::Limits kQueueLimits{
+    .max_bytes = 8 << 20, .max_responses = 1024, .max_merged_bytes = 1 << 20};
 
 constexpr char kErrEmptyWatcherRange[] = "mvcc: watcher range is empty";
 constexpr char kErrDuplicateWatchId[] = "mvcc: duplicate watch ID provided on the WatchStream";
 
-using WatchReactor = grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>;
+using WatchReactor = WatchService::Reactor;
 
-// The outbound queue of one stream: one write in flight at a time.
+// The outbound queue of one stream: one write in flight at a time, events
+// coalesced behind it (watch_send_queue.h).
 class StreamSink : public WatchSink {
  public:
-  StreamSink(WatchReactor* reactor, HeaderSource headers) : reactor_(reactor), headers_(headers) {}
+  StreamSink(WatchReactor* reactor, HeaderSource headers)
+      : reactor_(reactor), headers_(headers), queue_(kQueueLimits) {}
 
   bool Enqueue(etcdserverpb::WatchResponse resp, bool force) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (finished_) return true;  // nobody to tell any more
-    if (!force && !queue_.empty() &&
-        (bytes_ > kMaxQueuedBytes || queue_.size() >= kMaxQueuedResponses)) {
-      return false;
-    }
-    size_t size = resp.ByteSizeLong();
-    bytes_ += size;
-    queue_.push_back({std::move(resp), size});
-    if (!writing_) {
-      writing_ = true;
-      WriteFront();
-    }
+    if (!queue_.PushResponse(resp, force)) return false;
+    StartWriting();
+    return true;
+  }
+
+  bool EnqueueEvents(int64_t watch_id, const grpc::Slice& header, const grpc::Slice* events,
+                     size_t count) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (finished_) return true;
+    if (!queue_.PushEvents(watch_id, header, events, count)) return false;
+    StartWriting();
     return true;
   }
 
   bool Full() override {
     std::lock_guard<std::mutex> lock(mu_);
-    return !finished_ && (bytes_ > kMaxQueuedBytes || queue_.size() >= kMaxQueuedResponses);
+    return !finished_ && queue_.Full();
   }
 
   void FillHeader(etcdserverpb::ResponseHeader* h) override {
@@ -58,8 +62,7 @@ class StreamSink : public WatchSink {
   // write (the client went away) finishes the stream.
   void OnWriteDone(bool ok) {
     std::lock_guard<std::mutex> lock(mu_);
-    bytes_ -= queue_.front().size;
-    queue_.pop_front();
+    queue_.PopFront();
     if (!ok && !finished_) {
       finished_ = true;
       finish_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "etcdserver: watch canceled");
@@ -89,10 +92,12 @@ class StreamSink : public WatchSink {
   }
 
  private:
-  struct Queued {
-    etcdserverpb::WatchResponse resp;
-    size_t size;
-  };
+  void StartWriting() {
+    if (!writing_) {
+      writing_ = true;
+      WriteFront();
+    }
+  }
 
   // A response with more queued behind it is written with the buffer hint,
   // so a burst leaves in a few large socket writes instead of one syscall
@@ -100,14 +105,13 @@ class StreamSink : public WatchSink {
   void WriteFront() {
     grpc::WriteOptions options;
     if (queue_.size() > 1) options.set_buffer_hint();
-    reactor_->StartWrite(&queue_.front().resp, options);
+    reactor_->StartWrite(&queue_.StartFront(), options);
   }
 
   WatchReactor* reactor_;
   const HeaderSource headers_;
   std::mutex mu_;
-  std::deque<Queued> queue_;  // guarded by mu_; front is being written
-  size_t bytes_ = 0;                                // guarded by mu_
+  WatchSendQueue queue_;                            // guarded by mu_; front is being written
   bool writing_ = false;                            // guarded by mu_
   bool finished_ = false;                           // guarded by mu_: no more writes
   bool finish_sent_ = false;                        // guarded by mu_
@@ -256,6 +260,13 @@ class RefusedWatch final : public WatchReactor {
 };
 
 }  // namespace
+
+WatchService::WatchService(storage::MvccStore* store, Proposer* proposer, WatchHub* hub, MemberInfo info)
+    : store_(store), proposer_(proposer), hub_(hub), info_(info) {
+  // As the generated CallbackService registers it, but with raw responses.
+  MarkMethodCallback(0, new grpc::internal::CallbackBidiHandler<etcdserverpb::WatchRequest, grpc::ByteBuffer>(
+                            [this](grpc::CallbackServerContext* ctx) { return Watch(ctx); }));
+}
 
 WatchReactor* WatchService::Watch(grpc::CallbackServerContext* ctx) {
   if (auto s = CheckLearner(*proposer_, false); !s.ok()) return new RefusedWatch(ToGrpcStatus(s));

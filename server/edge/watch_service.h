@@ -19,17 +19,25 @@
 
 namespace server {
 
-class WatchService final : public etcdserverpb::Watch::CallbackService {
+// The method is registered with parsed requests and raw responses: events
+// go out as pre-encoded bytes shared between watchers (watch_wire.h),
+// control responses as ordinary messages serialized here.
+class WatchService final : public etcdserverpb::Watch::Service {
  public:
-  WatchService(storage::MvccStore* store, Proposer* proposer, WatchHub* hub, MemberInfo info)
-      : store_(store), proposer_(proposer), hub_(hub), info_(info) {}
+  using Reactor = grpc::ServerBidiReactor<etcdserverpb::WatchRequest, grpc::ByteBuffer>;
+
+  WatchService(storage::MvccStore* store, Proposer* proposer, WatchHub* hub, MemberInfo info);
 
   // A create on a range the caller may not read is answered created and
   // canceled with etcd's reason (auth_gate.h). Null: no auth.
   void SetAuthGate(const AuthGate* gate) { auth_ = gate; }
 
-  grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>* Watch(
-      grpc::CallbackServerContext* ctx) override;
+  Reactor* Watch(grpc::CallbackServerContext* ctx);
+  // The synchronous form is never registered.
+  grpc::Status Watch(grpc::ServerContext*,
+                     grpc::ServerReaderWriter<etcdserverpb::WatchResponse, etcdserverpb::WatchRequest>*) override {
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "");
+  }
 
  private:
   class Stream;

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <limits>
 
-#include "google/protobuf/unknown_field_set.h"
 
 namespace server {
 namespace {
@@ -180,41 +179,53 @@ bool WatchHub::Send(Watcher& w, std::vector<mvccpb::Event> events, int64_t heade
   return true;
 }
 
-const std::string& WatchHub::EncodedEvents::Get(size_t k, bool prev_kv) {
-  if (with_prev_.empty()) {
+bool WatchSink::EnqueueEvents(int64_t watch_id, const grpc::Slice& header, const grpc::Slice* events,
+                              size_t count) {
+  watch_wire::EventsResponse r(header, watch_id);
+  for (size_t i = 0; i < count; ++i) r.AddEvent(events[i]);
+  return Enqueue(r.ToMessage(), /*force=*/false);
+}
+
+const grpc::Slice& WatchHub::RoundEncoding::Event(size_t k, bool prev_kv) {
+  if (have_with_.empty()) {
     with_prev_.resize(events_.size());
     without_prev_.resize(events_.size());
+    have_with_.assign(events_.size(), 0);
+    have_without_.assign(events_.size(), 0);
   }
   const mvccpb::Event& e = events_[k];
   if (prev_kv || !e.has_prev_kv()) {
-    if (with_prev_[k].empty()) e.SerializeToString(&with_prev_[k]);
+    if (!have_with_[k]) {
+      with_prev_[k] = watch_wire::EventField(e, /*with_prev_kv=*/true);
+      have_with_[k] = 1;
+    }
     return with_prev_[k];
   }
-  if (without_prev_[k].empty()) {
-    mvccpb::Event bare = e;
-    bare.clear_prev_kv();
-    bare.SerializeToString(&without_prev_[k]);
+  if (!have_without_[k]) {
+    without_prev_[k] = watch_wire::EventField(e, /*with_prev_kv=*/false);
+    have_without_[k] = 1;
   }
   return without_prev_[k];
 }
 
-bool WatchHub::SendEncoded(Watcher& w, EncodedEvents& encoded, const size_t* indices, size_t count,
+const grpc::Slice& WatchHub::RoundEncoding::Header(WatchSink& sink, int64_t rev) {
+  auto it = headers_.find(rev);
+  if (it != headers_.end()) return it->second;
+  etcdserverpb::ResponseHeader h;
+  sink.FillHeader(&h);
+  h.set_revision(rev);
+  return headers_.emplace(rev, watch_wire::HeaderField(h)).first->second;
+}
+
+bool WatchHub::SendEncoded(Watcher& w, RoundEncoding& encoded, const size_t* indices, size_t count,
                            int64_t header_rev) {
-  etcdserverpb::WatchResponse r;
-  w.sink->FillHeader(r.mutable_header());
-  r.mutable_header()->set_revision(header_rev);
-  r.set_watch_id(w.id);
-  // The events go in already serialized, as unknown fields with the events
-  // field's number: the wire bytes are the same as real events, and a
-  // revision watched by N watchers is encoded once instead of copied N
-  // times. (etcd shares the event objects between watchers the same way.)
-  auto* raw = r.GetReflection()->MutableUnknownFields(&r);
-  for (size_t x = 0; x < count; ++x) {
-    raw->AddLengthDelimited(etcdserverpb::WatchResponse::kEventsFieldNumber,
-                            encoded.Get(indices[x], w.spec.prev_kv));
-  }
+  // The events go out already serialized and shared: a revision watched by
+  // N watchers is encoded once, and each response refers to the same bytes.
+  // (etcd shares the event objects between watchers the same way.)
+  pieces_.clear();
+  for (size_t x = 0; x < count; ++x) pieces_.push_back(encoded.Event(indices[x], w.spec.prev_kv));
   w.events_since_progress = true;
-  return w.sink->Enqueue(std::move(r), /*force=*/false);
+  return w.sink->EnqueueEvents(w.id, encoded.Header(*w.sink, header_rev), pieces_.data(), pieces_.size());
 }
 
 void WatchHub::DeliverLive() {
@@ -233,8 +244,10 @@ void WatchHub::DeliverLive() {
   }
   std::vector<Watcher*> synced;
   bool with_prev = false;
+  synced.reserve(watchers_.size());
+  const bool any_unsynced = !unsynced_.empty();
   for (const auto& [key, w] : watchers_) {
-    if (unsynced_.count(key)) continue;
+    if (any_unsynced && unsynced_.count(key)) continue;
     synced.push_back(w.get());
     with_prev |= w->spec.prev_kv;
   }
@@ -271,7 +284,7 @@ void WatchHub::DeliverBatch(const std::vector<Watcher*>& synced, std::vector<cha
     if (k == 0 || evs[k].kv().mod_revision() != evs[k - 1].kv().mod_revision()) ++revisions;
   }
   const bool per_revision = revisions <= kPerRevisionRounds;
-  EncodedEvents encoded(evs);
+  RoundEncoding encoded(evs);
   for (size_t n = 0; n < synced.size(); ++n) {
     Watcher* w = synced[n];
     if (behind[n] || w->next_rev > batch_end) continue;  // fell behind, or starts later
@@ -283,9 +296,10 @@ void WatchHub::DeliverBatch(const std::vector<Watcher*>& synced, std::vector<cha
   }
 }
 
-bool WatchHub::DeliverTo(Watcher& w, const std::vector<mvccpb::Event>& evs, EncodedEvents& encoded,
+bool WatchHub::DeliverTo(Watcher& w, const std::vector<mvccpb::Event>& evs, RoundEncoding& encoded,
                          bool per_revision, int64_t batch_end) {
-  std::vector<size_t> mine;
+  std::vector<size_t>& mine = mine_;
+  mine.clear();
   for (size_t k = 0; k < evs.size(); ++k) {
     if (evs[k].kv().mod_revision() >= w.next_rev && Wants(w, evs[k])) mine.push_back(k);
   }

@@ -46,6 +46,7 @@
 #include "base/clock.h"
 #include "base/logger.h"
 #include "etcdserverpb/rpc.pb.h"
+#include "server/state/watch_wire.h"
 #include "storage/mvcc_store.h"
 
 namespace server {
@@ -57,6 +58,16 @@ class WatchSink {
   // Queues `resp` unless the queue is over its budget and `force` is false;
   // false when not queued. Control responses are forced.
   virtual bool Enqueue(etcdserverpb::WatchResponse resp, bool force) = 0;
+  // Queues watcher `watch_id`'s events, pre-encoded and shared with other
+  // watchers (watch_wire.h): `header` is the header field, `events` the
+  // event fields in order. A sink may append them to a response of the same
+  // watcher that is still queued and not yet being written (a response then
+  // carries several revisions, as etcd's catch-up responses do; its header
+  // revision is the newest), unless a control response was queued after
+  // it. False when not queued (over budget), as Enqueue. The default
+  // decodes them into an ordinary response.
+  virtual bool EnqueueEvents(int64_t watch_id, const grpc::Slice& header, const grpc::Slice* events,
+                             size_t count);
   // True while an unforced Enqueue would be refused.
   virtual bool Full() = 0;
   // Fills cluster/member id and raft term.
@@ -132,26 +143,30 @@ class WatchHub {
   // Builds and queues one watcher's response for `events` (all of one or
   // more revisions, already filtered to it); false if the sink was full.
   bool Send(Watcher& w, std::vector<mvccpb::Event> events, int64_t header_rev);
-  // The serialized form of each event of one delivery round, made on first
-  // use, with and without prev_kv.
-  class EncodedEvents {
+  // One delivery round's shared wire pieces, made on first use: each
+  // event with and without prev_kv, and the header for each header
+  // revision (every sink of a member fills headers the same way).
+  class RoundEncoding {
    public:
-    explicit EncodedEvents(const std::vector<mvccpb::Event>& events) : events_(events) {}
-    const std::string& Get(size_t k, bool prev_kv);
+    explicit RoundEncoding(const std::vector<mvccpb::Event>& events) : events_(events) {}
+    const grpc::Slice& Event(size_t k, bool prev_kv);
+    const grpc::Slice& Header(WatchSink& sink, int64_t rev);
 
    private:
     const std::vector<mvccpb::Event>& events_;
-    std::vector<std::string> with_prev_, without_prev_;
+    std::vector<grpc::Slice> with_prev_, without_prev_;
+    std::vector<char> have_with_, have_without_;
+    std::map<int64_t, grpc::Slice> headers_;
   };
   // Send() without fragmentation, for events[indices[0..count)] of a round.
-  bool SendEncoded(Watcher& w, EncodedEvents& encoded, const size_t* indices, size_t count,
+  bool SendEncoded(Watcher& w, RoundEncoding& encoded, const size_t* indices, size_t count,
                    int64_t header_rev);
   // Gives each synced watcher (behind[n]: fell behind this round) its
   // events of one batch of changes, through `batch_end`.
   void DeliverBatch(const std::vector<Watcher*>& synced, std::vector<char>& behind,
                     const std::vector<mvccpb::Event>& evs, int64_t batch_end);
   // One watcher's part of DeliverBatch; false if its stream was full.
-  bool DeliverTo(Watcher& w, const std::vector<mvccpb::Event>& evs, EncodedEvents& encoded,
+  bool DeliverTo(Watcher& w, const std::vector<mvccpb::Event>& evs, RoundEncoding& encoded,
                  bool per_revision, int64_t batch_end);
   bool Wants(const Watcher& w, const mvccpb::Event& e) const;
 
@@ -177,6 +192,10 @@ class WatchHub {
   uint64_t generation_ = 0;             // the store's, as of hub_rev_
   absl::Time next_progress_;            // guarded by mu_: periodic progress due
   std::thread thread_;
+  // Scratch space of the delivery round (guarded by mu_), kept to avoid an
+  // allocation per watcher.
+  std::vector<size_t> mine_;
+  std::vector<grpc::Slice> pieces_;
 };
 
 }  // namespace server
