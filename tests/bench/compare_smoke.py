@@ -57,6 +57,39 @@ def leftover_pids(marker):
     return out
 
 
+def check_cleaned_up(tmp, what="compare's temp dir removed"):
+    """bench/compare, run with KETCD_BENCH_DATA=tmp, removed its temp dir and
+    left no process whose command line names tmp (any found are killed)."""
+    check(what, not glob.glob(os.path.join(tmp, "ketcd-compare-*")), str(glob.glob(os.path.join(tmp, "*"))))
+    left = leftover_pids(tmp)
+    check("no process left running", not left, str(left))
+    for pid in left:
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass
+
+
+def run_compare(argv, timeout, tmp):
+    """bench/compare with `argv` (its data under `tmp`); the finished process,
+    checked to exit 0, or None (a failed check) past `timeout` seconds."""
+    cmd = [sys.executable, os.path.join(ROOT, "bench", "compare")] + argv
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                           env=dict(os.environ, KETCD_BENCH_DATA=tmp))
+    except subprocess.TimeoutExpired as e:
+        check("compare %s finishes within %d s" % (" ".join(argv[:2]), timeout), False, str(e))
+        return None
+    check("compare exits 0", r.returncode == 0, "exit %d\n%s%s" % (r.returncode, r.stdout[-3000:], r.stderr[-3000:]))
+    return r
+
+
+def verdict(name):
+    """Prints the smoke's last line; its exit code."""
+    print("%s: %s" % (name, "FAILED: " + ", ".join(FAILED) if FAILED else "all passed"))
+    return 1 if FAILED else 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ketcd", required=True)
@@ -68,17 +101,13 @@ def main():
     tmp = tempfile.mkdtemp(prefix="ketcd-compare-smoke-")
     try:
         out = os.path.join(tmp, "out")
-        env = dict(os.environ, KETCD_BENCH_DATA=tmp)
-        cmd = [sys.executable, os.path.join(ROOT, "bench", "compare"), "--quick", "--rounds", "1",
-               "--only", ",".join(workloads), "--out", out, "--ketcd", args.ketcd, "--bench", args.bench]
-        cmd += ["--tls"] if args.tls else []
-        cmd += ["--auth", args.auth]
-        try:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=150, env=env, stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired as e:
-            check("compare finishes within 150 s", False, str(e))
+        argv = ["--quick", "--rounds", "1", "--only", ",".join(workloads), "--out", out,
+                "--ketcd", args.ketcd, "--bench", args.bench]
+        argv += ["--tls"] if args.tls else []
+        argv += ["--auth", args.auth]
+        r = run_compare(argv, 150, tmp)
+        if r is None:
             return 1
-        check("compare exits 0", r.returncode == 0, "exit %d\n%s%s" % (r.returncode, r.stdout[-3000:], r.stderr[-3000:]))
         check("prints the ratio table", "ketcd/etcd" in r.stdout and all(row in r.stdout for row in workloads.values()),
               r.stdout[-2000:])
         transport = "TLS" if args.tls else "plaintext"
@@ -139,20 +168,11 @@ def main():
             check("%s names no local path" % os.path.relpath(path, out), not named, str(named))
             check("%s holds no key material" % os.path.relpath(path, out), "PRIVATE KEY" not in text)
             check("%s holds no password" % os.path.relpath(path, out), "bench-pw" not in text and "root-pw" not in text)
-        check("compare's temp dir (data, certificates) removed",
-              not glob.glob(os.path.join(tmp, "ketcd-compare-*")), str(glob.glob(os.path.join(tmp, "*"))))
-        left = leftover_pids(tmp)
-        check("no process left running", not left, str(left))
-        for pid in left:
-            try:
-                os.kill(pid, 9)
-            except OSError:
-                pass
+        check_cleaned_up(tmp, "compare's temp dir (data, certificates) removed")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("compare smoke%s%s: %s" % (" --tls" if args.tls else "", " --auth " + args.auth if args.auth != "none" else "",
-                                   "FAILED: " + ", ".join(FAILED) if FAILED else "all passed"))
-    return 1 if FAILED else 0
+    return verdict("compare smoke%s%s" % (" --tls" if args.tls else "",
+                                          " --auth " + args.auth if args.auth != "none" else ""))
 
 
 if __name__ == "__main__":
