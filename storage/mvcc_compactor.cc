@@ -107,7 +107,14 @@ void MvccStore::CompactorLoop() {
         break;
       }
     }
-    if (!done) continue;
+    if (!done) {
+      // Retrying at once would spin on an error that persists (a write
+      // error stops RocksDB's writes for good): wait for the next request.
+      std::unique_lock<std::mutex> lock(compact_mu_);
+      const int64_t failed = compact_target_;
+      compact_cv_.wait(lock, [&] { return stopping_ || compact_target_ != failed; });
+      continue;
+    }
     (void)db_->Put(rocksdb::WriteOptions(), meta_cf_, kMetaCompactFinished, EncodeMetaInt64(target));
     {
       std::lock_guard<std::mutex> lock(compact_mu_);
@@ -151,10 +158,16 @@ absl::Status MvccStore::CompactStep(int64_t target, std::string* cursor, bool* d
     wb.Delete(rev_cf_, it->key());
   }
   if (!it->status().ok()) return FromRocks(it->status());
-  *done = !it->Valid() || it->key().compare(limit) >= 0;
-  if (!*done) *cursor = it->key().ToString();
-  if (wb.Count() == 0) return absl::OkStatus();
-  return FromRocks(db_->Write(rocksdb::WriteOptions(), &wb));
+  // Done (and the cursor moved) only once this batch's deletes are written:
+  // a failed last step must not count the compaction as finished.
+  const bool finished = !it->Valid() || it->key().compare(limit) >= 0;
+  std::string next = finished ? std::string() : it->key().ToString();
+  if (wb.Count() > 0) {
+    if (auto s = FromRocks(db_->Write(rocksdb::WriteOptions(), &wb)); !s.ok()) return s;
+  }
+  *done = finished;
+  if (!finished) *cursor = std::move(next);
+  return absl::OkStatus();
 }
 
 int64_t MvccStore::CountVersionsForTest() const {

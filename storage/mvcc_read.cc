@@ -88,7 +88,9 @@ absl::StatusOr<Changes> ReadView::ReadChanges(int64_t from_rev, int64_t max_revs
       ev.mutable_kv()->set_key(key);
       ev.mutable_kv()->set_mod_revision(rev->main);
     }
-    if (with_prev) {
+    // etcd reads prev_kv at mod_revision - 1, refused below the compaction
+    // (whether or not the compactor has removed it yet).
+    if (with_prev && rev->main - 1 >= compact_rev_) {
       // The next older version of the key, if it is live.
       kvs->Next();
       if (kvs->Valid()) {

@@ -9,6 +9,7 @@
 #include "rocksdb/options.h"
 #include "rocksdb/utilities/checkpoint.h"
 #include "storage/meta_schema.h"
+#include "storage/rocks_logger.h"
 #include "storage/rocks_status.h"
 #include "storage/snapshot_install.h"
 
@@ -43,6 +44,7 @@ absl::StatusOr<std::unique_ptr<MvccStore>> MvccStore::Open(const std::string& di
   std::unique_ptr<MvccStore> store(new MvccStore());
   store->dir_ = dir;
   store->logger_ = options.logger;
+  store->env_ = options.env;
   if (auto s = store->OpenDb(); !s.ok()) return s;
   store->StartCompactor();
   return store;
@@ -53,7 +55,10 @@ absl::Status MvccStore::OpenDb() {
   options.create_if_missing = true;
   options.create_missing_column_families = true;
   options.IncreaseParallelism(2);
-  options.keep_log_file_num = 4;
+  // RocksDB's warnings and errors go to the member's log, not to a LOG file
+  // on the disk they may be about (see rocks_logger.h).
+  options.info_log = NewRocksInfoLogger(logger_);
+  if (env_ != nullptr) options.env = env_;
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
       {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions(options)},
       {"kv", rocksdb::ColumnFamilyOptions(options)},

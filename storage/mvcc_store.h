@@ -52,6 +52,7 @@ class Logger;
 namespace rocksdb {
 class ColumnFamilyHandle;
 class DB;
+class Env;
 class Snapshot;
 class WriteBatchWithIndex;
 }  // namespace rocksdb
@@ -100,9 +101,13 @@ class MvccStore;
 
 struct MvccStoreOptions {
   // Where the store reports what it recovers from on its own (a failed
-  // background compaction step). Not owned; must outlive the store.
+  // background compaction step) and RocksDB's own warnings and errors
+  // (rocks_logger.h). Not owned; must outlive the store.
   // Default: null, nothing is reported.
   base::Logger* logger = nullptr;
+  // Tests: the Env (file system) the store runs on, e.g. one that fails
+  // writes on demand. Not owned; must outlive the store. Default: RocksDB's.
+  rocksdb::Env* env = nullptr;
 };
 
 // A consistent, immutable view of the store at one moment.
@@ -379,6 +384,7 @@ class MvccStore {
 
   std::string dir_;
   base::Logger* logger_ = nullptr;
+  rocksdb::Env* env_ = nullptr;
   std::function<void()> commit_listener_;
   std::atomic<int64_t> compaction_hold_{std::numeric_limits<int64_t>::max()};
   std::atomic<uint64_t> generation_{0};

@@ -18,6 +18,8 @@ import linearizability as lin  # noqa: E402
 import watch_checks  # noqa: E402
 
 K = "/rb/k0"
+# robustness.disk's seed and duration (CMakeLists.txt)
+DISK_SEED, DISK_DURATION = 72, 45
 
 
 def put(t0, t1, v, rev, ref=None):
@@ -491,13 +493,51 @@ class CompactionReadsTest(unittest.TestCase):
 class ScheduleTest(unittest.TestCase):
     def test_replayable_and_bounded(self):
         import faults
-        kinds = set(faults.KINDS)
+        kinds = {"kill", "pause", "partition", "oneway"}  # the CI pass's seed 1181
         a = faults.schedule(1181, 75, kinds, 1.0)
         self.assertEqual(a, faults.schedule(1181, 75, kinds, 1.0))
         self.assertNotEqual(a, faults.schedule(1182, 75, kinds, 1.0))
         self.assertTrue(all(f["at"] + f["down"] + 4.0 <= 75 for f in a))
         self.assertEqual({f["kind"] for f in a}, kinds)
         self.assertEqual(faults.schedule(1, 75, {"kill"}, 1.0)[0]["kind"], "kill")
+
+
+class DiskFaultTest(unittest.TestCase):
+    def test_schedule(self):
+        import faults
+        a = faults.schedule(DISK_SEED, DISK_DURATION, {"disk"}, 1.0)
+        self.assertEqual(a, faults.schedule(DISK_SEED, DISK_DURATION, {"disk"}, 1.0))
+        disk = [f for f in a if f["kind"] == "disk"]
+        self.assertTrue(all(f["mode"] in faults.DISK_MODES for f in disk))
+        self.assertTrue(all("mode" not in f for f in a if f["kind"] != "disk"))
+        # the CTest pass's seed: WAL fdatasync and RocksDB write failures on the
+        # leader and on a follower, a WAL pwrite failure (ENOSPC), a directory fsync
+        points = {faults.DISK_MODES[f["mode"]][0] for f in disk}
+        self.assertEqual(points, {"posix/io/sync/fdatasync", "posix/io/rw/pwrite",
+                                  "posix/io/rw/write", "posix/io/sync/fsync"})
+        self.assertEqual({f["mode"].split("-")[1] for f in disk}, {"eio", "enospc"})
+        self.assertEqual({f["target"] for f in disk}, {"leader", "follower"})
+        # adding disk changes nothing for runs without it
+        self.assertEqual(faults.schedule(7, 60, {"kill", "pause"}, 1.0),
+                         faults.schedule(7, 60, {"kill", "pause"}, 1.0))
+
+    def test_classify_and_check(self):
+        import faults
+        fatal = 'ketcd: fatal: writing the raft log error="wal: fdatasync x: Input/output error"'
+        rocks = ("ketcd: ./file/writable_file_writer.h:312: rocksdb::IOStatus ...: "
+                 "Assertion `sync_without_flush_called_' failed.")
+        self.assertEqual(faults.classify_stop(-6, fatal), "fatal")
+        self.assertEqual(faults.classify_stop(2, "panic: wal: fsync failed"), "fatal")
+        self.assertEqual(faults.classify_stop(-6, rocks), "assert")
+        self.assertEqual(faults.classify_stop(-11, "ketcd: member m1 serving"), "crash")
+        self.assertEqual(faults.classify_stop(0, "ketcd: stopped"), "clean-exit")
+        out = [dict(member="m1", mode="write-eio", stopped=True, rc=rc, line=line,
+                    how=faults.classify_stop(rc, line))
+               for rc, line in ((-6, fatal), (-6, rocks), (-11, "x"), (0, "ketcd: stopped"))]
+        out.append(dict(member="m2", mode="fsync-eio", stopped=False))
+        self.assertEqual([a["what"].split(" stopped with ")[1].split(" ")[0]
+                          for a in faults.check_disk(out)], ["assert", "crash", "clean-exit"])
+        self.assertEqual({a["check"] for a in faults.check_disk(out)}, {"disk"})
 
 
 class FinalHistoryTest(unittest.TestCase):

@@ -13,19 +13,40 @@ Kinds:
              member off from every peer (both directions), SIGUSR2 heals it
   oneway     the same failpoint, one direction: SIGRTMIN+1 drops what the member
              receives from its peers, SIGRTMIN+2 what it sends to them
+  disk       libfiu (Debian's fiu-utils): members run under `fiu-run -x`; for `down`
+             seconds one member's fdatasync/fsync fails with EIO, or its pwrite (the
+             raft WAL) or write (RocksDB's files) with EIO or ENOSPC (fiu-ctrl, by PID);
+             the member must stop loudly (a fatal log line, non-zero exit) rather than
+             go on, and is restarted on its data dir as a killed one is
 """
 
+import errno
 import json
+import os
 import random
+import re
+import shutil
 import signal
+import subprocess
 import threading
 import time
 
 import grpc
 import etcd3.etcdrpc as rpc
 
-KINDS = ("kill", "pause", "partition", "oneway")
+KINDS = ("kill", "pause", "partition", "oneway", "disk")
 FAILPOINT_KINDS = ("partition", "oneway")
+# disk modes: (libfiu failure point, errno, weight). ketcd's WAL writes with pwrite
+# and syncs with fdatasync (fsync: directories); RocksDB writes its WAL, tables,
+# MANIFEST and LOG with write and syncs with fdatasync/fsync.
+DISK_MODES = {
+    "fdatasync-eio": ("posix/io/sync/fdatasync", errno.EIO, 0.3),
+    "fsync-eio": ("posix/io/sync/fsync", errno.EIO, 0.1),
+    "pwrite-eio": ("posix/io/rw/pwrite", errno.EIO, 0.15),
+    "pwrite-enospc": ("posix/io/rw/pwrite", errno.ENOSPC, 0.15),
+    "write-eio": ("posix/io/rw/write", errno.EIO, 0.15),
+    "write-enospc": ("posix/io/rw/write", errno.ENOSPC, 0.15),
+}
 CUT_SIGNAL = {"partition": signal.SIGUSR1, "in": signal.SIGRTMIN + 1, "out": signal.SIGRTMIN + 2}
 
 
@@ -43,6 +64,11 @@ def schedule(seed, duration, kinds, election_s):
         elif kind == "partition":
             target = rng.choice(["leader", "follower"])
             down = rng.uniform(2.0, 5.0)
+        elif kind == "disk":
+            target = rng.choice(["leader", "follower"])
+            modes = sorted(DISK_MODES)
+            mode = rng.choices(modes, [DISK_MODES[m][2] for m in modes])[0]
+            down = rng.uniform(0.5, 2.0)
         else:  # oneway: which member, and which direction it loses
             target = rng.choice(["leader-in", "leader-out", "follower-in", "follower-out"])
             down = rng.uniform(2.0, 5.0)
@@ -50,6 +76,8 @@ def schedule(seed, duration, kinds, election_s):
             break
         out.append({"at": round(t, 3), "kind": kind, "target": target, "down": round(down, 3),
                     "pick": rng.random()})
+        if kind == "disk":
+            out[-1]["mode"] = mode
         t += down + rng.uniform(4.0, 8.0)
     return out
 
@@ -81,10 +109,12 @@ def agreed_leader(members, timeout):
 class Injector:
     """Runs a schedule on a cluster from the driver's thread; logs every action."""
 
-    def __init__(self, cluster, log_path, partition_ok):
+    def __init__(self, cluster, log_path, partition_ok, disk_ok=False):
         self.cluster = cluster
         self.log = open(log_path, "a", buffering=1)
         self.partition_ok = partition_ok
+        self.disk_ok = disk_ok  # the members run under fiu-run (launch_under_fiu)
+        self.disk_outcomes = []
         self.restarts = {m.endpoint: [] for m in cluster.members}  # CLOCK_MONOTONIC
         self.paused, self.cut = set(), set()
         self.done = 0
@@ -121,6 +151,8 @@ class Injector:
             time.sleep(fault["down"])
             for m in victims:
                 self.restart(m)
+        elif kind == "disk":
+            self.disk_fault(victims[0], fault)
         elif kind == "pause":
             for m in victims:
                 m.send_signal(signal.SIGSTOP)
@@ -147,6 +179,35 @@ class Injector:
         self.note(ev="recovered" if leader else "no-leader", leader=leader.name if leader else None,
                   after=round(time.monotonic() - t0, 3))
 
+    def disk_fault(self, m, fault):
+        """Fail one libc call of m for fault["down"] seconds; note how m ended up
+        (stopped, with its last log line, or still running) and restart it if it stopped."""
+        point, err, _ = DISK_MODES[fault["mode"]]
+        t0 = time.monotonic()
+        # failinfo is the errno the call fails with (without it libfiu draws one)
+        enabled = fiu_ctrl(m, "enable name=%s,failnum=1,failinfo=%d" % (point, err))
+        self.note(ev="disk-enabled", member=m.name, pid=m.pid, point=point,
+                  errno=errno.errorcode[err], ok=enabled)
+        while m.alive() and time.monotonic() < t0 + fault["down"]:
+            time.sleep(0.05)
+        if m.alive():
+            self.note(ev="disk-disabled", member=m.name,
+                      ok=fiu_ctrl(m, "disable name=%s" % point))
+            time.sleep(0.3)  # a failing call in flight when it was disabled still counts
+        out = {"member": m.name, "mode": fault["mode"], "point": point, "enabled": enabled}
+        if m.alive():
+            out.update(stopped=False)
+        else:
+            rc = m.proc.returncode
+            m.kill9()  # closes the log
+            line = last_log_line(m.log_path)
+            out.update(stopped=True, rc=rc, after=round(time.monotonic() - t0, 3), line=line,
+                       how=classify_stop(rc, line))
+        self.disk_outcomes.append(out)
+        self.note(ev="disk-outcome", **out)
+        if out["stopped"]:
+            self.restart(m)
+
     def restart(self, m):
         m.spawn()
         self.restarts[m.endpoint].append(time.monotonic())
@@ -160,6 +221,8 @@ class Injector:
         for m in list(self.cut):
             m.send_signal(signal.SIGUSR2)
         self.paused, self.cut = set(), set()
+        if self.disk_ok:
+            self.restart_stopped()
         for m in self.cluster.members:
             if not m.alive():
                 self.restart(m)
@@ -182,4 +245,97 @@ class Injector:
             if fault["kind"] in FAILPOINT_KINDS and not self.partition_ok:
                 self.note(ev="skipped", kind=fault["kind"], why="needs ketcd's test failpoint")
                 continue
+            if fault["kind"] == "disk" and not self.disk_ok:
+                self.note(ev="skipped", kind="disk", why=DISK_SKIP)
+                continue
+            if self.disk_ok:
+                self.restart_stopped()
             self.run(fault)
+
+    def restart_stopped(self):
+        """A member that stopped since its disk fault (a late failing call, or a
+        RocksDB background error met at its next write): noted as an outcome of
+        the last disk fault, restarted."""
+        for m in self.cluster.members:
+            if m.proc is not None and not m.alive():
+                rc = m.proc.returncode
+                m.kill9()
+                line = last_log_line(m.log_path)
+                out = {"member": m.name, "mode": "late", "stopped": True, "rc": rc,
+                       "line": line, "how": classify_stop(rc, line)}
+                self.disk_outcomes.append(out)
+                self.note(ev="disk-outcome", **out)
+                self.restart(m)
+
+
+DISK_SKIP = ("libfiu's preload reaches only calls through libc: Go's runtime (etcd) "
+             "makes its file system calls as raw syscalls")
+FIU_RUN, FIU_CTRL = "fiu-run", "fiu-ctrl"
+
+
+def launch_under_fiu(cluster):
+    """Start (and restart) every member as `fiu-run -x BINARY ...` (fiu-run execs the
+    server: same PID), its control FIFOs <member tmpdir>/fiu-PID.{in,out}."""
+    for tool in (FIU_RUN, FIU_CTRL):
+        if shutil.which(tool) is None:
+            raise SystemExit("the disk fault needs %s: apt-get install fiu-utils" % tool)
+    for m in cluster.members:
+        plain = m.argv
+        m.fiu_fifo = os.path.join(m.tmpdir, "fiu")
+        m.argv = (lambda plain, fifo: lambda: [FIU_RUN, "-x", "-f", fifo] + plain())(plain, m.fiu_fifo)
+
+
+def fiu_ctrl(member, command, timeout=5.0):
+    """One fiu-ctrl command to the running member; True if it answered success.
+    fiu-ctrl runs in its own process group, ended by that id if it hangs (the member
+    died between the command and its reply)."""
+    if not member.alive():
+        return False
+    p = subprocess.Popen([FIU_CTRL, "-f", member.fiu_fifo, "-c", command, str(member.pid)],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.communicate(timeout=10)
+        return False
+    return p.returncode == 0 and b"rror" not in out
+
+
+def last_log_line(path, n=4096):
+    """The last line of a member's log that is the server's own (not blank)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - n))
+            lines = f.read().decode("utf-8", "replace").splitlines()
+    except (OSError, TypeError):
+        return ""
+    lines = [x for x in lines if x.strip()]
+    return lines[-1][-300:] if lines else ""
+
+
+def classify_stop(rc, line):
+    """How a member stopped after a disk fault: "fatal" (its own fatal log line, a
+    non-zero exit), "assert" (a library's assertion), "clean-exit" (status 0: it went
+    down as if nothing happened), "crash" (a signal or error with no message)."""
+    if rc == 0:
+        return "clean-exit"
+    if re.search(r"\bfatal\b|\bpanic\b", line, re.IGNORECASE):
+        return "fatal"
+    if "Assertion" in line:
+        return "assert"
+    return "crash"
+
+
+def check_disk(outcomes):
+    """Anomalies among disk-fault outcomes: a member that went down without saying
+    why (a crash, or a library's assertion that does not name the error), or as if it
+    had shut down cleanly."""
+    return [{"check": "disk", "what": "%s under %s stopped with %s (status %s): %r"
+             % (o["member"], o["mode"], o["how"], o["rc"], o["line"]), "ops": []}
+            for o in outcomes if o.get("stopped") and o["how"] != "fatal"]
