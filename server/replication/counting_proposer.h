@@ -18,29 +18,16 @@
 
 namespace server {
 
-class CountingProposer final : public Proposer {
+class CountingProposer final : public ForwardingProposer {
  public:
-  explicit CountingProposer(Proposer* inner) : inner_(inner) {}
+  explicit CountingProposer(Proposer* inner) : ForwardingProposer(inner) {}
 
   void Propose(serverpb::InternalRequest req, ProposeDone done) override;
-  void ProposeConfChange(raftpb::ConfChange cc, ConfChangeDone done) override {
-    inner_->ProposeConfChange(std::move(cc), std::move(done));
-  }
-  void ReadBarrier(std::function<void(absl::Status)> done) override { inner_->ReadBarrier(std::move(done)); }
-  void CheckLearnerReady(uint64_t id, std::function<void(absl::Status)> done) override {
-    inner_->CheckLearnerReady(id, std::move(done));
-  }
-  void TransferLeadership(uint64_t target, std::function<void(absl::Status)> done) override {
-    inner_->TransferLeadership(target, std::move(done));
-  }
-  uint64_t Term() const override { return inner_->Term(); }
-  RaftStatus Status() const override { return inner_->Status(); }
 
   int64_t pending() const { return pending_.load(std::memory_order_relaxed); }
   uint64_t failed() const { return failed_.load(std::memory_order_relaxed); }
 
  private:
-  Proposer* const inner_;
   std::atomic<int64_t> pending_{0};
   std::atomic<uint64_t> failed_{0};
 };

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -62,6 +63,31 @@ class Proposer {
   virtual RaftStatus Status() const = 0;
   // Blocking convenience for synchronous callers: waits at most `timeout`.
   [[nodiscard]] ProposeResult ProposeAndWait(serverpb::InternalRequest req, absl::Duration timeout);
+};
+
+// A Proposer that hands every call to `inner` (borrowed); decorators derive
+// from it and override what they add to (counting_proposer.h).
+class ForwardingProposer : public Proposer {
+ public:
+  explicit ForwardingProposer(Proposer* inner) : inner_(inner) {}
+  void Propose(serverpb::InternalRequest req, ProposeDone done) override {
+    inner_->Propose(std::move(req), std::move(done));
+  }
+  void ProposeConfChange(raftpb::ConfChange cc, ConfChangeDone done) override {
+    inner_->ProposeConfChange(std::move(cc), std::move(done));
+  }
+  void ReadBarrier(std::function<void(absl::Status)> done) override { inner_->ReadBarrier(std::move(done)); }
+  void CheckLearnerReady(uint64_t id, std::function<void(absl::Status)> done) override {
+    inner_->CheckLearnerReady(id, std::move(done));
+  }
+  void TransferLeadership(uint64_t target, std::function<void(absl::Status)> done) override {
+    inner_->TransferLeadership(target, std::move(done));
+  }
+  uint64_t Term() const override { return inner_->Term(); }
+  RaftStatus Status() const override { return inner_->Status(); }
+
+ protected:
+  Proposer* const inner_;
 };
 
 }  // namespace server

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <fstream>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,25 @@ void Apply(MvccStore* store, uint64_t index, const std::vector<std::string>& put
   REQUIRE(batch->Commit(index, false).ok());
 }
 
+// A fresh store whose compactor removes nothing yet (held at revision 1).
+class HeldStore {
+ public:
+  HeldStore() {
+    auto opened = MvccStore::Open(dir_.Sub("db"));
+    REQUIRE(opened.ok());
+    store_ = std::move(*opened);
+    s = store_.get();
+    s->SetCompactionHold(1);
+  }
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<MvccStore> store_;
+
+ protected:
+  MvccStore* s = nullptr;
+};
+
 void Compact(MvccStore* store, uint64_t index, int64_t rev) {
   auto batch = store->Write();
   REQUIRE(batch->Compact(rev).ok());
@@ -56,12 +76,7 @@ void Compact(MvccStore* store, uint64_t index, int64_t rev) {
 
 }  // namespace
 
-TEST_CASE("kept revisions follow etcd's compaction whatever the compactor did") {
-  TempDir dir;
-  auto store = MvccStore::Open(dir.Sub("db"));
-  REQUIRE(store.ok());
-  MvccStore* s = store->get();
-  s->SetCompactionHold(1);  // nothing physically removed yet
+TEST_CASE_METHOD(HeldStore, "kept revisions follow etcd's compaction whatever the compactor did") {
   Apply(s, 1, {"a", "b"});        // 2.0 a, 2.1 b
   Apply(s, 2, {"a"});             // 3.0 a
   Apply(s, 3, {"c"});             // 4.0 c
@@ -85,12 +100,7 @@ TEST_CASE("kept revisions follow etcd's compaction whatever the compactor did") 
 // which fails below the compaction: an event at the compaction revision
 // has none, whether or not the compactor has removed the older version yet
 // (found by compat.go_watch on a loaded CI machine, where it had not).
-TEST_CASE("ReadChanges gives no prev_kv read from below the compaction, compactor done or not") {
-  TempDir dir;
-  auto store = MvccStore::Open(dir.Sub("db"));
-  REQUIRE(store.ok());
-  MvccStore* s = store->get();
-  s->SetCompactionHold(1);  // nothing physically removed yet
+TEST_CASE_METHOD(HeldStore, "ReadChanges gives no prev_kv read from below the compaction, compactor done or not") {
   Apply(s, 1, {"a", "b"});  // 2.0 a, 2.1 b
   Apply(s, 2, {"a"});       // 3.0 a
   Apply(s, 3, {"b"});       // 4.0 b

@@ -15,6 +15,7 @@
 #include "server/state/lessor.h"
 #include "storage/meta_schema.h"
 #include "tests/unit/applier_fixture.h"
+#include "tests/unit/stub_proposer.h"
 
 namespace ketcd_test {
 namespace {
@@ -338,18 +339,12 @@ TEST_CASE_METHOD(AlarmFixture, "A raft snapshot's Reload replaces the alarms: on
 }
 
 // A proposer that holds every proposal until told to answer.
-class HoldingProposer final : public server::Proposer {
+class HoldingProposer final : public StubProposer {
  public:
   void Propose(serverpb::InternalRequest req, server::ProposeDone done) override {
     proposed.push_back(std::move(req));
     held.push_back(std::move(done));
   }
-  void ProposeConfChange(raftpb::ConfChange, server::ConfChangeDone done) override { done(absl::OkStatus()); }
-  void ReadBarrier(std::function<void(absl::Status)> done) override { done(absl::OkStatus()); }
-  void CheckLearnerReady(uint64_t, std::function<void(absl::Status)> done) override { done(absl::OkStatus()); }
-  void TransferLeadership(uint64_t, std::function<void(absl::Status)> done) override { done(absl::OkStatus()); }
-  uint64_t Term() const override { return 1; }
-  server::RaftStatus Status() const override { return {}; }
   void AnswerAll() {
     auto dones = std::move(held);
     held.clear();

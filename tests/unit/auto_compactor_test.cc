@@ -306,29 +306,14 @@ TEST_CASE("auto-compaction: a compaction that fails is tried again at the next r
 
 // The member's proposer, but a compaction fails with etcd's "request timed
 // out" while `fail` is set (a failure other than the member stopping).
-class FailingCompactions final : public server::Proposer {
+class FailingCompactions final : public server::ForwardingProposer {
  public:
-  explicit FailingCompactions(server::Proposer* inner) : inner_(inner) {}
+  explicit FailingCompactions(server::Proposer* inner) : ForwardingProposer(inner) {}
   void Propose(serverpb::InternalRequest req, server::ProposeDone done) override {
     if (fail && req.has_compaction()) return done(server::TimeoutError());
     inner_->Propose(std::move(req), std::move(done));
   }
-  void ProposeConfChange(raftpb::ConfChange cc, server::ConfChangeDone done) override {
-    inner_->ProposeConfChange(std::move(cc), std::move(done));
-  }
-  void ReadBarrier(std::function<void(absl::Status)> done) override { inner_->ReadBarrier(std::move(done)); }
-  void CheckLearnerReady(uint64_t id, std::function<void(absl::Status)> done) override {
-    inner_->CheckLearnerReady(id, std::move(done));
-  }
-  void TransferLeadership(uint64_t id, std::function<void(absl::Status)> done) override {
-    inner_->TransferLeadership(id, std::move(done));
-  }
-  uint64_t Term() const override { return inner_->Term(); }
-  server::RaftStatus Status() const override { return inner_->Status(); }
   bool fail = true;
-
- private:
-  server::Proposer* inner_;
 };
 
 // The rig's store, clock and logger, always leading, proposing through `proposer`.

@@ -16,6 +16,7 @@
 #include "server/net/tls_protocol.h"
 #include "tests/common/temp_dir.h"
 #include "tests/unit/store_util.h"
+#include "tests/unit/stub_proposer.h"
 
 namespace ketcd_test {
 namespace {
@@ -211,28 +212,14 @@ TEST_CASE("http: malformed and oversized requests get an error and a closed conn
 namespace {
 
 // A proposer whose leader and read barrier the test sets.
-class FakeProposer final : public server::Proposer {
+class FakeProposer final : public StubProposer {
  public:
-  void Propose(serverpb::InternalRequest, server::ProposeDone) override {}
-  void ProposeConfChange(raftpb::ConfChange, server::ConfChangeDone) override {}
+  FakeProposer() { leader = 7; }
   void ReadBarrier(std::function<void(absl::Status)> done) override {
     ++barriers;
     if (answer_barrier) done(barrier);
     else pending.push_back(std::move(done));
   }
-  void CheckLearnerReady(uint64_t, std::function<void(absl::Status)> done) override {
-    done(absl::OkStatus());
-  }
-  void TransferLeadership(uint64_t, std::function<void(absl::Status)> done) override {
-    done(absl::OkStatus());
-  }
-  uint64_t Term() const override { return 1; }
-  server::RaftStatus Status() const override {
-    server::RaftStatus s;
-    s.leader = leader;
-    return s;
-  }
-  uint64_t leader = 7;
   absl::Status barrier;
   bool answer_barrier = true;
   int barriers = 0;

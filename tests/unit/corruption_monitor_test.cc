@@ -18,22 +18,21 @@
 #include "server/replication/corruption_check.h"
 #include "server/state/kv_hash.h"
 #include "tests/unit/applier_fixture.h"
+#include "tests/unit/stub_proposer.h"
 
 namespace ketcd_test {
 namespace {
 
 // Answers proposals at once; read barriers at once, or never.
-class FakeProposer final : public server::Proposer {
+class FakeProposer final : public StubProposer {
  public:
+  FakeProposer() { leader = 1; }
   void Propose(serverpb::InternalRequest req, server::ProposeDone done) override {
     {
       std::lock_guard<std::mutex> lock(mu_);
       proposed_.push_back(req);
     }
     done(serverpb::InternalResponse());
-  }
-  void ProposeConfChange(raftpb::ConfChange, server::ConfChangeDone done) override {
-    done(absl::UnimplementedError("fake"));
   }
   void ReadBarrier(std::function<void(absl::Status)> done) override {
     if (answer_barriers) {
@@ -43,16 +42,6 @@ class FakeProposer final : public server::Proposer {
       held_.push_back(std::move(done));  // answered by the destructor
     }
   }
-  void CheckLearnerReady(uint64_t, std::function<void(absl::Status)> done) override { done(absl::OkStatus()); }
-  void TransferLeadership(uint64_t, std::function<void(absl::Status)> done) override {
-    done(absl::OkStatus());
-  }
-  uint64_t Term() const override { return 1; }
-  server::RaftStatus Status() const override {
-    server::RaftStatus s;
-    s.leader = leader;
-    return s;
-  }
   ~FakeProposer() override {
     for (auto& done : held_) done(absl::CancelledError("gone"));
   }
@@ -61,7 +50,6 @@ class FakeProposer final : public server::Proposer {
     return proposed_;
   }
 
-  std::atomic<uint64_t> leader{1};
   std::atomic<bool> answer_barriers{true};
 
  private:

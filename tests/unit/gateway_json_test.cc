@@ -26,7 +26,7 @@ std::string ParseError(const std::string& body) {
 
 namespace {
 
-class Recorder final : public server::ByteStream {
+class Recorder : public server::ByteStream {
  public:
   explicit Recorder(std::string in) : in_(std::move(in)) {}
   size_t Read(char* buf, size_t len) override {
@@ -117,27 +117,15 @@ TEST_CASE("gateway: every route names a compiled-in method (a missing one aborts
 }
 
 // A TLS connection whose handshake verified a certificate with `cn`.
-class TlsRecorder final : public server::ByteStream {
+class TlsRecorder final : public Recorder {
  public:
-  TlsRecorder(std::string in, std::string cn) : in_(std::move(in)), cn_(std::move(cn)) {}
-  size_t Read(char* buf, size_t len) override {
-    const size_t n = std::min(len, in_.size());
-    in_.copy(buf, n);
-    in_.erase(0, n);
-    return n;
-  }
-  bool Write(std::string_view data) override {
-    out += data;
-    return true;
-  }
+  TlsRecorder(std::string in, std::string cn) : Recorder(std::move(in)), cn_(std::move(cn)) {}
   void DescribeClient(server::HttpRequest& req) const override {
     req.tls = true;
     req.verified_client_cn = cn_;
   }
-  std::string out;
 
  private:
-  std::string in_;
   std::string cn_;
 };
 

@@ -16,6 +16,7 @@
 #include "server/state/lessor.h"
 #include "tests/common/temp_dir.h"
 #include "tests/unit/store_util.h"
+#include "tests/unit/stub_proposer.h"
 
 namespace ketcd_test {
 namespace {
@@ -24,28 +25,19 @@ constexpr uint64_t kSelf = 1;
 
 // Leads as kSelf; read barriers wait until the test answers them; records
 // the leases proposed for revocation.
-class BarrierProposer final : public server::Proposer {
+class BarrierProposer final : public StubProposer {
  public:
+  BarrierProposer() {
+    term = 2;
+    leader = kSelf;
+  }
   void Propose(serverpb::InternalRequest req, server::ProposeDone) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (req.has_lease_revoke()) revoked_.push_back(req.lease_revoke().id());
   }
-  void ProposeConfChange(raftpb::ConfChange, server::ConfChangeDone) override {}
   void ReadBarrier(std::function<void(absl::Status)> done) override {
     std::lock_guard<std::mutex> lock(mu_);
     pending_.push_back(std::move(done));
-  }
-  void CheckLearnerReady(uint64_t, std::function<void(absl::Status)> done) override {
-    done(absl::OkStatus());
-  }
-  void TransferLeadership(uint64_t, std::function<void(absl::Status)> done) override {
-    done(absl::OkStatus());
-  }
-  uint64_t Term() const override { return 2; }
-  server::RaftStatus Status() const override {
-    server::RaftStatus s;
-    s.leader = kSelf;
-    return s;
   }
 
   size_t Pending() {
