@@ -90,17 +90,27 @@ bool HttpGet(const std::string& url, std::string* body, std::string* error) {
     *error = "cannot resolve " + hostport;
     return false;
   }
-  const int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-  if (fd >= 0) {
+  // Every address the name gives (localhost: ::1 first, the member on 127.0.0.1).
+  int fd = -1;
+  int connect_errno = 0;
+  for (const addrinfo* a = ai; a != nullptr && fd < 0; a = a->ai_next) {
+    fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd < 0) {
+      connect_errno = errno;
+      continue;
+    }
     const timeval limit{10, 0};  // a server that never answers is an error, not a hang
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
+    if (connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      connect_errno = errno;
+      close(fd);
+      fd = -1;
+    }
   }
-  const bool connected = fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0;
   freeaddrinfo(ai);
-  if (!connected) {
-    if (fd >= 0) close(fd);
-    *error = "cannot connect to " + hostport + ": " + std::strerror(errno);
+  if (fd < 0) {
+    *error = "cannot connect to " + hostport + ": " + std::strerror(connect_errno);
     return false;
   }
   const std::string req = "GET " + path + " HTTP/1.0\r\nHost: " + hostport + "\r\nConnection: close\r\n\r\n";

@@ -88,10 +88,17 @@ def defrag_bench(runner, system, writes):
     compact_s = time.time() - t0
     settle_s = wait_settled(c, 600)
     before = sizes(c)
-    put = {}
-    writer = threading.Thread(target=lambda: put.update(runner.bench(
-        system, "put-during-defrag", ["--clients", "1", "--conns", "1", "put", "--val-size", "256",
-                                      "--key-space-size", "1000"], writes, "leader", 1, timeout=600)))
+    put, failed = {}, []
+
+    def write():
+        try:
+            put.update(runner.bench(system, "put-during-defrag",
+                                    ["--clients", "1", "--conns", "1", "put", "--val-size", "256",
+                                     "--key-space-size", "1000"], writes, "leader", 1, timeout=600))
+        except Exception as e:  # noqa: BLE001 -- re-raised on the main thread below
+            failed.append(e)
+
+    writer = threading.Thread(target=write)
     w0 = time.time()
     if writes > 0:
         writer.start()
@@ -106,6 +113,8 @@ def defrag_bench(runner, system, writes):
     defrag_total = time.time() - d0
     if writes:
         writer.join()
+        if failed:
+            raise failed[0]
     writer_s = time.time() - w0
     after = sizes(c)
     members = []

@@ -2,6 +2,7 @@
 // bounded batches, the versions a logical compaction made unreachable, and
 // the waiters released as it advances.
 #include <algorithm>
+#include <chrono>
 #include <limits>
 #include <optional>
 #include <unordered_map>
@@ -71,8 +72,13 @@ int64_t MvccStore::PhysicallyCompactedRev() const {
 int64_t MvccStore::HoldLimit() const { return compaction_hold_.load(std::memory_order_acquire); }
 
 void MvccStore::CompactorLoop() {
+  // After a failed pass: retried after this long (doubling up to 30 s), or
+  // at once when a new compaction is requested. A pass that fails at once
+  // again (a persistent write error) must not spin.
+  std::chrono::milliseconds retry_after{1000};
   while (true) {
     int64_t target;
+    int64_t requested;
     {
       std::unique_lock<std::mutex> lock(compact_mu_);
       // A hold (the watch hub's next revision) keeps history that watchers
@@ -88,7 +94,8 @@ void MvccStore::CompactorLoop() {
         }
       }
       if (stopping_) return;
-      target = std::min(compact_target_, HoldLimit());
+      requested = compact_target_;
+      target = std::min(requested, HoldLimit());
     }
     std::string cursor;
     bool done = false;
@@ -108,13 +115,12 @@ void MvccStore::CompactorLoop() {
       }
     }
     if (!done) {
-      // Retrying at once would spin on an error that persists (a write
-      // error stops RocksDB's writes for good): wait for the next request.
       std::unique_lock<std::mutex> lock(compact_mu_);
-      const int64_t failed = compact_target_;
-      compact_cv_.wait(lock, [&] { return stopping_ || compact_target_ != failed; });
+      compact_cv_.wait_for(lock, retry_after, [&] { return stopping_ || compact_target_ != requested; });
+      retry_after = std::min(retry_after * 2, std::chrono::milliseconds(30'000));
       continue;
     }
+    retry_after = std::chrono::milliseconds(1000);
     (void)db_->Put(rocksdb::WriteOptions(), meta_cf_, kMetaCompactFinished, EncodeMetaInt64(target));
     {
       std::lock_guard<std::mutex> lock(compact_mu_);

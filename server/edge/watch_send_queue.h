@@ -32,7 +32,7 @@ class WatchSendQueue {
   struct Limits {
     size_t max_bytes = 8 << 20;          // unforced pushes refused above this
     size_t max_responses = 1024;         // ... or at this many responses
-    size_t max_merged_bytes = 1 << 20;   // a coalesced response grows to at most this
+    size_t max_merged_bytes = 1 << 20;   // a coalesced response grows to at most this (gRPC clients take 4 MiB)
   };
   explicit WatchSendQueue(Limits limits) : limits_(limits) {}
 

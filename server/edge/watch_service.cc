@@ -12,12 +12,9 @@
 namespace server {
 namespace {
 
-// What a stream may hold queued before its watchers fall back to catching
-// up from the store (etcd bounds its per-stream channel the same way), and
-// how large a coalesced events response may grow (well under the 4 MiB
-// that gRPC clients accept by default).
-constexpr WatchSendQueue::Limits kQueueLimits{
-    .max_bytes = 8 << 20, .max_responses = 1024, .max_merged_bytes = 1 << 20};
+// A stream's queue holds what watch_send_queue.h's default limits allow
+// before its watchers fall back to catching up from the store (etcd bounds
+// its per-stream channel the same way).
 
 constexpr char kErrEmptyWatcherRange[] = "mvcc: watcher range is empty";
 constexpr char kErrDuplicateWatchId[] = "mvcc: duplicate watch ID provided on the WatchStream";
@@ -29,7 +26,7 @@ using WatchReactor = WatchService::Reactor;
 class StreamSink : public WatchSink {
  public:
   StreamSink(WatchReactor* reactor, HeaderSource headers)
-      : reactor_(reactor), headers_(headers), queue_(kQueueLimits) {}
+      : reactor_(reactor), headers_(headers), queue_(WatchSendQueue::Limits{}) {}
 
   bool Enqueue(etcdserverpb::WatchResponse resp, bool force) override {
     std::lock_guard<std::mutex> lock(mu_);

@@ -79,6 +79,11 @@ grpc::ServerUnaryReactor* PeerService::HashKV(grpc::CallbackServerContext* ctx,
   }
   // The call (ctx, req, resp) stays alive until the reactor is finished.
   hash_worker_->Post([this, ctx, req, resp, reactor] {
+    // A caller that gave up (timed out, monitor stopped) while queued: no scan.
+    if (ctx->IsCancelled()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "ketcd: hash call cancelled"));
+      return;
+    }
     auto got = HashKv(*opts_.store, req->revision());
     if (!got.ok()) {
       reactor->Finish(ToPeerWire(got.status(), ctx));

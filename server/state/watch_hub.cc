@@ -187,24 +187,18 @@ bool WatchSink::EnqueueEvents(int64_t watch_id, const grpc::Slice& header, const
 }
 
 const grpc::Slice& WatchHub::RoundEncoding::Event(size_t k, bool prev_kv) {
-  if (have_with_.empty()) {
+  if (with_prev_.empty()) {
     with_prev_.resize(events_.size());
     without_prev_.resize(events_.size());
-    have_with_.assign(events_.size(), 0);
-    have_without_.assign(events_.size(), 0);
   }
+  // An encoded field is never empty (a tag and a length at least): an empty
+  // slice is one not made yet.
   const mvccpb::Event& e = events_[k];
   if (prev_kv || !e.has_prev_kv()) {
-    if (!have_with_[k]) {
-      with_prev_[k] = watch_wire::EventField(e, /*with_prev_kv=*/true);
-      have_with_[k] = 1;
-    }
+    if (with_prev_[k].size() == 0) with_prev_[k] = watch_wire::EventField(e, /*with_prev_kv=*/true);
     return with_prev_[k];
   }
-  if (!have_without_[k]) {
-    without_prev_[k] = watch_wire::EventField(e, /*with_prev_kv=*/false);
-    have_without_[k] = 1;
-  }
+  if (without_prev_[k].size() == 0) without_prev_[k] = watch_wire::EventField(e, /*with_prev_kv=*/false);
   return without_prev_[k];
 }
 

@@ -155,7 +155,6 @@ class WatchHub {
    private:
     const std::vector<mvccpb::Event>& events_;
     std::vector<grpc::Slice> with_prev_, without_prev_;
-    std::vector<char> have_with_, have_without_;
     std::map<int64_t, grpc::Slice> headers_;
   };
   // Send() without fragmentation, for events[indices[0..count)] of a round.

@@ -12,6 +12,8 @@ using google::protobuf::io::CodedOutputStream;
 constexpr uint8_t kHeaderTag = (etcdserverpb::WatchResponse::kHeaderFieldNumber << 3) | 2;
 constexpr uint8_t kWatchIdTag = (etcdserverpb::WatchResponse::kWatchIdFieldNumber << 3) | 0;
 constexpr uint8_t kEventsTag = (etcdserverpb::WatchResponse::kEventsFieldNumber << 3) | 2;
+constexpr uint8_t kEventTypeTag = (mvccpb::Event::kTypeFieldNumber << 3) | 0;
+constexpr uint8_t kEventKvTag = (mvccpb::Event::kKvFieldNumber << 3) | 2;
 static_assert(etcdserverpb::WatchResponse::kEventsFieldNumber < 16, "one-byte tags");
 
 // tag, length, then the message's own bytes, in one freshly allocated slice.
@@ -34,10 +36,23 @@ grpc::Slice HeaderField(const etcdserverpb::ResponseHeader& header) {
 
 grpc::Slice EventField(const mvccpb::Event& event, bool with_prev_kv) {
   if (with_prev_kv || !event.has_prev_kv()) return LengthDelimited(kEventsTag, event);
-  mvccpb::Event bare;
-  bare.set_type(event.type());
-  *bare.mutable_kv() = event.kv();
-  return LengthDelimited(kEventsTag, bare);
+  // The event without its prev_kv, written field by field (type = 1, kv = 2)
+  // rather than through a copy of the event's key and value.
+  const size_t kv_size = event.kv().ByteSizeLong();
+  const size_t type_size = event.type() == 0 ? 0 : 1 + CodedOutputStream::VarintSize32SignExtended(event.type());
+  const size_t body = type_size + 1 + CodedOutputStream::VarintSize64(kv_size) + kv_size;
+  grpc::Slice slice(1 + CodedOutputStream::VarintSize64(body) + body);
+  auto* p = const_cast<uint8_t*>(slice.begin());
+  *p++ = kEventsTag;
+  p = CodedOutputStream::WriteVarint64ToArray(body, p);
+  if (type_size != 0) {
+    *p++ = kEventTypeTag;
+    p = CodedOutputStream::WriteVarint32SignExtendedToArray(event.type(), p);
+  }
+  *p++ = kEventKvTag;
+  p = CodedOutputStream::WriteVarint64ToArray(kv_size, p);
+  event.kv().SerializeWithCachedSizesToArray(p);
+  return slice;
 }
 
 grpc::Slice WatchIdField(int64_t watch_id) {

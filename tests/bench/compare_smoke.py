@@ -79,6 +79,7 @@ def run_compare(argv, timeout, tmp):
                            env=dict(os.environ, KETCD_BENCH_DATA=tmp))
     except subprocess.TimeoutExpired as e:
         check("compare %s finishes within %d s" % (" ".join(argv[:2]), timeout), False, str(e))
+        check_cleaned_up(tmp)  # kills the members compare left behind
         return None
     check("compare exits 0", r.returncode == 0, "exit %d\n%s%s" % (r.returncode, r.stdout[-3000:], r.stderr[-3000:]))
     return r

@@ -381,6 +381,11 @@ def run_case(case, binary, label, log=None, tls=None, go_client=None):
                 problems.append("%s: step %d (line %d) timed out" % (label, n, step.lineno))
             else:
                 out.append("--- exit: %d" % rc)
+                # The Go client's scenarios run to their end ("done") or stop
+                # on an unexpected error: a failure even if both servers agree.
+                if step.kind == "goclient" and (rc != 0 or not so.endswith(b"done\n")):
+                    problems.append("%s: step %d (line %d): the Go client stopped (exit %d)"
+                                    % (label, n, step.lineno, rc))
             so_n = normalize(so, server)
             se_n = normalize(se, server, is_stderr=True)
             # exact line structure: "a\n" -> ["a", ""], "" -> []

@@ -517,9 +517,9 @@ class DiskFaultTest(unittest.TestCase):
                                   "posix/io/rw/write", "posix/io/sync/fsync"})
         self.assertEqual({f["mode"].split("-")[1] for f in disk}, {"eio", "enospc"})
         self.assertEqual({f["target"] for f in disk}, {"leader", "follower"})
-        # adding disk changes nothing for runs without it
-        self.assertEqual(faults.schedule(7, 60, {"kill", "pause"}, 1.0),
-                         faults.schedule(7, 60, {"kill", "pause"}, 1.0))
+        # a run without disk gets no disk fault
+        plain = faults.schedule(7, 60, {"kill", "pause"}, 1.0)
+        self.assertTrue(plain and all(f["kind"] in ("kill", "pause") and "mode" not in f for f in plain))
 
     def test_classify_and_check(self):
         import faults
@@ -538,6 +538,16 @@ class DiskFaultTest(unittest.TestCase):
         self.assertEqual([a["what"].split(" stopped with ")[1].split(" ")[0]
                           for a in faults.check_disk(out)], ["assert", "crash", "clean-exit"])
         self.assertEqual({a["check"] for a in faults.check_disk(out)}, {"disk"})
+        # a fault never switched on, an error swallowed, or no member stopped at all
+        stopped = dict(member="m1", mode="write-eio", stopped=True, rc=-6, line=fatal, how="fatal")
+        self.assertEqual(faults.check_disk([stopped]), [])
+        never = dict(member="m2", mode="write-eio", point="posix/io/rw/write", enabled=False, stopped=False)
+        self.assertIn("never switched on", faults.check_disk([stopped, never])[0]["what"])
+        swallowed = dict(member="m3", mode="pwrite-eio", stopped=False)
+        self.assertIn("kept running through pwrite-eio", faults.check_disk([stopped, swallowed])[0]["what"])
+        quiet = dict(member="m3", mode="fsync-eio", stopped=False)
+        self.assertEqual([a["what"] for a in faults.check_disk([quiet])],
+                         ["no disk fault stopped a member: 1 outcomes"])
 
 
 class FinalHistoryTest(unittest.TestCase):

@@ -31,6 +31,8 @@ import subprocess
 import threading
 import time
 
+from checks import anomaly
+
 import grpc
 import etcd3.etcdrpc as rpc
 
@@ -333,9 +335,23 @@ def classify_stop(rc, line):
 
 
 def check_disk(outcomes):
-    """Anomalies among disk-fault outcomes: a member that went down without saying
-    why (a crash, or a library's assertion that does not name the error), or as if it
-    had shut down cleanly."""
-    return [{"check": "disk", "what": "%s under %s stopped with %s (status %s): %r"
-             % (o["member"], o["mode"], o["how"], o["rc"], o["line"]), "ops": []}
-            for o in outcomes if o.get("stopped") and o["how"] != "fatal"]
+    """Anomalies among disk-fault outcomes: a fault never switched on (fiu-ctrl
+    failed: nothing was tested); a member that went down without saying why (a
+    crash, or a library's assertion that does not name the error), or as if it had
+    shut down cleanly; a member that kept running through a failed write, pwrite
+    or fdatasync (every member writes its WAL and store all along, so the error was
+    swallowed; a directory fsync may not be called while its fault is on); and
+    faults that stopped no member at all."""
+    found = []
+    for o in outcomes:
+        if o.get("enabled") is False:
+            found.append(anomaly("disk", "%s: %s was never switched on" % (o["member"], o["point"])))
+        elif o.get("stopped"):
+            if o["how"] != "fatal":
+                found.append(anomaly("disk", "%s under %s stopped with %s (status %s): %r"
+                                     % (o["member"], o["mode"], o["how"], o["rc"], o["line"])))
+        elif o.get("mode") != "fsync-eio":
+            found.append(anomaly("disk", "%s kept running through %s" % (o["member"], o["mode"])))
+    if outcomes and not any(o.get("stopped") and o.get("how") == "fatal" for o in outcomes):
+        found.append(anomaly("disk", "no disk fault stopped a member: %d outcomes" % len(outcomes)))
+    return found

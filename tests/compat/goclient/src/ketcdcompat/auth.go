@@ -57,7 +57,7 @@ func authScenario(ep endpoint) {
 	}
 	alice, err := ep.client("alice", "alicepw")
 	if showErr("alice login", err) {
-		return
+		stop()
 	}
 	defer alice.Close()
 	step("alice get pub/x", func() error {
@@ -91,7 +91,7 @@ func authScenario(ep endpoint) {
 
 	root, err := ep.client("root", "rootpw")
 	if showErr("root login", err) {
-		return
+		stop()
 	}
 	defer root.Close()
 	if r, err := root.UserList(ctx()); !showErr("user list", err) {

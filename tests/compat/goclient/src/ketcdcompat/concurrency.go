@@ -17,12 +17,12 @@ func concurrencyScenario(ep endpoint) {
 	defer c.Close()
 	s1, err := concurrency.NewSession(c, concurrency.WithTTL(10))
 	if showErr("session 1", err) {
-		return
+		stop()
 	}
 	defer s1.Close()
 	s2, err := concurrency.NewSession(c, concurrency.WithTTL(10))
 	if showErr("session 2", err) {
-		return
+		stop()
 	}
 	defer s2.Close()
 

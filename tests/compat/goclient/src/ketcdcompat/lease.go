@@ -13,7 +13,7 @@ func leaseScenario(ep endpoint) {
 	defer c.Close()
 	g, err := c.Grant(ctx(), 60)
 	if showErr("grant 60", err) {
-		return
+		stop()
 	}
 	show("grant 60", fmt.Sprintf("ttl=%d rev=%d", g.TTL, g.ResponseHeader.Revision))
 	for _, k := range []string{"l/a", "l/b"} {
@@ -56,17 +56,17 @@ func leaseScenario(ep endpoint) {
 
 	short, err := c.Grant(ctx(), 1)
 	if showErr("grant 1", err) {
-		return
+		stop()
 	}
 	c.Put(ctx(), "l/short", "v", clientv3.WithLease(short.ID))
 	kept, err := c.Grant(ctx(), 2)
 	if showErr("grant 2", err) {
-		return
+		stop()
 	}
 	c.Put(ctx(), "l/kept", "v", clientv3.WithLease(kept.ID))
 	ch, err := c.KeepAlive(ctx(), kept.ID)
 	if showErr("keep alive", err) {
-		return
+		stop()
 	}
 	first := <-ch
 	show("keep alive stream", fmt.Sprintf("ttl=%d", first.TTL))

@@ -109,6 +109,11 @@ func errText(err error) string {
 	return fmt.Sprintf("error %q", err.Error())
 }
 
+// stop ends a scenario that cannot go on after an unexpected error (shown
+// just before): a non-zero exit, which the compat runner counts as a failed
+// step even when both servers fail alike.
+func stop() { os.Exit(1) }
+
 func show(label string, lines ...string) {
 	if len(lines) == 1 {
 		fmt.Printf("%s -> %s\n", label, lines[0])

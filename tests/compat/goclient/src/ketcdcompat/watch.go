@@ -41,7 +41,7 @@ func watchScenario(ep endpoint) {
 	defer c.Close()
 	for i := 0; i < 3; i++ {
 		if _, err := c.Put(ctx(), fmt.Sprintf("w/%d", i), "a"); showErr("put", err) {
-			return
+			stop()
 		}
 	}
 	wctx, cancel := context.WithCancel(context.Background())
@@ -71,7 +71,7 @@ func watchScenario(ep endpoint) {
 	// compaction revision itself (a watch from there misses it), ketcd keeps
 	// it for watchers; a put there is kept by both.
 	if _, err := c.Compact(ctx(), 5); showErr("compact", err) {
-		return
+		stop()
 	}
 	compacted := c.Watch(wctx, "w/", clientv3.WithPrefix(), clientv3.WithRev(3))
 	show("watch from a compacted revision", collect(compacted, 1)...)
