@@ -1,5 +1,8 @@
 #include "raft/rawnode.h"
 
+#include <cstdint>
+
+#include "absl/strings/str_cat.h"
 #include "raft/check.h"
 #include "raft/errors.h"
 
@@ -21,6 +24,58 @@ bool IsLocalType(raftpb::MessageType t) {
     default:
       return false;
   }
+}
+
+// Messages no correct peer sends and raft's handlers rely on never seeing:
+// - an append whose entries are not exactly index+1, index+2, ...
+//   (RaftLog::MaybeAppend finds an entry by its position in the message,
+//   so a gap or a repeat reads past the entries or leaves the unstable log
+//   disagreeing with its own indexes, and the Ready loop never settles);
+// - a forwarded proposal without entries (the leader's HandlePropose
+//   treats one as a broken invariant and aborts);
+// - term 0 for an entry at an index above 0 (an append's log_term or
+//   entries, a snapshot's term): every entry has a term of at least 1, and
+//   RaftLog::Term answers 0 for an index past the log, so such a message
+//   "matches" entries this log does not have and raft appends or commits
+//   past its last index;
+// - an election message without a term (Raft::Send never sends one: a vote
+//   answered to it would carry term 0, which Send treats as a broken
+//   invariant);
+// - an appended membership change that does not decode (raft decodes each
+//   one as it is appended, and one it cannot read is a corrupt log to it).
+absl::Status CheckFromPeer(const raftpb::Message& m) {
+  const uint64_t n = static_cast<uint64_t>(m.entries_size());
+  auto malformed = [&](const char* what) {
+    return absl::InvalidArgumentError(absl::StrCat("raft: ", raftpb::MessageType_Name(m.type()), " from ",
+                                                   m.from(), " at index ", m.index(), ": ", what));
+  };
+  if (m.type() == raftpb::MSG_PROP && n == 0) return malformed("a proposal without entries");
+  switch (m.type()) {
+    case raftpb::MSG_VOTE:
+    case raftpb::MSG_VOTE_RESP:
+    case raftpb::MSG_PRE_VOTE:
+    case raftpb::MSG_PRE_VOTE_RESP:
+      if (m.term() == 0) return malformed("an election message without a term");
+      break;
+    default:
+      break;
+  }
+  if (m.type() == raftpb::MSG_SNAP) {
+    const raftpb::SnapshotMetadata& md = m.snapshot().metadata();
+    if (md.index() > 0 && md.term() == 0) return malformed("a snapshot of term 0");
+  }
+  if (m.type() != raftpb::MSG_APP) return absl::OkStatus();
+  if (m.index() > 0 && m.log_term() == 0) return malformed("log term 0");
+  if (m.index() > UINT64_MAX - n) return malformed("entries past the last index there is");
+  for (uint64_t i = 0; i < n; ++i) {
+    const raftpb::Entry& e = m.entries(static_cast<int>(i));
+    if (e.index() != m.index() + 1 + i) return malformed("entries that do not follow its index in order");
+    if (e.term() == 0) return malformed("an entry of term 0");
+    if (e.type() == raftpb::ENTRY_CONF_CHANGE && !raftpb::ConfChange().ParseFromString(e.data())) {
+      return malformed("a membership change that does not decode");
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -86,6 +141,7 @@ absl::Status RawNode::Step(raftpb::Message m) {
   if (IsLocalType(m.type())) {
     return absl::InvalidArgumentError("raft: cannot step a local message type");
   }
+  if (absl::Status s = CheckFromPeer(m); !s.ok()) return s;
   // Responses from peers we do not track are harmless; Raft ignores them.
   return raft_->Step(std::move(m));
 }

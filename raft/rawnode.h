@@ -106,7 +106,11 @@ class RawNode {
   // Proposes a membership change. On the leader, ConfChangeRejectedError
   // when refused (see ValidateConfChange in raft.h's contract).
   [[nodiscard]] absl::Status ProposeConfChange(const raftpb::ConfChange& cc);
-  // Feeds a message from a peer. Local message types are refused. A
+  // Feeds a message from a peer. Local message types are refused, and so
+  // is a malformed one (an append whose entries do not follow its index in
+  // order, a proposal without entries, term 0 for an entry at an index
+  // above 0, an election message without a term, an appended membership
+  // change that does not decode): InvalidArgument. A
   // forwarded proposal the leader refuses also returns an error here; the
   // forwarder never hears of it, so the caller just drops the status.
   [[nodiscard]] absl::Status Step(raftpb::Message m);

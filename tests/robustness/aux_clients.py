@@ -6,6 +6,7 @@ each its own process.
                              --stop-file P [--leases 3] [--timeout 2] [--max-seconds 600]
     aux_clients.py compactor --endpoints A,B,C --prefix /rb/ --seed S --out F --history H
                              --stop-file P [--every 3] [--age 3] [--timeout 2]
+(both take --endpoints-file E, as client.py does)
 
 leases: grants leases with short TTLs under ids it chooses (so a grant whose answer
 is lost still names its lease), attaches one or two keys PREFIX<lease hex>/a|b to
@@ -45,33 +46,40 @@ import etcd3.etcdrpc as rpc
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from client import kv_tuple, prefix_end  # noqa: E402
+from client import Endpoints, kv_tuple, prefix_end  # noqa: E402
 
 COMPACTED = "required revision has been compacted"
 
 
 class Conn:
-    """One member at a time; the next one after any error."""
+    """One member at a time; the next one after any error; with endpoints_file (the
+    member fault changes the member set) as client.py's Endpoints has it."""
 
-    def __init__(self, endpoints, first):
-        self.eps = endpoints.split(",")
-        self.idx = first % len(self.eps)
+    def __init__(self, endpoints, first, endpoints_file=""):
+        self.members = Endpoints(endpoints, first, endpoints_file)
         self.ch = None
 
     @property
     def ep(self):
-        return self.eps[self.idx]
+        return self.members.ep
+
+    def refresh(self):
+        """To the client's own member of a new member list (between operations only:
+        a record's ep is the member its call went to)."""
+        if self.members.changed() and self.ch is not None:
+            self.ch.close()
+            self.ch = None
 
     def get(self):
         if self.ch is None:
-            self.ch = grpc.insecure_channel(self.eps[self.idx])
+            self.ch = grpc.insecure_channel(self.members.ep)
         return self.ch
 
     def drop(self):
         if self.ch is not None:
             self.ch.close()
         self.ch = None
-        self.idx = (self.idx + 1) % len(self.eps)
+        self.members.move()
 
 
 class Recorder:
@@ -83,6 +91,7 @@ class Recorder:
         """Runs fn(op) (which fills in results) between the two records; returns the op.
         An error holding `expect` keeps the connection; any other moves to the next member."""
         self.n += 1
+        conn.refresh()
         op = {"id": "%s-%d" % (self.who, self.n), "c": self.who, "ep": conn.ep, "sess": 0,
               "op": kind}
         op.update(fields)
@@ -110,7 +119,7 @@ class LeaseClient:
     def __init__(self, args):
         self.args = args
         self.rng = random.Random("leases-%s-%d" % (args.seed, args.id))
-        self.conn = Conn(args.endpoints, args.id)
+        self.conn = Conn(args.endpoints, args.id, args.endpoints_file)
         self.rec = Recorder(args.out, "L%d" % args.id)
         self.leases = []    # dicts: id, ttl, keys, fate, next_ka, keep_until, revoke_at, end
         self.n = 0
@@ -250,7 +259,7 @@ def watch_once(ch, key, end, start, timeout):
 
 def compactor(args):
     rng = random.Random("compactor-%s" % args.seed)
-    conn = Conn(args.endpoints, 0)
+    conn = Conn(args.endpoints, 0, args.endpoints_file)
     rec = Recorder(args.out, "X")
     hist = open(args.history, "a", buffering=1)
     pfx, end = args.prefix.encode(), prefix_end(args.prefix)
@@ -263,6 +272,7 @@ def compactor(args):
 
     while not stopped():
         time.sleep(args.every)
+        conn.refresh()
         try:
             r = rpc.KVStub(conn.get()).Range(rpc.RangeRequest(key=pfx, range_end=end,
                                                               count_only=True), timeout=t)
@@ -318,6 +328,7 @@ def main():
     ap.add_argument("mode", choices=["leases", "compactor"])
     ap.add_argument("--id", type=int, default=0)
     ap.add_argument("--endpoints", required=True)
+    ap.add_argument("--endpoints-file", default="")
     ap.add_argument("--prefix", required=True)
     ap.add_argument("--seed", default="0")
     ap.add_argument("--out", required=True)

@@ -11,6 +11,7 @@ import unittest
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "compat", "lib"))
 
 import checks  # noqa: E402
 import lease_checks  # noqa: E402
@@ -548,6 +549,114 @@ class DiskFaultTest(unittest.TestCase):
         quiet = dict(member="m3", mode="fsync-eio", stopped=False)
         self.assertEqual([a["what"] for a in faults.check_disk([quiet])],
                          ["no disk fault stopped a member: 1 outcomes"])
+
+
+# robustness.membership's seed and duration (CMakeLists.txt)
+MEMBER_SEED, MEMBER_DURATION = 197, 45
+
+
+class MembershipTest(unittest.TestCase):
+    def test_schedule(self):
+        import faults
+        kinds = {"member", "kill"}
+        a = faults.schedule(MEMBER_SEED, MEMBER_DURATION, kinds, 1.0)
+        self.assertEqual(a, faults.schedule(MEMBER_SEED, MEMBER_DURATION, kinds, 1.0))
+        member = [f for f in a if f["kind"] == "member"]
+        self.assertTrue(all("learner" not in f for f in a if f["kind"] != "member"))
+        learners = [f["learner"] for f in member]
+        self.assertTrue(all(x != y for x, y in zip(learners, learners[1:])))  # alternate
+        self.assertTrue(all(f["at"] + f["down"] + faults.MEMBER_EXTRA + 4.0 <= MEMBER_DURATION
+                            for f in member))
+        # the CTest pass's seed: a voter and a learner, the leader and a follower
+        # replaced, fresh ports and the removed member's, a revenant
+        self.assertEqual({f["learner"] for f in member}, {True, False})
+        self.assertEqual({f["target"] for f in member}, {"leader", "follower"})
+        self.assertEqual({f["fresh_ports"] for f in member}, {True, False})
+        self.assertIn(True, {f["revenant"] for f in member})
+
+    def test_endpoints_follow_the_member_list(self):
+        import client
+        import tempfile
+        eps = ["a", "b", "c"]
+        self.assertEqual(client.next_endpoint(eps, 2), (eps, 0))
+        self.assertEqual(client.next_endpoint(eps, 0, ["a", "d", "c"]), (["a", "d", "c"], 1))
+        # b was removed: the member now at its place
+        self.assertEqual(client.next_endpoint(eps, 1, ["a", "d", "c"]), (["a", "d", "c"], 1))
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "endpoints")
+            with open(path, "w") as f:
+                f.write("a\nb\nc\n")
+            m = client.Endpoints("a,b,c", 4, path)
+            self.assertEqual((m.ep, m.changed()), ("b", False))
+            m.move()
+            self.assertEqual(m.ep, "c")
+            with open(path, "w") as f:
+                f.write("a\nc\n")
+            m.checked = 0.0
+            self.assertEqual((m.changed(), m.ep), (True, "a"))  # its own: 4 % 2
+            # without a file: the fixed list, as before the member fault
+            fixed = client.Endpoints("a,b,c", 2)
+            fixed.move()
+            self.assertEqual((fixed.ep, fixed.changed()), ("a", False))
+
+    def test_serializable_across_a_replacement(self):
+        # e1's member removed and replaced at 5.5 by an empty one that reads an older
+        # revision on a connection gRPC re-established: no anomaly
+        w = rec(1, "put", 0, 1, v="b", rev=3)
+        old = rec(2, "sget", 2, 3, kv=[True, "b", 3, 2, 2], rev=3)
+        new = rec(3, "sget", 6, 7, kv=[True, "a", 2, 2, 1], rev=2)
+        restarts = {"e1": [5.5]}
+        self.assertEqual(checks.check_serializable([w, old, new], HistoryChecksTest.REF,
+                                                   restarts, {"e1": [5.5]}), [])
+        # without the replacement the session went back
+        self.assertEqual([a["check"] for a in checks.check_serializable(
+            [w, old, new], HistoryChecksTest.REF, restarts)], ["serializable-monotonic"])
+        # a stale read from the new member is still one
+        stale = rec(4, "sget", 8, 9, kv=[True, "a", 2, 2, 1], rev=3, sess=2)
+        self.assertEqual([a["check"] for a in checks.check_serializable(
+            [w, old, new, stale], HistoryChecksTest.REF, restarts, {"e1": [5.5]})],
+            ["serializable-read"])
+        # and a write the removed member acknowledged must be in the history
+        lost = rec(5, "put", 4, 5, v="c", rev=4)
+        self.assertEqual([a["check"] for a in checks.check_acknowledged(
+            [w, lost], HistoryChecksTest.REF)], ["lost-write"])
+
+    def test_compaction_watch_across_a_replacement(self):
+        ref = hist((2, "PUT", K, "a", 2, 1), (3, "PUT", K, "b", 2, 2), (5, "PUT", K, "c", 2, 3))
+        compact = {"id": "X-1", "op": "compact", "rev": 5, "ep": "e1", "t0": 1, "t1": 2, "st": "ok"}
+        watch = {"id": "X-2", "op": "owatch", "at": 4, "ep": "e1", "t0": 4, "t1": 5, "st": "ok",
+                 "canceled": False, "crev": 0, "first": 5}
+        found = lease_checks.check_compaction_reads([compact, watch], ref)
+        self.assertEqual([a["check"] for a in found], ["compaction-watch"])
+        # a new member at e1 since the compaction: not "its member"
+        self.assertEqual(lease_checks.check_compaction_reads([compact, watch], ref, {"e1": [3]}),
+                         [])
+
+    def test_check(self):
+        import member_fault
+        change = {"member": "m2", "learner": True, "stop": {"how": "exited", "alive": False},
+                  "revenant_run": {"how": "exited", "named_leader_by": [], "listed_by": []}}
+        lists = {n: [["a1", "m1", False], ["c4", "m4", False], ["d3", "m3", False]]
+                 for n in ("m1", "m3", "m4")}
+        rec_ = {"changes": [change], "removed_ids": ["b2"], "replaced": {},
+                "ids": {"m1": "a1", "m3": "d3", "m4": "c4"}, "lists": lists}
+        self.assertEqual(member_fault.check(rec_), [])
+        self.assertEqual(member_fault.check({}), [])
+
+        def whats(**over):
+            r = dict(rec_, **over)
+            return [a["what"] for a in member_fault.check(r)]
+        back = dict(lists, m1=lists["m1"] + [["b2", "m2", False]])
+        self.assertEqual(len(whats(lists=back)), 2)  # a removed id, and m1 disagrees
+        self.assertIn("lists removed member(s) ['b2']", whats(lists=back)[0])
+        learner = dict(lists, m4=[["a1", "m1", False], ["c4", "m4", True], ["d3", "m3", False]])
+        self.assertIn("learner(s) ['m4']", whats(lists=learner)[0])
+        self.assertIn("did not answer", whats(lists=dict(lists, m3=None))[0])
+        kept = dict(change, revenant_run={"how": "stopped", "line": "x", "named_leader_by": [],
+                                          "listed_by": ["m1"]})
+        self.assertEqual(len(whats(changes=[kept])), 2)
+        failed = dict(change, error="member promote c4 failed for 30s: lagging")
+        self.assertIn("member promote c4 failed", whats(changes=[failed])[0])
 
 
 class FinalHistoryTest(unittest.TestCase):

@@ -280,16 +280,22 @@ def check_acknowledged(ops, ref):
     return found
 
 
-def check_serializable(ops, ref, restarts):
+def check_serializable(ops, ref, restarts, replaced=None):
     """Serializable gets: the returned key equals the final history at the read's
     header revision; per session (client, member, connection) header revisions
     never go back; and a read is not behind a write the same member acknowledged
     before the read was sent (within one run of that member's process).
-    restarts: {endpoint: [times the member was (re)started]}."""
+    restarts: {endpoint: [times the member was (re)started]}; replaced: {endpoint:
+    [times a new member, its data dir empty, started there]} (the member fault): a
+    connection that outlived the old member (gRPC reconnects on its own) is a new
+    session."""
     found, last = [], {}
 
     def incarnation(ep, t):
         return bisect.bisect_right(sorted(restarts.get(ep, [])), t)
+
+    def generation(ep, t):
+        return bisect.bisect_right(sorted((replaced or {}).get(ep, [])), t)
 
     acked = {}  # (ep, incarnation) -> [(t1, rev, op)] by return time, then prefix maxima
     for op in ops:
@@ -313,7 +319,7 @@ def check_serializable(ops, ref, restarts):
         if (tuple(want) if want else None) != got:
             found.append(anomaly("serializable-read", "%s: %r at revision %d is %r, the final "
                                  "history has %r" % (op["id"], op["k"], op["rev"], got, want), [op]))
-        sess = (op["c"], op["ep"], op["sess"])
+        sess = (op["c"], op["ep"], op["sess"], generation(op["ep"], op["t0"]))
         prev = last.get(sess)
         if prev and op["rev"] < prev["rev"]:
             found.append(anomaly("serializable-monotonic", "%s read revision %d after %s read %d "

@@ -3,16 +3,21 @@
 would serialise threads; processes use both cores and the servers' parallelism).
 
     client.py client  --id N --endpoints A,B,C --keys K1,K2,.. --seed S --out F
-                      --stop-file P [--timeout 2] [--max-seconds 600]
+                      --stop-file P [--timeout 2] [--max-seconds 600] [--endpoints-file E]
     client.py watcher --id N --endpoints A,B,C --prefix P --out F --until-file U
-                      [--prev-kv] [--progress] [--max-seconds 600]
+                      [--prev-kv] [--progress] [--max-seconds 600] [--endpoints-file E]
 
 A client works with one member at a time (client N starts on member N % 3) and
-moves to the next member after any error. Every operation is written twice:
-when it is sent (st "sent": if the process dies before the answer, the outcome
-stays unknown) and when it returns (st "ok" or "err"); the reader keeps the
-last record of each id. Every write carries a value unique to the run, so the
-final history tells whether a write with an unknown outcome took effect.
+moves to the next member after any error. With --endpoints-file (the member fault
+changes the member set) the list of members is read again from that file (one
+endpoint a line) at each move and every 0.2 s; when it changed, the client or
+watcher goes to its own member of the new list (N % count), as one given a new
+endpoint list would, so that new members take load and watches too.
+Every operation is written twice: when it is sent (st "sent": if the process
+dies before the answer, the outcome stays unknown) and when it returns (st "ok"
+or "err"); the reader keeps the last record of each id. Every write carries a
+value unique to the run, so the final history tells whether a write with an
+unknown outcome took effect.
 
 Record fields: id, c (client), ep, sess (connection number), op, k, v, exp (cas),
 t0/t1 (CLOCK_MONOTONIC, comparable across processes), st, err, and results:
@@ -45,6 +50,60 @@ def prefix_end(p):
     return bytes(b)
 
 
+def next_endpoint(eps, idx, fresh=()):
+    """(endpoints, index) of the member to move to from eps[idx]: the one after it in
+    the list `fresh` (when not empty), else in eps."""
+    cur = eps[idx % len(eps)]
+    if fresh:
+        if cur not in fresh:  # removed: the member now at its place in the list
+            return list(fresh), idx % len(fresh)
+        eps = list(fresh)
+    return eps, (eps.index(cur) + 1) % len(eps)
+
+
+class Endpoints:
+    """The member list of one client: its current member `ep`, move() after an
+    error, changed() when the list file (if any) names other members: then the
+    current member is the client's own of the new list (home % count)."""
+
+    CHECK_EVERY = 0.2  # s
+
+    def __init__(self, endpoints, home, path=""):
+        self.eps = endpoints.split(",")
+        self.home, self.path = home, path
+        self.idx = home % len(self.eps)
+        self.checked = 0.0
+        self.lock = threading.Lock()  # a watcher's guard thread checks, its reader moves
+
+    @property
+    def ep(self):
+        return self.eps[self.idx]
+
+    def read(self):
+        if not self.path:
+            return []
+        try:
+            with open(self.path) as f:
+                return [x.strip() for x in f if x.strip()]
+        except OSError:
+            return []
+
+    def move(self):
+        with self.lock:
+            self.eps, self.idx = next_endpoint(self.eps, self.idx, self.read())
+
+    def changed(self):
+        if not self.path or time.monotonic() < self.checked + self.CHECK_EVERY:
+            return False
+        with self.lock:
+            self.checked = time.monotonic()
+            fresh = self.read()
+            if not fresh or fresh == self.eps:
+                return False
+            self.eps, self.idx = fresh, self.home % len(fresh)
+            return True
+
+
 def kv_tuple(kvs):
     if not kvs:
         return [False, None, 0, 0, 0]
@@ -55,8 +114,7 @@ def kv_tuple(kvs):
 class Client:
     def __init__(self, args):
         self.args = args
-        self.eps = args.endpoints.split(",")
-        self.idx = args.id % len(self.eps)
+        self.members = Endpoints(args.endpoints, args.id, args.endpoints_file)
         self.keys = args.keys.split(",")
         self.rng = random.Random("%s-%d" % (args.seed, args.id))
         self.seen_mod = {}  # key -> newest mod_revision this client saw
@@ -67,14 +125,14 @@ class Client:
 
     def connect(self):
         self.sess += 1
-        self.ch = grpc.insecure_channel(self.eps[self.idx])
+        self.ch = grpc.insecure_channel(self.members.ep)
         self.kv = rpc.KVStub(self.ch)
 
     def drop(self):
         if self.ch is not None:
             self.ch.close()
         self.ch = None
-        self.idx = (self.idx + 1) % len(self.eps)
+        self.members.move()
 
     def next_op(self):
         r = self.rng.uniform(0, sum(w for _, w in OPS))
@@ -84,7 +142,7 @@ class Client:
                 break
         self.n += 1
         op = {"id": "c%d-%d" % (self.args.id, self.n), "c": self.args.id,
-              "ep": self.eps[self.idx], "sess": self.sess, "op": kind}
+              "ep": self.members.ep, "sess": self.sess, "op": kind}
         if kind == "mput":
             ks = sorted(self.rng.sample(self.keys, 2))  # sub-revision order = key order
             op["k"], op["v"] = ks, ["%s.%s" % (op["id"], x) for x in "ab"]
@@ -133,6 +191,9 @@ class Client:
         deadline = time.monotonic() + self.args.max_seconds
         with open(self.args.out, "a", buffering=1) as out:
             while time.monotonic() < deadline and not os.path.exists(self.args.stop_file):
+                if self.members.changed() and self.ch is not None:
+                    self.ch.close()  # to its member of the new list
+                    self.ch = None
                 if self.ch is None:
                     self.connect()
                 op = self.next_op()
@@ -153,10 +214,10 @@ class Client:
 def watcher(args):
     """One watch on the key prefix from revision 1, re-created from the last
     delivered revision + 1 on the next member whenever its stream breaks; after a
-    cancel for compaction, from the compact revision (as clientv3 users must).
+    cancel for compaction, from the compact revision (as clientv3 users must); on
+    its own member of a new member list when the list changes ("moved").
     With --progress it asks for progress (WatchProgressRequest) now and then."""
-    eps = args.endpoints.split(",")
-    idx = args.id % len(eps)
+    members = Endpoints(args.endpoints, args.id, args.endpoints_file)
     deadline = time.monotonic() + args.max_seconds
     state = {"last": 0, "final": None, "next": None}
     rng = random.Random("watcher-%d" % args.id)
@@ -172,7 +233,7 @@ def watcher(args):
                                                and state["last"] >= state["final"])
 
     while not finished():
-        ch = grpc.insecure_channel(eps[idx])
+        ch = grpc.insecure_channel(members.ep)
         stop = threading.Event()
         start = state["next"] or state["last"] + 1
         state["next"] = None
@@ -186,7 +247,7 @@ def watcher(args):
                 yield PROGRESS_REQUEST
             stop.wait()
 
-        out.write(json.dumps({"t": "start", "rev": start, "ep": eps[idx],
+        out.write(json.dumps({"t": "start", "rev": start, "ep": members.ep,
                               "time": time.monotonic()}) + "\n")
         # python3-etcd3's WatchRequest predates progress_request: requests go as bytes
         call = ch.stream_stream("/etcdserverpb.Watch/Watch", request_serializer=lambda b: b,
@@ -195,6 +256,11 @@ def watcher(args):
         def guard(call=call, stop=stop):
             while not stop.wait(0.2):
                 if finished():
+                    call.cancel()
+                    return
+                if members.changed():
+                    out.write(json.dumps({"t": "moved", "ep": members.ep,
+                                          "time": time.monotonic()}) + "\n")
                     call.cancel()
                     return
 
@@ -232,7 +298,7 @@ def watcher(args):
             if e.code() != grpc.StatusCode.CANCELLED:
                 out.write(json.dumps({"t": "broken", "err": "%s: %s" % (
                     e.code().name, (e.details() or "")[:120]), "time": time.monotonic()}) + "\n")
-                idx = (idx + 1) % len(eps)
+                members.move()
                 time.sleep(0.1)
         finally:
             stop.set()
@@ -246,6 +312,7 @@ def main():
     ap.add_argument("mode", choices=["client", "watcher"])
     ap.add_argument("--id", type=int, required=True)
     ap.add_argument("--endpoints", required=True)
+    ap.add_argument("--endpoints-file", default="")
     ap.add_argument("--keys", default="")
     ap.add_argument("--prefix", default="")
     ap.add_argument("--seed", default="0")

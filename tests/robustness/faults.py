@@ -18,6 +18,11 @@ Kinds:
              raft WAL) or write (RocksDB's files) with EIO or ENOSPC (fiu-ctrl, by PID);
              the member must stop loudly (a fatal log line, non-zero exit) rather than
              go on, and is restarted on its data dir as a killed one is
+  member     the leader or a follower replaced as etcd's runbook has it: member remove,
+             stopped by PID, data dir wiped, member add (a voter, or a learner then
+             promoted: alternately) of a new member started with
+             --initial-cluster-state existing; after `down` seconds with one member
+             less (member_fault.py)
 """
 
 import errno
@@ -36,7 +41,7 @@ from checks import anomaly
 import grpc
 import etcd3.etcdrpc as rpc
 
-KINDS = ("kill", "pause", "partition", "oneway", "disk")
+KINDS = ("kill", "pause", "partition", "oneway", "disk", "member")
 FAILPOINT_KINDS = ("partition", "oneway")
 # disk modes: (libfiu failure point, errno, weight). ketcd's WAL writes with pwrite
 # and syncs with fdatasync (fsync: directories); RocksDB writes its WAL, tables,
@@ -49,13 +54,16 @@ DISK_MODES = {
     "write-eio": ("posix/io/rw/write", errno.EIO, 0.15),
     "write-enospc": ("posix/io/rw/write", errno.ENOSPC, 0.15),
 }
+# s: what a member replacement takes besides `down` (removal, the removed member's
+# stop, start-up, catching up, the promotion), for spacing the schedule
+MEMBER_EXTRA = 6.0
 CUT_SIGNAL = {"partition": signal.SIGUSR1, "in": signal.SIGRTMIN + 1, "out": signal.SIGRTMIN + 2}
 
 
 def schedule(seed, duration, kinds, election_s):
     """[{"at", "kind", "target", "down"}] for a run of `duration` seconds."""
     rng = random.Random("faults-%s" % seed)
-    out, t = [], 3.0
+    out, t, learner = [], 3.0, None
     while kinds:
         kind = rng.choice(sorted(kinds))
         if kind == "kill":
@@ -71,16 +79,28 @@ def schedule(seed, duration, kinds, election_s):
             modes = sorted(DISK_MODES)
             mode = rng.choices(modes, [DISK_MODES[m][2] for m in modes])[0]
             down = rng.uniform(0.5, 2.0)
+        elif kind == "member":
+            target = rng.choices(["leader", "follower"], [0.3, 0.7])[0]
+            down = rng.uniform(0.5, 2.5)
+            # voter and learner alternate, from a drawn start; the new member on
+            # fresh ports or the removed one's; sometimes the removed member is
+            # restarted on its data dir first (the cluster must refuse it)
+            learner = rng.random() < 0.5 if learner is None else not learner
+            member = {"learner": learner, "fresh_ports": rng.random() < 0.5,
+                      "revenant": rng.random() < 0.4}
         else:  # oneway: which member, and which direction it loses
             target = rng.choice(["leader-in", "leader-out", "follower-in", "follower-out"])
             down = rng.uniform(2.0, 5.0)
-        if t + down + 4.0 > duration:
+        extra = MEMBER_EXTRA if kind == "member" else 0.0
+        if t + down + extra + 4.0 > duration:
             break
         out.append({"at": round(t, 3), "kind": kind, "target": target, "down": round(down, 3),
                     "pick": rng.random()})
         if kind == "disk":
             out[-1]["mode"] = mode
-        t += down + rng.uniform(4.0, 8.0)
+        if kind == "member":
+            out[-1].update(member)
+        t += down + extra + rng.uniform(4.0, 8.0)
     return out
 
 
@@ -118,6 +138,8 @@ class Injector:
         self.disk_ok = disk_ok  # the members run under fiu-run (launch_under_fiu)
         self.disk_outcomes = []
         self.restarts = {m.endpoint: [] for m in cluster.members}  # CLOCK_MONOTONIC
+        # a member_fault.MemberChanger when the schedule replaces members (run sets it)
+        self.membership = None
         self.paused, self.cut = set(), set()
         self.done = 0
         self.no_recovery = []
@@ -155,6 +177,8 @@ class Injector:
                 self.restart(m)
         elif kind == "disk":
             self.disk_fault(victims[0], fault)
+        elif kind == "member":
+            self.membership.replace(victims[0], fault)
         elif kind == "pause":
             for m in victims:
                 m.send_signal(signal.SIGSTOP)
@@ -212,7 +236,7 @@ class Injector:
 
     def restart(self, m):
         m.spawn()
-        self.restarts[m.endpoint].append(time.monotonic())
+        self.restarts.setdefault(m.endpoint, []).append(time.monotonic())
         self.note(ev="restarted", member=m.name, pid=m.pid)
 
     def heal_all(self):
@@ -250,6 +274,9 @@ class Injector:
             if fault["kind"] == "disk" and not self.disk_ok:
                 self.note(ev="skipped", kind="disk", why=DISK_SKIP)
                 continue
+            if fault["kind"] == "member" and self.membership is None:
+                self.note(ev="skipped", kind="member", why="no member changer")
+                continue
             if self.disk_ok:
                 self.restart_stopped()
             self.run(fault)
@@ -282,9 +309,14 @@ def launch_under_fiu(cluster):
         if shutil.which(tool) is None:
             raise SystemExit("the disk fault needs %s: apt-get install fiu-utils" % tool)
     for m in cluster.members:
-        plain = m.argv
-        m.fiu_fifo = os.path.join(m.tmpdir, "fiu")
-        m.argv = (lambda plain, fifo: lambda: [FIU_RUN, "-x", "-f", fifo] + plain())(plain, m.fiu_fifo)
+        under_fiu(m)
+
+
+def under_fiu(m):
+    """m's (re)starts go through fiu-run (a member added later too)."""
+    plain = m.argv
+    m.fiu_fifo = os.path.join(m.tmpdir, "fiu")
+    m.argv = (lambda plain, fifo: lambda: [FIU_RUN, "-x", "-f", fifo] + plain())(plain, m.fiu_fifo)
 
 
 def fiu_ctrl(member, command, timeout=5.0):

@@ -193,11 +193,14 @@ def state_at(ref, rev):
     return out
 
 
-def _check_owatch(op, compacts, ref):
-    """A watch from an old revision: canceled iff below the compaction (of its member)."""
+def _check_owatch(op, compacts, ref, replaced):
+    """A watch from an old revision: canceled iff below the compaction (of its member:
+    not one that replaced it at its endpoint since, which may not have caught up)."""
     at, bad = op["at"], None
     acked = max((c["rev"] for c in compacts if c["st"] == "ok" and c["t1"] < op["t0"]
-                 and c["ep"] == op["ep"]), default=0)
+                 and c["ep"] == op["ep"] and not any(
+                     c["t1"] < t < op["t1"] for t in replaced.get(op["ep"], ()))),
+                default=0)
     asked = max((c["rev"] for c in compacts if c["t0"] < op["t1"]), default=0)
     if op["canceled"]:
         if not at < op["crev"] <= asked:
@@ -223,13 +226,14 @@ def _check_owatch(op, compacts, ref):
                     [op])]
 
 
-def check_compaction_reads(xops, ref):
-    """xops: the compactor's records (compact, oget)."""
+def check_compaction_reads(xops, ref, replaced=None):
+    """xops: the compactor's records (compact, oget, owatch); replaced: {endpoint:
+    [times a new member started there]} (the member fault)."""
     found = []
     compacts = [op for op in xops if op["op"] == "compact"]
     for op in xops:
         if op["op"] == "owatch" and op["st"] == "ok":
-            found += _check_owatch(op, compacts, ref)
+            found += _check_owatch(op, compacts, ref, replaced or {})
         if op["op"] != "oget" or op["st"] == "sent":
             continue
         at = op["at"]
