@@ -32,7 +32,6 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -45,6 +44,9 @@ ETCDCTL = "/usr/bin/etcdctl"
 PROTOC = "/usr/bin/protoc"
 CLUSTER_ID = 0x1000
 MAX_SEED = 100 * 1024
+
+sys.path.insert(0, os.path.join(REPO, "tests", "compat", "lib"))
+from harness import free_ports  # noqa: E402
 
 
 # ---- encodings -----------------------------------------------------------
@@ -208,16 +210,6 @@ def log_entries(seg):
 
 
 # ---- the member ------------------------------------------------------------
-
-def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
 
 def run_member(ketcd, tmp):
     """Starts a member, writes through etcdctl, saves a backup, stops it.
