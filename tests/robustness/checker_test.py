@@ -117,6 +117,33 @@ class SearchTest(unittest.TestCase):
         self.assertLess(r.steps, 10000)
 
 
+    def long_history(self, n, stale_at=None):
+        """n rounds of a put overlapping a read of the previous value or its own;
+        every 50th put's outcome is unknown to its client (a timeout) though the
+        final history shows it applied (key_ops keeps those, ret None, and drops
+        unknown puts never applied); the read of round stale_at sees the value
+        of two rounds before (a stale read)."""
+        ops, t = [], 0.0
+        for r in range(n):
+            rev = r + 2
+            ops.append(put(t, None if r % 50 == 25 else t + 2, "v%d" % r, rev))
+            back = 2 if r == stale_at else (r % 2)
+            seen = max(0, r - back)
+            ops.append(get(t + 1, t + 3, "v%d" % seen, seen + 2, 2, seen + 1, seen + 2))
+            t += 4
+        return ops
+
+    def test_long_history(self):
+        # the long mode's per-key histories: ~150k operations must be checked in
+        # a bounded search (the linearized set is hashed, not copied, per step)
+        ops = self.long_history(50000)
+        r = lin.check(ops, max_seconds=120)
+        self.assertTrue(r.ok, r.stuck)
+        self.assertLess(r.steps, 20 * len(ops))
+        bad = lin.check(self.long_history(50000, stale_at=45000), max_seconds=120)
+        self.assertIs(bad.ok, False)
+        self.assertGreater(bad.stuck["linearized"], 89000)  # the stale read is op ~90001
+
 def hist(*events):
     return checks.FinalHistory(list(events))
 
@@ -315,6 +342,10 @@ class ProgressAndCompactionWatchTest(unittest.TestCase):
         # a cancel at a compact revision not above the watch's start
         bad = progress_watch([E2], "broken", ("cancel", 3), [E3, E3b], [E4], starts=(1, 3, 3))
         self.assertEqual(self.kinds(bad, [(5, 3)]), ["watch-compacted"])
+        # the cancel excuses only what it skipped: an event lost below the last one
+        # this stream delivered is a gap all the same
+        lost = progress_watch([E2], [E3], ("cancel", 4), [E4], starts=(1, 4))
+        self.assertEqual(self.kinds(lost, [(5, 4)]), ["watch-gap"])
 
 
 LK = "/rb/l/%x/a"
@@ -489,6 +520,21 @@ class CompactionReadsTest(unittest.TestCase):
         self.assertEqual(found(c4, w(4, first=5)), [])
         self.assertEqual(found(c4, w(4, first=6)), ["compaction-watch"])
         self.assertEqual(found(c, w(4, first=5)), ["compaction-watch"])
+
+    def test_a_watch_that_hangs(self):
+        c = self.xrec(1, "compact", 1, 2, rev=3)
+        hung = self.xrec(2, "owatch", 20, 22, st="err", err="DEADLINE_EXCEEDED: Deadline Exceeded",
+                         at=3)
+
+        def found(windows):
+            return [a["check"] for a in lease_checks.check_compaction_reads(
+                [c, hung], self.REF, None, windows)]
+        self.assertEqual(found([]), ["compaction-watch"])
+        self.assertEqual(found([(30, 31)]), ["compaction-watch"])
+        # a fault running (or just over) may hold it up; no fault log: not judged
+        self.assertEqual(found([(18, 19)]), [])
+        self.assertEqual(found([(23, 24)]), [])
+        self.assertEqual(lease_checks.check_compaction_reads([c, hung], self.REF), [])
 
 
 class ScheduleTest(unittest.TestCase):
@@ -668,6 +714,50 @@ class FinalHistoryTest(unittest.TestCase):
         self.assertEqual(ref.kv_at(K, 3), ("b", 3, 2, 2))
         self.assertIsNone(ref.kv_at(K, 4))
         self.assertEqual(ref.put_at[(K1, "c")], 3)
+
+
+class LongModeTest(unittest.TestCase):
+    """run --ops: the load ends at a count of sent operations, and no fault of the
+    schedule starts after that."""
+
+    def test_sent_counter_reads_whole_lines_as_files_grow(self):
+        import importlib.machinery
+        import tempfile
+        here = os.path.dirname(os.path.abspath(__file__))
+        run = importlib.machinery.SourceFileLoader("robustness_run", os.path.join(here, "run")).load_module()
+        with tempfile.TemporaryDirectory() as d:
+            sent = '{"id": "c0-%d", "st": "sent"}\n'
+            with open(os.path.join(d, "client-0.jsonl"), "w") as f:
+                f.write(sent % 1 + '{"id": "c0-1", "st": "ok"}\n' + '{"id": "c0-2", "st": "se')
+            with open(os.path.join(d, "watch-0.jsonl"), "w") as f:
+                f.write(sent % 9)  # a watcher's file is not a client's
+            counter = run.SentCounter(d)
+            self.assertEqual(counter.count(), 1)  # the half-written record waits
+            with open(os.path.join(d, "client-0.jsonl"), "a") as f:
+                f.write('nt"}\n')
+            with open(os.path.join(d, "lease-0.jsonl"), "w") as f:
+                f.write(sent % 3)
+            self.assertEqual(counter.count(), 3)
+            self.assertEqual(counter.count(), 3)
+
+    def test_no_fault_starts_once_stopping(self):
+        import faults
+        import threading
+        import time
+
+        class NoCluster:
+            members = []
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            inj = faults.Injector(NoCluster(), os.path.join(d, "faults.jsonl"), True)
+            plan = [{"at": 30.0, "kind": "kill", "target": "leader", "down": 1.0, "pick": 0.5}]
+            ran = []
+            inj.run = ran.append
+            threading.Timer(0.2, inj.stopping.set).start()
+            t0 = time.monotonic()
+            inj._drive(plan, t0, t0 + 60)
+            self.assertLess(time.monotonic() - t0, 5)
+            self.assertEqual(ran, [])
 
 
 if __name__ == "__main__":

@@ -147,6 +147,8 @@ class Injector:
         # follows the thread that forked): drive() keeps its thread until release.
         self.drained = threading.Event()
         self.release = threading.Event()
+        # set when the load ends before the schedule does (run --ops): no fault starts after it
+        self.stopping = threading.Event()
 
     def note(self, **rec):
         rec["t"] = time.monotonic()
@@ -265,9 +267,8 @@ class Injector:
     def _drive(self, plan, t_start, stop_at):
         for fault in plan:
             when = t_start + fault["at"]
-            if when > stop_at:
+            if when > stop_at or self.stopping.wait(max(0.0, when - time.monotonic())):
                 break
-            time.sleep(max(0.0, when - time.monotonic()))
             if fault["kind"] in FAILPOINT_KINDS and not self.partition_ok:
                 self.note(ev="skipped", kind=fault["kind"], why="needs ketcd's test failpoint")
                 continue

@@ -26,7 +26,8 @@ at its revision; "required revision has been compacted" only below a compaction
 asked for before the answer ("compaction-read"). Its watches from an old revision
 (owatch): canceled with a compact revision above the start that a compaction asked
 for; not canceled below a compaction their member acknowledged; else their first
-event is the history's first at or after the start ("compaction-watch").
+event is the history's first at or after the start; never hung to their deadline
+while no fault ran ("compaction-watch").
 """
 
 import bisect
@@ -226,14 +227,34 @@ def _check_owatch(op, compacts, ref, replaced):
                     [op])]
 
 
-def check_compaction_reads(xops, ref, replaced=None):
+def _hung_owatch(op, fault_windows):
+    """A watch from an old revision that neither was canceled nor delivered an event
+    before its deadline, with no fault running: the history has events after its
+    start (the compactor samples old revisions), so a healthy member owes one."""
+    if op["st"] != "err" or "DEADLINE_EXCEEDED" not in op.get("err", ""):
+        return []
+    end = op["t1"] if op.get("t1") is not None else op["t0"]
+    if any(lo - FAULT_SLACK < end and op["t0"] < hi + FAULT_SLACK for lo, hi in fault_windows):
+        return []
+    return [anomaly("compaction-watch", "%s: watch from revision %d neither canceled nor "
+                    "delivering before its deadline, no fault running" % (op["id"], op["at"]),
+                    [op])]
+
+
+FAULT_SLACK = 5.0  # s around a fault window: a restarted member may still be catching up
+
+
+def check_compaction_reads(xops, ref, replaced=None, fault_windows=None):
     """xops: the compactor's records (compact, oget, owatch); replaced: {endpoint:
-    [times a new member started there]} (the member fault)."""
+    [times a new member started there]} (the member fault); fault_windows: [(start,
+    recovered)], None when unknown (then a watch that hung is not judged)."""
     found = []
     compacts = [op for op in xops if op["op"] == "compact"]
     for op in xops:
         if op["op"] == "owatch" and op["st"] == "ok":
             found += _check_owatch(op, compacts, ref, replaced or {})
+        if op["op"] == "owatch" and fault_windows is not None:
+            found += _hung_owatch(op, fault_windows)
         if op["op"] != "oget" or op["st"] == "sent":
             continue
         at = op["at"]

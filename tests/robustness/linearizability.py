@@ -27,6 +27,7 @@ delete). An unknown put whose revision nobody learnt has mod = None (a
 wildcard) until a read binds it; last_mod is then a lower bound.
 """
 
+import random
 import time
 
 ABSENT = (False, None, 0, 0, 0, 0)
@@ -181,6 +182,9 @@ def check(ops, init=ABSENT, max_seconds=60.0):
         if nxt[p] != -1:
             prv[nxt[p]] = p
 
+    # Zobrist keys from a fixed seed: a rerun of the check explores the same way
+    rng = random.Random(n)
+    zob = [rng.getrandbits(128) for _ in range(n)]
     state, lin, done = init, 0, 0
     cache = set()
     stack = []  # (call position, state before)
@@ -197,16 +201,16 @@ def check(ops, init=ABSENT, max_seconds=60.0):
             return Result(False, steps, _stuck(ops, ents, nxt, head, state, len(stack)))
         i = opi[p]
         if is_call[p]:
-            bit = 1 << i
+            bit = zob[i]
             chosen = None
             for ns in step(state, ops[i]):
-                if (lin | bit, ns) not in cache:
+                if (lin ^ bit, ns) not in cache:
                     chosen = ns
                     break
             if chosen is not None:
-                cache.add((lin | bit, chosen))
+                cache.add((lin ^ bit, chosen))
                 stack.append((p, state))
-                state, lin = chosen, lin | bit
+                state, lin = chosen, lin ^ bit
                 if ops[i].ret is not None:
                     done += 1
                     unlink(ret_pos[i])
@@ -222,7 +226,7 @@ def check(ops, init=ABSENT, max_seconds=60.0):
             return Result(False, steps, best[1])
         cp, state = stack.pop()
         ci = opi[cp]
-        lin &= ~(1 << ci)
+        lin ^= zob[ci]
         relink(cp)
         if ops[ci].ret is not None:
             done -= 1
