@@ -36,11 +36,21 @@ void LeaseExpirer::Loop() {
   while (true) {
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, absl::ToChronoNanoseconds(opts_.period), [&] { return stopping_; });
+      cv_.wait_for(lock, absl::ToChronoNanoseconds(opts_.period),
+                   [&] { return stopping_ || wake_; });
       if (stopping_) return;
+      wake_ = false;
     }
     Step(clock_.Now());
   }
+}
+
+void LeaseExpirer::Wake() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    wake_ = true;
+  }
+  cv_.notify_all();
 }
 
 void LeaseExpirer::Step(absl::Time now) {
@@ -76,6 +86,7 @@ void LeaseExpirer::MaybePromote(absl::Time now) {
     proposer_->ReadBarrier([this](absl::Status s) {
       barrier_ok_.store(s.ok());
       barrier_pending_.store(false);
+      if (s.ok()) Wake();
     });
   }
 }
@@ -95,8 +106,9 @@ void LeaseExpirer::ProposeCheckpointResets() {
 }
 
 void LeaseExpirer::ProposeRevocations(absl::Time now) {
-  // Revokes the leases a barrier confirmed last round; the barrier's callback
-  // only records them (it may run on the raft loop, which Propose waits on).
+  // Revokes the leases a barrier confirmed; the barrier's callback only records
+  // them and wakes this thread (it may run on the raft loop, which Propose waits
+  // on), so they go out at once rather than a period after the barrier.
   std::vector<int64_t> confirmed;
   {
     std::lock_guard<std::mutex> lock(confirmed_mu_);
@@ -114,8 +126,11 @@ void LeaseExpirer::ProposeRevocations(absl::Time now) {
   // round; TakeExpired reports the leases again after kRevokeRetry.
   proposer_->ReadBarrier([this, expired = std::move(expired)](absl::Status s) {
     if (!s.ok()) return;
-    std::lock_guard<std::mutex> lock(confirmed_mu_);
-    confirmed_.insert(confirmed_.end(), expired.begin(), expired.end());
+    {
+      std::lock_guard<std::mutex> lock(confirmed_mu_);
+      confirmed_.insert(confirmed_.end(), expired.begin(), expired.end());
+    }
+    Wake();
   });
 }
 

@@ -49,6 +49,8 @@ class LeaseExpirer {
   void ProposeCheckpointResets();
   void ProposeRevocations(absl::Time now);
   void ProposeCheckpoints(absl::Time now);
+  // From a barrier's callback (maybe on the raft loop): runs the next round at once.
+  void Wake();
 
   Lessor* const lessor_;
   Proposer* const proposer_;
@@ -58,6 +60,8 @@ class LeaseExpirer {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;  // guarded by mu_
+  // A barrier passed: the next round runs now, not a period later (guarded by mu_).
+  bool wake_ = false;
   std::atomic<bool> barrier_pending_{false};
   std::atomic<bool> barrier_ok_{false};
   // Expired leases whose revocation waits for a read barrier that confirms

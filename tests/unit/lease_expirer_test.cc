@@ -120,4 +120,42 @@ TEST_CASE("an expired lease is revoked only after a barrier confirms leadership"
   expirer.Stop();
 }
 
+TEST_CASE("a confirmed revocation is proposed when its barrier passes, not a period later",
+          "[lease][lease_expirer]") {
+  TempDir tmp;
+  auto store = OpenStore(tmp.Sub("db"));
+  base::ManualClock clock{absl::FromUnixSeconds(1000000)};
+  server::Lessor::Options lo;
+  lo.min_ttl = 2;
+  server::Lessor lessor{store.get(), clock, lo};
+  REQUIRE(lessor.Reload().ok());
+  server::KvApplier applier{[&lessor](int64_t id) { return lessor.Exists(id); }};
+  applier.SetLessor(&lessor);
+  serverpb::InternalRequest grant;
+  grant.mutable_lease_grant()->set_id(7);
+  grant.mutable_lease_grant()->set_ttl(2);
+  auto wb = store->Write();
+  REQUIRE(applier.ApplyEntry(*wb, grant).ok());
+  REQUIRE(wb->Commit(1, false).ok());
+
+  BarrierProposer proposer;
+  server::LeaseExpirer::Options opts;
+  opts.period = absl::Seconds(2);  // a round's wait far longer than the bound below
+  server::LeaseExpirer expirer(&lessor, &proposer, clock, kSelf, opts);
+  REQUIRE(Eventually([&] { return proposer.Pending() > 0; }));
+  auto answered = std::chrono::steady_clock::now();
+  proposer.AnswerAll(absl::OkStatus());
+  REQUIRE(Eventually([&] { return lessor.primary(); }));
+  CHECK(std::chrono::steady_clock::now() - answered < std::chrono::milliseconds(1000));
+
+  clock.Advance(absl::Seconds(10));
+  REQUIRE(Eventually([&] { return proposer.Pending() > 0; }));
+  answered = std::chrono::steady_clock::now();
+  proposer.AnswerAll(absl::OkStatus());
+  REQUIRE(Eventually([&] { return !proposer.Revoked().empty(); }));
+  CHECK(std::chrono::steady_clock::now() - answered < std::chrono::milliseconds(1000));
+  CHECK(proposer.Revoked() == std::vector<int64_t>{7});
+  expirer.Stop();
+}
+
 }  // namespace ketcd_test
