@@ -111,6 +111,9 @@ def main():
             return 1
         check("prints the ratio table", "ketcd/etcd" in r.stdout and all(row in r.stdout for row in workloads.values()),
               r.stdout[-2000:])
+        # the leader's etcd_disk_* histograms around put-1 (plaintext /metrics only)
+        check("put-1's disk rows for both systems only without TLS",
+              ("| WAL fdatasyncs per put |" in r.stdout) is not args.tls, r.stdout[-2000:])
         transport = "TLS" if args.tls else "plaintext"
         try:
             with open(os.path.join(out, "summary.json")) as f:
