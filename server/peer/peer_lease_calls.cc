@@ -2,7 +2,8 @@
 // LeaseTimeToLive): only the leader's Lessor knows the live deadlines.
 // The forwarding side is LeaseForwarder (server/edge/lease_forwarder.h);
 // errors keep their base::ErrorKind across the wire (wire_errors.h), so
-// the follower retries on kNotLeader / kApplying as if raised locally.
+// the follower retries on kNotLeader / kApplying as if raised locally. Both
+// wait, as the leader's own calls do, until it applied what it committed.
 #include <utility>
 
 #include "grpcpp/grpcpp.h"
@@ -21,6 +22,10 @@ grpc::ServerUnaryReactor* PeerService::LeaseRenew(grpc::CallbackServerContext* c
     reactor->Finish(ToPeerWire(NotLeaderError(), ctx));
     return reactor;
   }
+  if (opts_.lease_caught_up && !opts_.lease_caught_up()) {
+    reactor->Finish(ToPeerWire(ApplyingError(), ctx));
+    return reactor;
+  }
   auto ttl = lessor->Renew(req->id(), opts_.clock->Now());
   if (ttl.ok()) {
     resp->set_id(req->id());
@@ -37,6 +42,10 @@ grpc::ServerUnaryReactor* PeerService::LeaseTimeToLive(grpc::CallbackServerConte
   Lessor* lessor = opts_.lessor;
   if (lessor == nullptr || req->cluster_id() != opts_.cluster_id) {
     reactor->Finish(ToPeerWire(NotLeaderError(), ctx));
+    return reactor;
+  }
+  if (opts_.lease_caught_up && !opts_.lease_caught_up()) {
+    reactor->Finish(ToPeerWire(ApplyingError(), ctx));
     return reactor;
   }
   auto r = lessor->TimeToLive(req->id(), req->keys(), opts_.clock->Now());

@@ -41,6 +41,12 @@ class PeerService final : public peerpb::Peer::CallbackService {
     SnapshotInbox* snapshot_inbox = nullptr;
     // Answers lease calls forwarded by followers; none = refused.
     Lessor* lessor = nullptr;
+    // True once this member applied every entry it knows committed. A
+    // forwarded lease call waits for it, as etcd's leader waits for its
+    // applied index: a key attached (or a lease granted) by an entry
+    // committed and acknowledged elsewhere, not yet applied here, must not
+    // be missing from the answer. Unset = always caught up.
+    std::function<bool()> lease_caught_up;
     // Answers Membership (a joining member's question) from its records;
     // none = refused.
     const storage::MvccStore* store = nullptr;

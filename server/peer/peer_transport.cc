@@ -9,9 +9,9 @@ PeerTransport::PeerTransport(Options opts, Deliver deliver, Unreachable unreacha
     : opts_(opts),
       deliver_(std::move(deliver)),
       unreachable_(std::move(unreachable)),
-      service_(PeerService::Options{opts.cluster_id, opts.snapshot_inbox, opts.lessor, opts.store,
-                                    opts.promote_member, opts.clock, opts.logger, opts.self_id,
-                                    opts.metrics},
+      service_(PeerService::Options{opts.cluster_id, opts.snapshot_inbox, opts.lessor,
+                                    opts.lease_caught_up, opts.store, opts.promote_member,
+                                    opts.clock, opts.logger, opts.self_id, opts.metrics},
                PeerService::Hooks{
                    [this](std::vector<raftpb::Message> msgs) { deliver_(std::move(msgs)); },
                    [this](uint64_t id) { return IsCut(id); },

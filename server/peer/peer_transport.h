@@ -51,6 +51,8 @@ class PeerTransport {
     SnapshotInbox* snapshot_inbox = nullptr;
     // Answers lease calls forwarded by followers; none = refused.
     Lessor* lessor = nullptr;
+    // Whether this member applied all it knows committed (peer_service.h).
+    std::function<bool()> lease_caught_up;
     // PeerService's membership calls (peer_service.h).
     const storage::MvccStore* store = nullptr;
     std::function<void(uint64_t member_id, std::function<void(absl::Status)> done)> promote_member;

@@ -10,12 +10,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "base/clock.h"
 #include "server/replication/lease_expirer.h"
-#include "server/state/kv_applier.h"
-#include "server/state/lessor.h"
-#include "tests/common/temp_dir.h"
-#include "tests/unit/store_util.h"
+#include "tests/unit/lessor_fixture.h"
 #include "tests/unit/stub_proposer.h"
 
 namespace ketcd_test {
@@ -76,22 +72,13 @@ bool Eventually(const std::function<bool()>& cond) {
 
 TEST_CASE("an expired lease is revoked only after a barrier confirms leadership",
           "[lease][lease_expirer]") {
-  TempDir tmp;
-  auto store = OpenStore(tmp.Sub("db"));
-  base::ManualClock clock{absl::FromUnixSeconds(1000000)};
   server::Lessor::Options lo;
   lo.min_ttl = 2;
   lo.extend = absl::Seconds(1);
-  server::Lessor lessor{store.get(), clock, lo};
-  REQUIRE(lessor.Reload().ok());
-  server::KvApplier applier{[&lessor](int64_t id) { return lessor.Exists(id); }};
-  applier.SetLessor(&lessor);
-  serverpb::InternalRequest grant;
-  grant.mutable_lease_grant()->set_id(5);
-  grant.mutable_lease_grant()->set_ttl(2);
-  auto wb = store->Write();
-  REQUIRE(applier.ApplyEntry(*wb, grant).ok());
-  REQUIRE(wb->Commit(1, false).ok());
+  LessorFixture f{lo};
+  f.Grant(5, 2);
+  auto& lessor = f.lessor;
+  auto& clock = f.clock;
 
   BarrierProposer proposer;
   server::LeaseExpirer::Options opts;
@@ -122,21 +109,12 @@ TEST_CASE("an expired lease is revoked only after a barrier confirms leadership"
 
 TEST_CASE("a confirmed revocation is proposed when its barrier passes, not a period later",
           "[lease][lease_expirer]") {
-  TempDir tmp;
-  auto store = OpenStore(tmp.Sub("db"));
-  base::ManualClock clock{absl::FromUnixSeconds(1000000)};
   server::Lessor::Options lo;
   lo.min_ttl = 2;
-  server::Lessor lessor{store.get(), clock, lo};
-  REQUIRE(lessor.Reload().ok());
-  server::KvApplier applier{[&lessor](int64_t id) { return lessor.Exists(id); }};
-  applier.SetLessor(&lessor);
-  serverpb::InternalRequest grant;
-  grant.mutable_lease_grant()->set_id(7);
-  grant.mutable_lease_grant()->set_ttl(2);
-  auto wb = store->Write();
-  REQUIRE(applier.ApplyEntry(*wb, grant).ok());
-  REQUIRE(wb->Commit(1, false).ok());
+  LessorFixture f{lo};
+  f.Grant(7, 2);
+  auto& lessor = f.lessor;
+  auto& clock = f.clock;
 
   BarrierProposer proposer;
   server::LeaseExpirer::Options opts;
