@@ -20,7 +20,7 @@ import watch_checks  # noqa: E402
 
 K = "/rb/k0"
 # robustness.disk's seed and duration (CMakeLists.txt)
-DISK_SEED, DISK_DURATION = 72, 45
+DISK_SEED, DISK_DURATION = 18213, 45
 
 
 def put(t0, t1, v, rev, ref=None):
@@ -552,18 +552,20 @@ class ScheduleTest(unittest.TestCase):
 class DiskFaultTest(unittest.TestCase):
     def test_schedule(self):
         import faults
-        a = faults.schedule(DISK_SEED, DISK_DURATION, {"disk"}, 1.0)
-        self.assertEqual(a, faults.schedule(DISK_SEED, DISK_DURATION, {"disk"}, 1.0))
+        a = faults.schedule(DISK_SEED, DISK_DURATION, {"disk", "slow"}, 1.0)
+        self.assertEqual(a, faults.schedule(DISK_SEED, DISK_DURATION, {"disk", "slow"}, 1.0))
         disk = [f for f in a if f["kind"] == "disk"]
         self.assertTrue(all(f["mode"] in faults.DISK_MODES for f in disk))
         self.assertTrue(all("mode" not in f for f in a if f["kind"] != "disk"))
-        # the CTest pass's seed: WAL fdatasync and RocksDB write failures on the
-        # leader and on a follower, a WAL pwrite failure (ENOSPC), a directory fsync
+        # the CTest pass's seed: a directory fsync and the WAL's pwrite failing on a
+        # follower, the WAL's fdatasync and a RocksDB write on the leader; slow
+        # syncs on the leader and on a follower
         points = {faults.DISK_MODES[f["mode"]][0] for f in disk}
         self.assertEqual(points, {"posix/io/sync/fdatasync", "posix/io/rw/pwrite",
                                   "posix/io/rw/write", "posix/io/sync/fsync"})
         self.assertEqual({f["mode"].split("-")[1] for f in disk}, {"eio", "enospc"})
         self.assertEqual({f["target"] for f in disk}, {"leader", "follower"})
+        self.assertEqual({f["target"] for f in a if f["kind"] == "slow"}, {"leader", "follower"})
         # a run without disk gets no disk fault
         plain = faults.schedule(7, 60, {"kill", "pause"}, 1.0)
         self.assertTrue(plain and all(f["kind"] in ("kill", "pause") and "mode" not in f for f in plain))

@@ -18,6 +18,12 @@ Kinds:
              raft WAL) or write (RocksDB's files) with EIO or ENOSPC (fiu-ctrl, by PID);
              the member must stop loudly (a fatal log line, non-zero exit) rather than
              go on, and is restarted on its data dir as a killed one is
+  slow       the leader's or a follower's syncs (fsync, fdatasync, sync_file_range)
+             each take `delay_ms` longer, for `down` seconds, but succeed: our preload
+             shim slowdisk/slowdisk.cc (members run with it, after libfiu's when disk is
+             asked for too) sleeps for the delay the harness writes into the member's
+             control file; the member must keep serving (no stop), and the shim's
+             counters there must show delayed calls
   member     the leader or a follower replaced as etcd's runbook has it: member remove,
              stopped by PID, data dir wiped, member add (a voter, or a learner then
              promoted: alternately) of a new member started with
@@ -33,15 +39,17 @@ import re
 import shutil
 import signal
 import subprocess
+import struct
 import threading
 import time
+import urllib.request
 
 from checks import anomaly
 
 import grpc
 import etcd3.etcdrpc as rpc
 
-KINDS = ("kill", "pause", "partition", "oneway", "disk", "member")
+KINDS = ("kill", "pause", "partition", "oneway", "disk", "member", "slow")
 FAILPOINT_KINDS = ("partition", "oneway")
 # disk modes: (libfiu failure point, errno, weight). ketcd's WAL writes with pwrite
 # and syncs with fdatasync (fsync: directories); RocksDB writes its WAL, tables,
@@ -79,6 +87,10 @@ def schedule(seed, duration, kinds, election_s):
             modes = sorted(DISK_MODES)
             mode = rng.choices(modes, [DISK_MODES[m][2] for m in modes])[0]
             down = rng.uniform(0.5, 2.0)
+        elif kind == "slow":
+            target = rng.choice(["leader", "follower"])
+            delay_ms = rng.randint(50, 400)
+            down = rng.uniform(2.0, 6.0)
         elif kind == "member":
             target = rng.choices(["leader", "follower"], [0.3, 0.7])[0]
             down = rng.uniform(0.5, 2.5)
@@ -100,6 +112,8 @@ def schedule(seed, duration, kinds, election_s):
             out[-1]["mode"] = mode
         if kind == "member":
             out[-1].update(member)
+        if kind == "slow":
+            out[-1]["delay_ms"] = delay_ms
         t += down + extra + rng.uniform(4.0, 8.0)
     return out
 
@@ -131,12 +145,14 @@ def agreed_leader(members, timeout):
 class Injector:
     """Runs a schedule on a cluster from the driver's thread; logs every action."""
 
-    def __init__(self, cluster, log_path, partition_ok, disk_ok=False):
+    def __init__(self, cluster, log_path, partition_ok, disk_ok=False, slow_lib=None):
         self.cluster = cluster
         self.log = open(log_path, "a", buffering=1)
         self.partition_ok = partition_ok
         self.disk_ok = disk_ok  # the members run under fiu-run (launch_under_fiu)
         self.disk_outcomes = []
+        self.slow_lib = slow_lib  # the members run with the slowdisk shim (launch_slow)
+        self.slow_outcomes = []
         self.restarts = {m.endpoint: [] for m in cluster.members}  # CLOCK_MONOTONIC
         # a member_fault.MemberChanger when the schedule replaces members (run sets it)
         self.membership = None
@@ -179,6 +195,8 @@ class Injector:
                 self.restart(m)
         elif kind == "disk":
             self.disk_fault(victims[0], fault)
+        elif kind == "slow":
+            self.slow_fault(victims[0], fault)
         elif kind == "member":
             self.membership.replace(victims[0], fault)
         elif kind == "pause":
@@ -236,6 +254,43 @@ class Injector:
         if out["stopped"]:
             self.restart(m)
 
+    def slow_fault(self, m, fault):
+        """Make m's syncs fault["delay_ms"] slower for fault["down"] seconds; note the
+        shim's counts (till the last delayed call woke) and m's WAL fsyncs while the
+        delay was on (ketcd's histogram: the server's own view), and whether m stopped
+        (restarted then: a slow disk must not stop a member, check_slow flags it)."""
+        before, fsync0 = slow_counters(m), wal_fsync(m)
+        t0 = time.monotonic()
+        enabled = set_slow(m, fault["delay_ms"])
+        self.note(ev="slow-enabled", member=m.name, pid=m.pid, delay_ms=fault["delay_ms"],
+                  ok=enabled)
+        while m.alive() and time.monotonic() < t0 + fault["down"]:
+            time.sleep(0.05)
+        fsync1 = wal_fsync(m)
+        self.note(ev="slow-disabled", member=m.name, ok=set_slow(m, 0))
+        # a sync sleeping when the delay was switched off is counted when it wakes
+        time.sleep(fault["delay_ms"] / 1000.0 + 0.3)
+        after = slow_counters(m)
+        out = {"member": m.name, "delay_ms": fault["delay_ms"], "enabled": enabled,
+               "stopped": not m.alive()}
+        if before and after:
+            out.update(calls=after["calls"] - before["calls"],
+                       delayed=after["delayed"] - before["delayed"],
+                       slept_ms=after["slept_ms"] - before["slept_ms"])
+        if fsync0 and fsync1 and fsync1[1] > fsync0[1]:
+            out["wal_fsyncs"] = fsync1[1] - fsync0[1]
+            out["wal_fsync_mean_ms"] = round(
+                1000 * (fsync1[0] - fsync0[0]) / (fsync1[1] - fsync0[1]), 1)
+        if out["stopped"]:
+            rc = m.proc.returncode
+            m.kill9()  # closes the log
+            line = last_log_line(m.log_path)
+            out.update(rc=rc, line=line, how=classify_stop(rc, line))
+        self.slow_outcomes.append(out)
+        self.note(ev="slow-outcome", **out)
+        if out["stopped"]:
+            self.restart(m)
+
     def restart(self, m):
         m.spawn()
         self.restarts.setdefault(m.endpoint, []).append(time.monotonic())
@@ -251,6 +306,9 @@ class Injector:
         self.paused, self.cut = set(), set()
         if self.disk_ok:
             self.restart_stopped()
+        if self.slow_lib:
+            for m in self.cluster.members:
+                set_slow(m, 0)
         for m in self.cluster.members:
             if not m.alive():
                 self.restart(m)
@@ -274,6 +332,9 @@ class Injector:
                 continue
             if fault["kind"] == "disk" and not self.disk_ok:
                 self.note(ev="skipped", kind="disk", why=DISK_SKIP)
+                continue
+            if fault["kind"] == "slow" and not self.slow_lib:
+                self.note(ev="skipped", kind="slow", why=SLOW_SKIP)
                 continue
             if fault["kind"] == "member" and self.membership is None:
                 self.note(ev="skipped", kind="member", why="no member changer")
@@ -301,6 +362,16 @@ class Injector:
 DISK_SKIP = ("libfiu's preload reaches only calls through libc: Go's runtime (etcd) "
              "makes its file system calls as raw syscalls")
 FIU_RUN, FIU_CTRL = "fiu-run", "fiu-ctrl"
+SLOW_SKIP = ("the slowdisk shim wraps libc's sync calls: Go's runtime (etcd) makes "
+             "its file system calls as raw syscalls")
+# fiu-run sets LD_PRELOAD to libfiu's libraries alone: this trampoline, exec'd by
+# it (same PID), appends the slowdisk shim, which then sits behind libfiu's
+# wrappers (a failing call fails undelayed; a passing one is delayed)
+SLOW_AFTER_FIU = ["/bin/sh", "-c", 'export LD_PRELOAD="$LD_PRELOAD $KETCD_SLOWDISK_LIB"; '
+                  'exec "$@"', "slowdisk"]
+# the shim's control file (slowdisk.cc): u32 delay_ms at 0; u64 calls[3] at 8,
+# delayed[3] at 32, slept_ms at 56
+SLOW_CTL_SIZE = 64
 
 
 def launch_under_fiu(cluster):
@@ -317,7 +388,71 @@ def under_fiu(m):
     """m's (re)starts go through fiu-run (a member added later too)."""
     plain = m.argv
     m.fiu_fifo = os.path.join(m.tmpdir, "fiu")
-    m.argv = (lambda plain, fifo: lambda: [FIU_RUN, "-x", "-f", fifo] + plain())(plain, m.fiu_fifo)
+    after = SLOW_AFTER_FIU if getattr(m, "slow_ctl", None) else []
+    m.argv = (lambda plain, fifo: lambda: [FIU_RUN, "-x", "-f", fifo] + after + plain())(
+        plain, m.fiu_fifo)
+
+
+def launch_slow(cluster, lib):
+    """Every member (re)started with the slowdisk shim preloaded (call before
+    launch_under_fiu: that one then keeps it)."""
+    if not os.path.exists(lib):
+        raise SystemExit("the slow fault needs the slowdisk shim %s: "
+                         "ninja -C BUILD ketcd_slowdisk, or --slowdisk-lib" % lib)
+    for m in cluster.members:
+        under_slow(m, lib)
+
+
+def under_slow(m, lib):
+    """m's (re)starts preload the shim, with a control file of its own (zeroed: the
+    delay off) in m's tmpdir; under_fiu, if called after, keeps the shim."""
+    os.makedirs(m.tmpdir, exist_ok=True)
+    m.slow_ctl = os.path.join(m.tmpdir, "slowdisk.ctl")
+    with open(m.slow_ctl, "wb") as f:
+        f.write(bytes(SLOW_CTL_SIZE))
+    m.env_extra.update(LD_PRELOAD=lib, KETCD_SLOWDISK_LIB=lib, KETCD_SLOWDISK_CTL=m.slow_ctl)
+
+
+def set_slow(m, delay_ms):
+    """Write m's sync delay into its control file (the running shim maps it); False
+    if m has none or is not running (nothing would be delayed)."""
+    path = getattr(m, "slow_ctl", None)
+    if not path:
+        return False
+    try:
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.pwrite(fd, struct.pack("<I", delay_ms), 0)
+        finally:
+            os.close(fd)
+    except OSError:
+        return False
+    return m.alive()
+
+
+def slow_counters(m):
+    """The shim's counters in m's control file: calls seen, calls delayed (all three
+    sync functions summed) and ms slept; None without a control file."""
+    path = getattr(m, "slow_ctl", None)
+    if not path:
+        return None
+    with open(path, "rb") as f:
+        v = struct.unpack("<II7Q", f.read(SLOW_CTL_SIZE))
+    return {"calls": sum(v[2:5]), "delayed": sum(v[5:8]), "slept_ms": v[8]}
+
+
+def wal_fsync(m, timeout=2.0):
+    """(seconds, count) of m's etcd_disk_wal_fsync_duration_seconds histogram, or None."""
+    try:
+        with urllib.request.urlopen("http://%s/metrics" % m.endpoint, timeout=timeout) as r:
+            text = r.read().decode("utf-8", "replace")
+    except (OSError, ValueError):
+        return None
+    got = dict(re.findall(r"^etcd_disk_wal_fsync_duration_seconds_(sum|count) (\S+)$", text,
+                          re.MULTILINE))
+    if "sum" not in got or "count" not in got:
+        return None
+    return float(got["sum"]), float(got["count"])
 
 
 def fiu_ctrl(member, command, timeout=5.0):
@@ -387,4 +522,24 @@ def check_disk(outcomes):
             found.append(anomaly("disk", "%s kept running through %s" % (o["member"], o["mode"])))
     if outcomes and not any(o.get("stopped") and o.get("how") == "fatal" for o in outcomes):
         found.append(anomaly("disk", "no disk fault stopped a member: %d outcomes" % len(outcomes)))
+    return found
+
+def check_slow(outcomes):
+    """Anomalies among slow-fault outcomes: a fault never switched on (no control
+    file, or the member was not running); a member that stopped under a slow disk
+    (syncs that succeed, late, are no reason to stop); and a fault that delayed
+    no call on a member that stayed up (the shim was not in the member, or sat
+    behind something that answered its syncs: nothing was tested)."""
+    found = []
+    for o in outcomes:
+        if o.get("enabled") is False:
+            found.append(anomaly("slow", "%s: slow syncs (%s ms) never switched on"
+                                 % (o["member"], o["delay_ms"])))
+        elif o.get("stopped"):
+            found.append(anomaly("slow", "%s stopped under %s ms slow syncs with %s (status %s): %r"
+                                 % (o["member"], o["delay_ms"], o.get("how"), o.get("rc"),
+                                    o.get("line"))))
+        elif not o.get("delayed"):
+            found.append(anomaly("slow", "%s: %s ms slow syncs delayed no call (%s calls seen)"
+                                 % (o["member"], o["delay_ms"], o.get("calls"))))
     return found

@@ -276,6 +276,8 @@ class MemberChanger:
             return None
         out.update(new_id=mid, initial_cluster=initial)
         joiner = Joiner(victim, name, ports, initial)
+        if self.inj.slow_lib:
+            faults.under_slow(joiner, self.inj.slow_lib)  # its own control file
         if self.inj.disk_ok:
             faults.under_fiu(joiner)
         return joiner
