@@ -81,6 +81,10 @@ enum class ErrorKind : int {
   // Alarms (etcd's applierV3Capped and applierV3Corrupt).
   kNoSpace,
   kCorrupt,
+  // A renewal of a lease past its deadline whose revocation is not applied
+  // yet: retried until the lease is gone (or a new leader extended it).
+  // Last, so that the numbers peers exchange for the others stay put.
+  kLeaseExpiring,
 };
 
 inline constexpr char kErrorKindPayloadUrl[] = "type.ketcd/error-kind";

@@ -20,6 +20,9 @@ bool Retryable(const absl::Status& s) {
   return absl::IsUnavailable(s) || base::IsError(s, base::ErrorKind::kNotLeader);
 }
 
+// A revocation goes through a read barrier and raft: tens of ms.
+constexpr absl::Duration kExpiringPause = absl::Milliseconds(20);
+
 }  // namespace
 
 LeaseForwarder::LeaseForwarder(Proposer* proposer, Lessor* lessor, PeerDirectory* peers,
@@ -89,6 +92,8 @@ absl::StatusOr<T> LeaseForwarder::Retry(absl::Time deadline,
     // a round of timeouts.
     const absl::Duration pause = base::IsError(r.status(), base::ErrorKind::kApplying)
                                      ? absl::Milliseconds(2)
+                                 : base::IsError(r.status(), base::ErrorKind::kLeaseExpiring)
+                                     ? kExpiringPause
                                      : absl::Milliseconds(100);
     if (clock_.Now() + pause >= deadline) {
       return proposer_->Status().leader == 0 ? NoLeaderError() : TimeoutError();

@@ -46,6 +46,8 @@ inline constexpr absl::string_view kErrNotSupportedForLearner = "rpc not support
 inline constexpr absl::string_view kErrBadLeaderTransferee = "bad leader transferee";
 inline constexpr absl::string_view kErrTimeoutLeaderTransfer = "request timed out, leader transfer took too long";
 inline constexpr absl::string_view kErrApplying = "applying";
+// Internal only (retried until the revocation lands; a client never sees it).
+inline constexpr absl::string_view kErrLeaseExpiring = "lease expiring";
 // Alarms: NOSPACE refuses what adds data, CORRUPT every write.
 inline constexpr absl::string_view kErrNoSpace = "mvcc: database space exceeded";
 inline constexpr absl::string_view kErrCorrupt = "corrupt cluster";
@@ -131,6 +133,10 @@ inline constexpr absl::string_view kErrTooManyRequests = "too many requests";
 }
 [[nodiscard]] inline absl::Status ApplyingError() {
   return base::MakeError(base::ErrorKind::kApplying, absl::StatusCode::kUnavailable, kErrApplying);
+}
+[[nodiscard]] inline absl::Status LeaseExpiringError() {
+  return base::MakeError(base::ErrorKind::kLeaseExpiring, absl::StatusCode::kUnavailable,
+                         kErrLeaseExpiring);
 }
 
 // ---- membership (the Cluster service)

@@ -132,7 +132,11 @@ absl::StatusOr<int64_t> Lessor::Renew(int64_t id, absl::Time now) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!primary_) return NotLeaderError();
   auto it = leases_.find(id);
-  if (it == leases_.end() || it->second.expiry <= now) return 0;  // gone, or about to be revoked
+  if (it == leases_.end()) return 0;  // gone: etcd's keep-alive answers TTL 0
+  // Past its deadline but not revoked: as etcd's lessor, the answer waits for
+  // the revocation. "Gone" now would be wrong if this leader is deposed first
+  // and the next one, extending every lease, keeps it alive.
+  if (it->second.expiry <= now) return LeaseExpiringError();
   // A renewal restarts the full TTL; a checkpoint from before no longer
   // applies, and the replicated record is reset through raft.
   if (it->second.remaining_ttl > 0) it->second.reset_checkpoint = true;

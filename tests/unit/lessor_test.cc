@@ -192,6 +192,11 @@ TEST_CASE("only the primary expires leases, from its promotion or last renewal",
   CHECK(ttl->grantedttl() == 100);
   CHECK(lessor.TimeToLive(9, false, t0)->ttl() == -1);
   CHECK(*lessor.Renew(9, t0) == 0);
+  // Lease 1 is past its deadline, its revocation not applied: a renewal waits
+  // for it (retried), never answers "gone" for a lease a new leader may keep.
+  CHECK(base::IsError(lessor.Renew(1, t0 + absl::Seconds(13.2)).status(),
+                      base::ErrorKind::kLeaseExpiring));
+  CHECK(absl::IsUnavailable(lessor.Renew(1, t0 + absl::Seconds(13.2)).status()));
   // A checkpointed remaining TTL is what a new primary starts from.
   {
     serverpb::InternalRequest req;
