@@ -6,6 +6,7 @@
 
 #include "server/boot/member_parts.h"
 #include "storage/identity.h"
+#include "storage/meta_schema.h"
 
 namespace server {
 
@@ -19,6 +20,14 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& cfg, const b
   // dir is created or locked.
   if (auto s = BuildSecurity(p); !s.ok()) return s;
   if (auto s = OpenDataDir(p); !s.ok()) return s;
+  // A member that applied its own removal never serves again: its peers
+  // would refuse it (as etcd's do), but a member outside the configuration
+  // sends them nothing to refuse, so it would serve its stale data alone.
+  if (p.store->GetMeta(storage::RemovedMemberMetaKey(p.info.member_id)).ok()) {
+    return absl::FailedPreconditionError(
+        "the member has been permanently removed from the cluster; "
+        "the data-dir used by this member must be removed");
+  }
   member->ids_ = p.info;
   if (auto s = BuildStateMachine(p); !s.ok()) return s;
   BuildAlarms(p);

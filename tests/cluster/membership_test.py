@@ -225,6 +225,13 @@ def remove_live(c, victim):
     ok, _ = wait("removed member exits", lambda: (not victim.alive(), None), 15)
     check("the removed member stops by itself", ok, victim.log_tail(10))
     check("the removed member is not listed", vid not in members(ep))
+    # It applied its own removal; restarted on its data dir it must stop again
+    # (etcd: its peers refuse its streams), never serve as a lone member.
+    victim.spawn()
+    ok, _ = wait("restarted removed member exits", lambda: (not victim.alive(), None), 20)
+    check("a removed member restarted on its data dir stops by itself", ok, victim.log_tail(10))
+    if victim.alive():
+        victim.kill9()
 
 
 def with_voter_down(c, what, attempt):
