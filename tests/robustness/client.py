@@ -132,10 +132,12 @@ class Client:
         if self.ch is not None:
             self.ch.close()
         self.ch = None
-        self.members.move()
+        if not self.args.reader:  # a reader stays on its member (a new list still moves it)
+            self.members.move()
 
     def next_op(self):
-        r = self.rng.uniform(0, sum(w for _, w in OPS))
+        # a reader: linearizable gets only (OPS[0])
+        r = 0.0 if self.args.reader else self.rng.uniform(0, sum(w for _, w in OPS))
         for kind, w in OPS:
             r -= w
             if r <= 0:
@@ -209,6 +211,8 @@ class Client:
                 if op["st"] == "err":
                     self.drop()
                     time.sleep(0.05)
+                elif self.args.reader:
+                    time.sleep(0.01)  # a probe, not load
 
 
 def watcher(args):
@@ -322,6 +326,8 @@ def main():
     ap.add_argument("--prev-kv", action="store_true")
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--timeout", type=float, default=2.0)
+    ap.add_argument("--reader", action="store_true",
+                    help="linearizable gets only, on its own member even after an error")
     ap.add_argument("--max-seconds", type=float, default=600)
     args = ap.parse_args()
     if args.mode == "client":
