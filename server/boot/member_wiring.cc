@@ -58,9 +58,7 @@ void StartPeerTransport(Member::Parts& p) {
   topts.snapshot_inbox = p.snapshot_inbox.get();
   topts.lessor = p.lessor.get();
   topts.lease_caught_up = [parts] {
-    if (!parts->raft) return false;
-    const RaftStatus st = parts->raft->Status();
-    return st.applied_index >= st.commit_index;
+    return parts->raft && parts->raft->Status().caught_up();
   };
   topts.store = p.store.get();
   // Peer calls arrive only once the peer listener is up, after

@@ -103,8 +103,7 @@ absl::StatusOr<T> LeaseForwarder::Retry(absl::Time deadline,
 }
 
 bool LeaseForwarder::CaughtUp() const {
-  const RaftStatus st = proposer_->Status();
-  return st.applied_index >= st.commit_index;
+  return proposer_->Status().caught_up();
 }
 
 absl::StatusOr<int64_t> LeaseForwarder::RenewOnce(int64_t id) {

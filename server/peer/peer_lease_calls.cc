@@ -13,20 +13,21 @@
 
 namespace server {
 
+absl::Status PeerService::LeaseCallRefusal(uint64_t cluster_id) const {
+  if (opts_.lessor == nullptr || cluster_id != opts_.cluster_id) return NotLeaderError();
+  if (opts_.lease_caught_up && !opts_.lease_caught_up()) return ApplyingError();
+  return absl::OkStatus();
+}
+
 grpc::ServerUnaryReactor* PeerService::LeaseRenew(grpc::CallbackServerContext* ctx,
                                                   const peerpb::LeaseForward* req,
                                                   etcdserverpb::LeaseKeepAliveResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  Lessor* lessor = opts_.lessor;
-  if (lessor == nullptr || req->cluster_id() != opts_.cluster_id) {
-    reactor->Finish(ToPeerWire(NotLeaderError(), ctx));
+  if (auto refused = LeaseCallRefusal(req->cluster_id()); !refused.ok()) {
+    reactor->Finish(ToPeerWire(refused, ctx));
     return reactor;
   }
-  if (opts_.lease_caught_up && !opts_.lease_caught_up()) {
-    reactor->Finish(ToPeerWire(ApplyingError(), ctx));
-    return reactor;
-  }
-  auto ttl = lessor->Renew(req->id(), opts_.clock->Now());
+  auto ttl = opts_.lessor->Renew(req->id(), opts_.clock->Now());
   if (ttl.ok()) {
     resp->set_id(req->id());
     resp->set_ttl(*ttl);
@@ -39,16 +40,11 @@ grpc::ServerUnaryReactor* PeerService::LeaseTimeToLive(grpc::CallbackServerConte
                                                        const peerpb::LeaseForward* req,
                                                        etcdserverpb::LeaseTimeToLiveResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  Lessor* lessor = opts_.lessor;
-  if (lessor == nullptr || req->cluster_id() != opts_.cluster_id) {
-    reactor->Finish(ToPeerWire(NotLeaderError(), ctx));
+  if (auto refused = LeaseCallRefusal(req->cluster_id()); !refused.ok()) {
+    reactor->Finish(ToPeerWire(refused, ctx));
     return reactor;
   }
-  if (opts_.lease_caught_up && !opts_.lease_caught_up()) {
-    reactor->Finish(ToPeerWire(ApplyingError(), ctx));
-    return reactor;
-  }
-  auto r = lessor->TimeToLive(req->id(), req->keys(), opts_.clock->Now());
+  auto r = opts_.lessor->TimeToLive(req->id(), req->keys(), opts_.clock->Now());
   if (r.ok()) *resp = std::move(*r);
   reactor->Finish(ToPeerWire(r.status(), ctx));
   return reactor;

@@ -109,6 +109,9 @@ class PeerService final : public peerpb::Peer::CallbackService {
   // `id` was removed from the cluster (its messages are refused): as this
   // process saw it happen, or, when a stream opens, as the store recorded.
   bool IsRemoved(uint64_t id, bool opening) const;
+  // Why a forwarded lease call cannot be answered here now (OK: it can):
+  // no lessor or another cluster (not leader), or still applying.
+  absl::Status LeaseCallRefusal(uint64_t cluster_id) const;
   class SnapshotReader;
   // The thread HashKV's scans run on (peer_hash_calls.cc).
   class HashWorker;

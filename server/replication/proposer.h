@@ -31,6 +31,8 @@ struct RaftStatus {
   uint64_t applied_index = 0;
   bool is_learner = false;
   uint64_t leader_changes = 0;  // how many times a (new) leader became known
+  // Applied everything known committed (etcd's waitAppliedIndex condition).
+  bool caught_up() const { return applied_index >= commit_index; }
 };
 
 class Proposer {

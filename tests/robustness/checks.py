@@ -11,8 +11,32 @@ Each check returns a list of anomalies: {"check": name, "what": text, "ops": [..
 """
 
 import bisect
+import glob
+import json
+import os
 
 import linearizability as lin
+
+# Every record file of an operation: the KV clients', the lease client's, the compactor's.
+OP_RECORDS = ("client-*.jsonl", "lease-*.jsonl", "compact-*.jsonl")
+
+
+def load_ops(out_dir, patterns=("client-*.jsonl",)):
+    """The operations recorded in out_dir's files matching patterns, the last
+    record of each id (its answer, or "sent" turned into an unknown outcome), by
+    start time."""
+    ops = {}
+    for pattern in patterns:
+        for path in sorted(glob.glob(os.path.join(out_dir, pattern))):
+            with open(path) as f:
+                for line in f:
+                    if line.endswith("\n"):
+                        op = json.loads(line)
+                        ops[op["id"]] = op
+    for op in ops.values():
+        if op["st"] == "sent":  # the client stopped before the answer
+            op["st"], op["err"], op["t1"] = "err", "no answer recorded", None
+    return sorted(ops.values(), key=lambda o: o["t0"])
 
 
 class FinalHistory:

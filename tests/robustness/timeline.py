@@ -20,11 +20,12 @@ the operations on the same keys that overlap their span, one record a line, by t
 
 import bisect
 import collections
-import glob
 import html
 import json
 import math
 import os
+
+import checks
 
 MAX_SECTIONS = 50
 MAX_CONTEXT = 150       # context operations drawn per anomaly, the nearest to the span
@@ -78,19 +79,8 @@ def end_of(op):
 
 
 def load_history(out_dir):
-    """Every client, lease and compactor record, the last of each id (as run's load_ops)."""
-    ops = {}
-    for pattern in ("client-*.jsonl", "lease-*.jsonl", "compact-*.jsonl"):
-        for path in sorted(glob.glob(os.path.join(out_dir, pattern))):
-            with open(path) as f:
-                for line in f:
-                    if line.endswith("\n"):
-                        op = json.loads(line)
-                        ops[op["id"]] = op
-    for op in ops.values():
-        if op["st"] == "sent":
-            op["st"], op["err"], op["t1"] = "err", "no answer recorded", None
-    return sorted(ops.values(), key=lambda o: o["t0"])
+    """Every client, lease and compactor record, the last of each id."""
+    return checks.load_ops(out_dir, checks.OP_RECORDS)
 
 
 class KeyIndex:
