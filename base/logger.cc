@@ -112,11 +112,11 @@ void Logger::Log(LogLevel level, std::string_view msg, Fields fields) {
 
 void Logger::Fatal(std::string_view msg, Fields fields) {
   const std::string line = Format(LogLevel::kFatal, msg, fields);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::fwrite(line.data(), 1, line.size(), out_);
-    std::fflush(out_);
-  }
+  // The lock is never released: a thread that failed on the same disk error
+  // must not write after this line, which has to be the log's last word.
+  mu_.lock();
+  std::fwrite(line.data(), 1, line.size(), out_);
+  std::fflush(out_);
   std::abort();
 }
 

@@ -77,7 +77,8 @@ class Logger {
   void Warn(std::string_view msg, Fields fields = {}) { Log(LogLevel::kWarn, msg, fields); }
   void Error(std::string_view msg, Fields fields = {}) { Log(LogLevel::kError, msg, fields); }
   // For broken invariants (a failed fsync, a corrupt applied state): logs
-  // and aborts, so the process stops loudly and never serves past it.
+  // and aborts, so the process stops loudly and never serves past it. Its
+  // line is the last this logger writes: other threads' lines wait forever.
   [[noreturn]] void Fatal(std::string_view msg, Fields fields = {});
 
   // Formats one line without writing it (tests, and the writer itself).
