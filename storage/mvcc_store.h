@@ -108,6 +108,10 @@ struct MvccStoreOptions {
   // Tests: the Env (file system) the store runs on, e.g. one that fails
   // writes on demand. Not owned; must outlive the store. Default: RocksDB's.
   rocksdb::Env* env = nullptr;
+  // The most the store's own (RocksDB) WAL may hold before the families it
+  // pins are flushed. The raft log is the durability point; this bounds the
+  // disk and the replay on restart. Default 64 MiB.
+  uint64_t max_wal_bytes = uint64_t{64} << 20;
 };
 
 // A consistent, immutable view of the store at one moment.
@@ -385,6 +389,7 @@ class MvccStore {
   std::string dir_;
   base::Logger* logger_ = nullptr;
   rocksdb::Env* env_ = nullptr;
+  uint64_t max_wal_bytes_ = 0;
   std::function<void()> commit_listener_;
   std::atomic<int64_t> compaction_hold_{std::numeric_limits<int64_t>::max()};
   std::atomic<uint64_t> generation_{0};
