@@ -99,7 +99,10 @@ TEST_CASE("SIGKILL at random points never loses an acknowledged batch", "[wal][c
   std::mt19937_64 rng(20261124);
   uint64_t acked = 0;  // highest index ever acknowledged
   int torn = 0;
-  for (int iter = 0; iter < 20; ++iter) {
+  // 20 kills, and more (bounded) until one tore a tail: on a loaded machine
+  // the child is often between batches when killed, with no unacknowledged
+  // tail to tear, and 20 kills without a tear failed CI once in a while.
+  for (int iter = 0; iter < 20 || (torn == 0 && iter < 400); ++iter) {
     INFO("iteration " << iter);
     int fds[2];
     REQUIRE(::pipe(fds) == 0);
@@ -152,7 +155,7 @@ TEST_CASE("SIGKILL at random points never loses an acknowledged batch", "[wal][c
     }
     acked = last;  // the next child continues from here
   }
-  CHECK(torn > 0);  // the seed makes at least one torn tail
+  CHECK(torn > 0);  // tearing was exercised
 }
 
 TEST_CASE("fdatasync benchmark: 1000 saves of one 256-byte entry", "[.bench]") {
