@@ -206,7 +206,7 @@ def corrupt_refused_calls(ch, kv):
 def leader(c):
     for m in c.members:
         s = status(m)
-        if s and s["leader"] == s["header"]["member_id"]:
+        if s and s.get("leader", 0) == s["header"]["member_id"]:
             return m, s
     return None, None
 

@@ -51,7 +51,7 @@ def status(m):
 def leader_of(c):
     for m in c.members:
         s = status(m)
-        if s and s["leader"] == s["header"]["member_id"]:
+        if s and s.get("leader", 0) == s["header"]["member_id"]:
             return m, s["header"]["member_id"]
     return None, 0
 

@@ -110,7 +110,8 @@ def settle(c):
                 return False, err
             s = json.loads(out)[0]["Status"]
             ids.add(s["header"]["member_id"])
-            leaders.add(s["leader"])
+            # JSON leaves out a zero: a member without a leader (mid-election).
+            leaders.add(s.get("leader", 0))
         return len(leaders) == 1 and leaders <= ids, leaders
     ok, last = wait("leader", agreed, 20)
     check("the live members agree on a live leader", ok, str(last))
@@ -160,7 +161,7 @@ def learner(c):
         rc, out, err = etcdctl(m.endpoint, "endpoint", "status", "-w", "json")
         if rc == 0:
             h = json.loads(out)[0]["Status"]
-            if h["leader"] != h["header"]["member_id"]:
+            if h.get("leader", 0) != h["header"]["member_id"]:
                 follower = m.endpoint
                 break
     ok, last = wait("promote", lambda: (lambda r: (r[0] == 0, r))(

@@ -112,7 +112,7 @@ def leader(c):
             if rc == 0:
                 s = json.loads(out)[0]["Status"]
                 by_id[s["header"]["member_id"]] = m
-                named.add(s["leader"])
+                named.add(s.get("leader", 0))
     return by_id.get(named.pop()) if len(named) == 1 else None
 
 

@@ -44,7 +44,7 @@ def sc_bootstrap(ctx):
                 try:
                     j = json.loads(r.out)
                     eps = sorted(e["Endpoint"] for e in j)
-                    leaders = {e["Status"]["leader"] for e in j}
+                    leaders = {e["Status"].get("leader", 0) for e in j}
                     terms = {e["Status"]["raftTerm"] for e in j}
                     ids = sorted(e["Status"]["header"]["member_id"] for e in j)
                     if eps != want_eps:
