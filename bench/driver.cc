@@ -80,7 +80,7 @@ void ClosedLoop::Next(int client) {
   uint64_t n;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (next_ >= options_.total) {
+    if (next_ >= options_.total || Stopped()) {
       if (--running_clients_ == 0) cv_.notify_all();
       return;
     }
@@ -142,7 +142,7 @@ double ClosedLoop::Run() {
   auto last_progress = Clock::now();
   std::unique_lock<std::mutex> lock(mu_);
   while (running_clients_ > 0) {
-    if (next_ >= options_.total) {  // parked clients have nothing left to send
+    if (next_ >= options_.total || Stopped()) {  // parked clients have nothing left to send
       running_clients_ -= static_cast<int>(parked_.size());
       parked_.clear();
       if (running_clients_ == 0) break;

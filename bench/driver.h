@@ -5,7 +5,10 @@
 // connection c % conns, as etcd's benchmark does. `ClosedLoop::Run` keeps
 // each client's one request in flight on gRPC's callback threads (no thread
 // per client), until `total` requests have ended, optionally paced to
-// `rate` requests/s overall. Every request ends in exactly one Recorder.
+// `rate` requests/s overall, or until `*stop` turns true: then no request
+// is started and Run returns once those in flight have ended (an
+// interrupted run still reports what it did). Every request ends in
+// exactly one Recorder.
 #pragma once
 
 #include <atomic>
@@ -55,6 +58,7 @@ class ClosedLoop {
     double rate = 0;          // requests/s overall; 0 = as fast as possible
     bool progress = false;    // a progress bar on stderr
     std::string label;
+    const std::atomic<bool>* stop = nullptr;  // may be null; set from a signal handler
   };
 
   ClosedLoop(Options options, std::vector<Recorder*> recorders, Op op);
@@ -66,6 +70,7 @@ class ClosedLoop {
   void Issue(int client, uint64_t n);
   void Finished(int client, uint64_t n, Clock::time_point sent, int kind, const grpc::Status& st);
   void Progress(bool final);
+  bool Stopped() const { return options_.stop != nullptr && options_.stop->load(std::memory_order_relaxed); }
 
   Options options_;
   std::vector<Recorder*> recorders_;

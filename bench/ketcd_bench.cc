@@ -7,14 +7,20 @@
 // come from --seed, so two runs send the same requests. TLS as etcdctl:
 // https:// endpoints with --cacert, --cert and --key (tools/endpoints.h).
 // Exit status: 0 when every request succeeded, 1 when some failed, 2 for bad
-// flags or setup (an unreadable certificate file, no connection).
+// flags or setup (an unreadable certificate file, no connection). SIGINT
+// ends put, range and txn runs early: no new request, those in flight end,
+// and the summary and --json of what was done are written (bench/compare
+// --scale stops its writer so when a compaction or defrag returns).
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "base/mutex_checks.h"
 #include "bench/auth_token.h"
 #include "bench/breakdown.h"
 #include "bench/driver.h"
@@ -50,9 +56,25 @@ struct Flags {
   std::string breakdown;  // --breakdown URL: a ketcd member's /metrics
 };
 
+// Set by SIGINT; read by ClosedLoop (a signal handler can reach nothing else).
+std::atomic<bool> interrupted{false};
+
+void OnInterrupt(int) { interrupted.store(true, std::memory_order_relaxed); }
+
+// A second SIGINT kills as usual (SA_RESETHAND): a run stuck on a server
+// that never answers can still be ended.
+void StopOnInterrupt() {
+  struct sigaction sa = {};
+  sa.sa_handler = OnInterrupt;
+  sa.sa_flags = SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  base::TurnOffMutexDeadlockDetection();
   Flags f;
   CLI::App app{"ketcd-bench: load generator for etcd v3 endpoints (ketcd or etcd)", "ketcd-bench"};
   app.require_subcommand(1);
@@ -91,9 +113,15 @@ int main(int argc, char** argv) {
   key_flags(put);
   put->add_flag("--sequential-keys", f.kv.sequential_keys, "Write keys in order instead of at random");
 
-  auto* range = app.add_subcommand("range", "Range over KEY [END]");
-  range->add_option("key", f.kv.range_key)->required();
+  auto* range = app.add_subcommand("range", "Range over KEY [END], or one random key of put's per request");
+  range->add_option("key", f.kv.range_key);
   range->add_option("end", f.kv.range_end);
+  range->add_option("--key-size", f.kv.key_size, "With --key-space-size: key size in bytes, as put's")
+      ->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  auto* range_space = range->add_option("--key-space-size", f.kv.key_space_size,
+                                        "Instead of KEY: read one key per request, chosen at random among the "
+                                        "first N keys put writes (put --sequential-keys --key-space-size N)")
+                          ->check(CLI::PositiveNumber);
   range->add_option("--consistency", f.consistency, "l (linearizable) or s (serializable)")
       ->check(CLI::IsMember({"l", "s"}))->capture_default_str();
   range->add_option("--limit", f.kv.limit, "Maximum keys per response (0: all)")->capture_default_str();
@@ -133,8 +161,10 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
-  if (f.kv.range_key.empty() && range->parsed()) {
-    std::fprintf(stderr, "ketcd-bench: range needs a non-empty KEY\n");
+  f.kv.range_keys = range->parsed() && range_space->count() > 0;
+  if (range->parsed() && f.kv.range_key.empty() != f.kv.range_keys) {
+    std::fprintf(stderr, "ketcd-bench: range needs %s\n",
+                 f.kv.range_keys ? "KEY [END] or --key-space-size, not both" : "a non-empty KEY or --key-space-size");
     return 2;
   }
   if (txn_put->parsed() && static_cast<uint64_t>(f.kv.txn_ops) > f.kv.key_space_size) {
@@ -241,6 +271,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   } else {
+    std::atomic<uint64_t> empty_ranges{0};
     auto stubs = std::make_shared<KvStubs>();
     for (const auto& ch : channels) stubs->push_back(etcdserverpb::KV::NewStub(ch));
     ClosedLoop::Op op;
@@ -251,7 +282,7 @@ int main(int argc, char** argv) {
     } else if (range->parsed()) {
       info.command = "range";
       recorders.push_back(std::make_unique<Recorder>(f.kv.serializable ? "range-serializable" : "range"));
-      op = RangeOp(stubs, f.kv);
+      op = RangeOp(stubs, f.kv, f.kv.range_keys ? &empty_ranges : nullptr);
     } else if (txn_put->parsed()) {
       info.command = "txn-put";
       recorders.push_back(std::make_unique<Recorder>("txn-put"));
@@ -269,10 +300,23 @@ int main(int argc, char** argv) {
     lo.rate = f.rate;
     lo.progress = progress;
     lo.label = info.command;
+    lo.stop = &interrupted;
     std::vector<Recorder*> raw;
     for (auto& r : recorders) raw.push_back(r.get());
     ClosedLoop loop(lo, raw, std::move(op));
+    StopOnInterrupt();
     info.duration_s = loop.Run();
+    signal(SIGINT, SIG_DFL);
+    if (interrupted.load()) {
+      info.notes.push_back("Interrupted (SIGINT): stopped before --total");
+      info.extra.push_back({"interrupted", 1});
+    }
+    if (f.kv.range_keys) {
+      // Each request read a key put writes: a range without one means the
+      // key space is not what was loaded.
+      info.notes.push_back("Ranges that found no key: " + std::to_string(empty_ranges.load()));
+      info.extra.push_back({"ranges_empty", static_cast<double>(empty_ranges.load())});
+    }
   }
   info.client_cpu_s = ProcessCpuSeconds() - cpu0;
 

@@ -1,6 +1,7 @@
 #include "bench/kv_ops.h"
 
 #include <cstdio>
+#include <functional>
 
 namespace ketcd::bench {
 namespace {
@@ -13,16 +14,20 @@ struct UnaryCall {
 };
 
 // Starts one unary call with the callback API and ends it through `done`.
+// `on_ok` (may be empty) sees the response of a call that succeeded.
 template <class Req, class Resp, class Start>
-void StartUnary(Start start, Req req, double timeout_s, int kind, ClosedLoop::Done done) {
+void StartUnary(Start start, Req req, double timeout_s, int kind, ClosedLoop::Done done,
+                std::function<void(const Resp&)> on_ok = nullptr) {
   auto* call = new UnaryCall<Req, Resp>;
   call->req = std::move(req);
   call->ctx.set_deadline(std::chrono::system_clock::now() +
                          std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
-  start(&call->ctx, &call->req, &call->resp, [call, kind, done = std::move(done)](grpc::Status st) {
-    done(kind, st);
-    delete call;
-  });
+  start(&call->ctx, &call->req, &call->resp,
+        [call, kind, done = std::move(done), on_ok = std::move(on_ok)](grpc::Status st) {
+          if (st.ok() && on_ok) on_ok(call->resp);
+          done(kind, st);
+          delete call;
+        });
 }
 
 uint64_t KeyIndex(const KvWorkload& w, uint64_t n) {
@@ -35,6 +40,12 @@ etcdserverpb::KV::Stub& StubFor(KvStubs& stubs, int client) { return *stubs[clie
 }  // namespace
 
 std::string PutKey(const KvWorkload& w, uint64_t n) { return BinaryKey(KeyIndex(w, n), w.key_size); }
+
+std::string RangeKey(const KvWorkload& w, uint64_t n) {
+  KvWorkload random = w;  // put's random choice: uniform over the key space, seeded by n
+  random.sequential_keys = false;
+  return PutKey(random, n);
+}
 
 std::string MixedWriteKey(const KvWorkload& w, uint64_t n) {
   char digits[32];
@@ -62,17 +73,27 @@ ClosedLoop::Op PutOp(std::shared_ptr<KvStubs> stubs, KvWorkload w) {
   };
 }
 
-ClosedLoop::Op RangeOp(std::shared_ptr<KvStubs> stubs, KvWorkload w) {
-  return [stubs, w](int client, uint64_t, ClosedLoop::Done done) {
+ClosedLoop::Op RangeOp(std::shared_ptr<KvStubs> stubs, KvWorkload w, std::atomic<uint64_t>* empty) {
+  std::function<void(const etcdserverpb::RangeResponse&)> on_ok;
+  if (empty != nullptr) {
+    on_ok = [empty](const etcdserverpb::RangeResponse& resp) {
+      if (resp.kvs_size() == 0) empty->fetch_add(1, std::memory_order_relaxed);
+    };
+  }
+  return [stubs, w, on_ok](int client, uint64_t n, ClosedLoop::Done done) {
     etcdserverpb::RangeRequest req;
-    req.set_key(w.range_key);
-    req.set_range_end(w.range_end);
+    if (w.range_keys) {
+      req.set_key(RangeKey(w, n));
+    } else {
+      req.set_key(w.range_key);
+      req.set_range_end(w.range_end);
+    }
     req.set_serializable(w.serializable);
     req.set_limit(w.limit);
     auto* async = StubFor(*stubs, client).async();
     StartUnary<etcdserverpb::RangeRequest, etcdserverpb::RangeResponse>(
         [async](auto* ctx, auto* rq, auto* rs, auto cb) { async->Range(ctx, rq, rs, std::move(cb)); },
-        std::move(req), w.timeout_s, 0, std::move(done));
+        std::move(req), w.timeout_s, 0, std::move(done), on_ok);
   };
 }
 

@@ -34,6 +34,7 @@
 #include "absl/status/status.h"
 #include "base/clock.h"
 #include "base/logger.h"
+#include "base/mutex_checks.h"
 #include "tools/etcdctl_cli.h"
 #include "tools/snapshot_restore.h"
 #include "tools/snapshot_save.h"
@@ -225,6 +226,7 @@ int Run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  base::TurnOffMutexDeadlockDetection();
   int code = Run(argc, argv);
   // gRPC may still be tearing down a failed connection (a TLS handshake
   // retry) on its own threads; running static destructors under them has

@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "base/clock.h"
 #include "base/logger.h"
+#include "base/mutex_checks.h"
 #include "server/boot/config.h"
 #include "server/boot/config_file.h"
 #include "server/boot/member.h"
@@ -69,6 +70,7 @@ void AnnounceServing(const server::Config& cfg, const server::Member& member, ba
 }  // namespace
 
 int main(int argc, char** argv) {
+  base::TurnOffMutexDeadlockDetection();
   auto parsed = server::ParseConfig(std::vector<std::string>(argv + 1, argv + argc),
                                     server::ProcessEnvironment());
   if (auto* exit = std::get_if<server::ConfigExit>(&parsed)) {

@@ -245,6 +245,13 @@ void WatchHub::DeliverLive() {
     synced.push_back(w.get());
     with_prev |= w->spec.prev_kv;
   }
+  if (synced.empty()) {
+    // Nobody to deliver to: the changes are not read (on a member with no
+    // watchers this pass was 6% of a loaded leader's CPU). A watcher that
+    // comes later starts past hub_rev, or catches up from history.
+    SetHubRev(view->rev());
+    return;
+  }
   std::vector<char> behind(synced.size(), 0);
   while (hub_rev_ < view->rev()) {
     // Physical compaction is held at hub_rev (SetCompactionHold): what a

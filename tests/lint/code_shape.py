@@ -50,7 +50,7 @@ ALLOWED = {
     "raft": [],
     "storage": ["base", "raft"],
     "tools": ["base", "storage", "raft"],
-    "bench": ["tools"],
+    "bench": ["tools", "base"],
 }
 for wing, below in SERVER_BELOW.items():
     ALLOWED[wing] = ["base", "storage", "raft"] + below
