@@ -4,7 +4,7 @@
 // absl::Mutex::Lock in the process (gRPC takes several per call) records
 // lock order in one process-wide graph behind a global lock and captures a
 // stack trace for new edges. On a leader under `put` load that was 8-11% of
-// its CPU (perf, bench/results/2026-12-07-absl-deadlock). The detector is a
+// its CPU (perf record of a leader, 2026-12-07). The detector is a
 // debugging aid; our own locking is checked by the tests and sanitizers.
 //
 // Call once at the top of main(), before any thread starts.

@@ -30,6 +30,10 @@ inline bool IsTombstone(const rocksdb::Slice& v) { return v.empty(); }
 inline constexpr char kRevPut = 'p';
 inline constexpr char kRevDelete = 'd';
 
+// RocksDB's rate limiter cannot be switched off once set: the store's runs
+// at a rate no disk reaches but for a defrag (MvccStore::Defragment).
+inline constexpr int64_t kUnpacedBytesPerSecond = int64_t{8} << 30;
+
 inline std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 inline rocksdb::Slice ToSlice(std::string_view s) { return {s.data(), s.size()}; }
 

@@ -7,8 +7,10 @@
 
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
+#include "rocksdb/rate_limiter.h"
 #include "rocksdb/utilities/checkpoint.h"
 #include "storage/meta_schema.h"
+#include "storage/mvcc_internal.h"
 #include "storage/rocks_logger.h"
 #include "storage/rocks_status.h"
 #include "storage/snapshot_install.h"
@@ -47,6 +49,7 @@ absl::StatusOr<std::unique_ptr<MvccStore>> MvccStore::Open(const std::string& di
   store->env_ = options.env;
   store->max_wal_bytes_ = options.max_wal_bytes;
   store->compaction_pause_ = options.compaction_pause;
+  store->defrag_bytes_per_second_ = options.defrag_bytes_per_second;
   if (auto s = store->OpenDb(); !s.ok()) return s;
   store->StartCompactor();
   return store;
@@ -80,6 +83,13 @@ absl::Status MvccStore::OpenDb() {
   // writes' p99 on a loaded 2-core member to 5.7x its idle value. Flushes
   // (the HIGH pool) keep their priority: writes stall behind them.
   (void)options.env->LowerThreadPoolCPUPriority(rocksdb::Env::LOW, rocksdb::CpuPriority::kLow);
+  // Table files are synced a MiB at a time as they are written, not all at
+  // once when closed: one large sync stalled the raft log's on the same disk.
+  options.bytes_per_sync = 1 << 20;
+  if (!write_pacer_) {
+    write_pacer_.reset(rocksdb::NewGenericRateLimiter(mvcc_internal::kUnpacedBytesPerSecond));
+  }
+  options.rate_limiter = write_pacer_;
   rocksdb::DB* raw = nullptr;
   auto s = rocksdb::DB::Open(rocksdb::DBOptions(options), dir_, cfs, &handles_, &raw);
   if (!s.ok()) return FromRocks(s);

@@ -54,6 +54,7 @@ namespace rocksdb {
 class ColumnFamilyHandle;
 class DB;
 class Env;
+class RateLimiter;
 class Snapshot;
 class WriteBatchWithIndex;
 }  // namespace rocksdb
@@ -118,6 +119,10 @@ struct MvccStoreOptions {
   // it takes at most half a core from the writes beside it (etcd 3.4
   // rests 10 ms per batch too). Default 10 ms.
   std::chrono::milliseconds compaction_pause{10};
+  // A defrag rewrites the whole store; its writes are paced to this many
+  // bytes per second so that the raft log's fdatasyncs on the same disk
+  // keep their latency. Default 64 MiB/s.
+  int64_t defrag_bytes_per_second = int64_t{64} << 20;
 };
 
 // A consistent, immutable view of the store at one moment.
@@ -401,6 +406,10 @@ class MvccStore {
   base::Logger* logger_ = nullptr;
   rocksdb::Env* env_ = nullptr;
   uint64_t max_wal_bytes_ = 0;
+  int64_t defrag_bytes_per_second_ = 0;
+  // Paces RocksDB's flush and compaction writes: unpaced but for a defrag.
+  std::shared_ptr<rocksdb::RateLimiter> write_pacer_;
+  std::mutex defrag_mu_;  // one defrag at a time: each sets and resets the pace
   std::function<void()> commit_listener_;
   std::atomic<int64_t> compaction_hold_{std::numeric_limits<int64_t>::max()};
   std::atomic<uint64_t> generation_{0};

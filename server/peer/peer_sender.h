@@ -1,15 +1,21 @@
 // PeerSender: the outgoing raft messages to one peer. Enqueue never blocks:
-// the bounded queue is drained by the sender's own thread over one
-// long-lived client stream (Peer.Stream), reopened with backoff after a
-// failure. When the queue is full, or the stream breaks, messages are
-// dropped and the peer is reported unreachable (raft retries; a slow or
-// dead peer never holds the leader back).
+// messages go out over one long-lived client stream (Peer.Stream) written
+// through gRPC's callback API. Enqueue starts a write itself when none is
+// in flight; each completed write takes everything queued meanwhile (up to
+// a batch's limit) as the next write, so a burst costs one write and no
+// thread hand-off sits on a quorum write's path. The sender's own thread
+// only (re)opens the stream, with backoff after a failure. When the queue
+// is full, or the stream breaks, messages are dropped and the peer is
+// reported unreachable (raft retries; a slow or dead peer never holds the
+// leader back).
 //
 // Ownership: owned by PeerTransport; borrows the directory it dials
 // through, which must outlive it. Thread-safety: all public methods are
-// thread-safe; `unreachable` runs on the sender's thread.
+// thread-safe; `unreachable` and `removed` run on the sender's thread,
+// never inside Enqueue.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -46,7 +52,8 @@ class PeerSender {
 
   // Starts the sender's thread.
   PeerSender(Options opts, PeerDirectory* directory, Unreachable unreachable);
-  // Cancels the stream and joins the thread; queued messages are dropped.
+  // Cancels the stream, waits until gRPC is done with it and joins the
+  // thread; queued messages are dropped.
   ~PeerSender();
 
   // False when the queue is full (the caller reports the peer unreachable).
@@ -60,9 +67,12 @@ class PeerSender {
   PeerCounters* counters() const { return opts_.counters; }
 
  private:
+  // One Peer.Stream call and its write state (peer_sender.cc).
+  class Stream;
+
   void Loop();
-  // One stream's life: open, greet, write batches until it breaks or the
-  // sender stops. False when stopping.
+  // One stream's life: open, greet, let writes run until one fails or the
+  // sender stops, then wait for gRPC's last callback. False when stopping.
   bool RunStream(std::chrono::milliseconds& backoff);
   // Between streams: drops the stale queue and waits out `backoff` (or
   // less, when kicked). False when stopping.
@@ -72,11 +82,16 @@ class PeerSender {
   PeerDirectory* const directory_;
   const Unreachable unreachable_;
   std::mutex mu_;
+  // Waited on by the sender's thread only: a stop, a kick, or the open
+  // stream failing or ending.
   std::condition_variable cv_;
-  std::deque<raftpb::Message> queue_;   // guarded by mu_
-  bool stopping_ = false;               // guarded by mu_
-  bool kicked_ = false;                 // guarded by mu_
-  grpc::ClientContext* ctx_ = nullptr;  // guarded by mu_; the open stream's
+  std::deque<raftpb::Message> queue_;  // guarded by mu_
+  bool stopping_ = false;              // guarded by mu_
+  bool kicked_ = false;                // guarded by mu_
+  // The open stream, if any: it lives on the sender thread's stack until
+  // its OnDone, so a pointer read under mu_ may be used while the stream
+  // holds a write for the reader (see Stream::TakeBatch).
+  Stream* stream_ = nullptr;  // guarded by mu_
   std::thread thread_;
 };
 
