@@ -17,7 +17,6 @@ members' user+sys over the requests) is shown besides throughput, as it is
 less at the mercy of a busy machine.
 """
 
-import atexit
 import datetime
 import json
 import os
@@ -193,9 +192,7 @@ def run(args, cmp):
             for i in range(len(c.members)):
                 c.stop(i, signal.SIGKILL, 10)
         shutil.rmtree(work, ignore_errors=True)
-    atexit.register(cleanup)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
+    cmp.on_exit(cleanup)
     cpus, model = os.cpu_count(), cpu_model()
     print("compare --metrics-overhead: %s mode, %d rounds, %d cores, data in %s, results in %s" % (
         "quick" if args.quick else "full", args.rounds, cpus, work, outdir), flush=True)

@@ -28,7 +28,6 @@ which some member's route carried nothing fails: its members would not
 have been talking through the proxy.
 """
 
-import atexit
 import datetime
 import json
 import os
@@ -281,9 +280,7 @@ def run(args, cmp):
         if state["proxy"]:
             state["proxy"].kill()
         shutil.rmtree(work, ignore_errors=True)
-    atexit.register(cleanup)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
+    cmp.on_exit(cleanup)
     cpus = os.cpu_count()
     model = ""
     try:

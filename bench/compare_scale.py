@@ -32,7 +32,6 @@ table.md (a table per section), summary.json ("scale"), raw/ (every
 ketcd-bench run's JSON), runs.log.
 """
 
-import atexit
 import datetime
 import json
 import os
@@ -309,9 +308,7 @@ def run(args, cmp):
             for i in range(len(c.members)):
                 c.stop(i, signal.SIGKILL, 10)
         shutil.rmtree(work, ignore_errors=True)
-    atexit.register(cleanup)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
+    cmp.on_exit(cleanup)
     cpus, model = os.cpu_count(), cpu_model()
     print("compare --scale: %d keys of %d bytes, %s mode, %d cores, data in %s, results in %s" % (
         keys, args.scale_val_size, "quick" if args.quick else "full", cpus, work, outdir), flush=True)

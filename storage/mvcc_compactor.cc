@@ -77,7 +77,6 @@ void MvccStore::CompactorLoop() {
   // at once when a new compaction is requested. A pass that fails at once
   // again (a persistent write error) must not spin.
   std::chrono::milliseconds retry_after{1000};
-  std::chrono::milliseconds last_batch_took{0};
   while (true) {
     int64_t target;
     int64_t requested;
@@ -101,18 +100,13 @@ void MvccStore::CompactorLoop() {
     }
     std::string cursor;
     bool done = false;
-    bool first = true;
     while (!done) {
-      if (!first) PauseBetweenBatches(last_batch_took);
-      first = false;
       {
         std::lock_guard<std::mutex> lock(compact_mu_);
         if (stopping_) return;
       }
       const auto batch_start = std::chrono::steady_clock::now();
       auto s = CompactStep(target, &cursor, &done);
-      last_batch_took = std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::steady_clock::now() - batch_start);
       if (!s.ok()) {
         // Physical compaction only frees space; a failed step is retried from
         // the start on the next request or restart, reads stay correct.
@@ -120,6 +114,10 @@ void MvccStore::CompactorLoop() {
           logger_->Warn("compaction failed", {{"revision", target}, {"error", s}});
         }
         break;
+      }
+      if (!done) {
+        PauseBetweenBatches(std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - batch_start));
       }
     }
     if (!done) {

@@ -57,6 +57,22 @@ def leftover_pids(marker):
     return out
 
 
+def local_paths(tmp, *binaries):
+    """This machine's paths, which committed results must not name: the checkout, the binaries' folders and
+    compare's temp dirs under `tmp`."""
+    return ({ROOT + os.sep, os.path.join(tmp, "ketcd-compare-")}
+            | {os.path.dirname(os.path.abspath(b)) + os.sep for b in binaries})
+
+
+def check_names_no_local_path(out, paths):
+    """No file under `out` names one of `paths` (see local_paths)."""
+    for path in glob.glob(os.path.join(out, "**", "*"), recursive=True):
+        if os.path.isfile(path):
+            with open(path, errors="replace") as f:
+                named = [p for p in paths if p in f.read()]
+            check("%s names no local path" % os.path.relpath(path, out), not named, str(named))
+
+
 def check_cleaned_up(tmp, what="compare's temp dir removed"):
     """bench/compare, run with KETCD_BENCH_DATA=tmp, removed its temp dir and
     left no process whose command line names tmp (any found are killed)."""

@@ -33,7 +33,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from compare_smoke import ROOT, check, check_cleaned_up, run_compare, verdict  # noqa: E402
+from compare_smoke import (check, check_cleaned_up, check_names_no_local_path, local_paths, run_compare,  # noqa: E402
+                           verdict)
 
 DELAY_MS = 20
 ROWS = {"put-1": "| put, 1 client, leader |", "put-1000": "| put, 1000 clients / 100 conns, leader |"}
@@ -202,13 +203,7 @@ def compare_checks(args, tmp):
         check("summary.json parses", False, repr(e))
     raws = glob.glob(os.path.join(out, "delay-2ms", "raw", "*.json"))
     check("one raw JSON per run", len(raws) == 4, str(raws))
-    machine_paths = {ROOT + os.sep, os.path.dirname(os.path.abspath(args.proxy)) + os.sep,
-                     os.path.dirname(os.path.abspath(args.bench)) + os.sep, os.path.join(tmp, "ketcd-compare-")}
-    for path in glob.glob(os.path.join(out, "**", "*"), recursive=True):
-        if os.path.isfile(path):
-            with open(path, errors="replace") as f:
-                named = [p for p in machine_paths if p in f.read()]
-            check("%s names no local path" % os.path.relpath(path, out), not named, str(named))
+    check_names_no_local_path(out, local_paths(tmp, args.proxy, args.bench))
 
 
 def main():

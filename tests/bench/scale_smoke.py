@@ -25,7 +25,8 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from compare_smoke import ROOT, check, check_cleaned_up, run_compare, verdict  # noqa: E402
+from compare_smoke import (check, check_cleaned_up, check_names_no_local_path, local_paths, run_compare,  # noqa: E402
+                           verdict)
 
 SECTIONS = ["Load (`put --sequential-keys`", "Memory and disk after the load:",
             "Linearizable range of one random loaded key per request", "Writes while the store is compacted",
@@ -111,13 +112,7 @@ def check_results(out, tmp, args):
                 check("%s: no range without its key" % name, data.get("ranges_empty") == 0, str(data.get("notes")))
         except (OSError, ValueError, KeyError, IndexError) as e:
             check("%s parses" % name, False, repr(e))
-    machine_paths = {ROOT + os.sep, os.path.dirname(os.path.abspath(args.ketcd)) + os.sep,
-                     os.path.dirname(os.path.abspath(args.bench)) + os.sep, os.path.join(tmp, "ketcd-compare-")}
-    for path in glob.glob(os.path.join(out, "**", "*"), recursive=True):
-        if os.path.isfile(path):
-            with open(path, errors="replace") as f:
-                named = [p for p in machine_paths if p in f.read()]
-            check("%s names no local path" % os.path.relpath(path, out), not named, str(named))
+    check_names_no_local_path(out, local_paths(tmp, args.ketcd, args.bench))
 
 
 def main():
