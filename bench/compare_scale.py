@@ -35,6 +35,7 @@ ketcd-bench run's JSON), runs.log.
 import datetime
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -43,7 +44,7 @@ import tempfile
 import time
 
 from compare_defrag import checked, ratio, sizes
-from compare_metrics import cpu_model
+from compare_metrics import cpu_model, scrape
 
 SYSTEMS = ("ketcd", "etcd")
 QUOTA = 16 << 30
@@ -68,6 +69,62 @@ def raw(runner, rec):
         return json.load(f)
 
 
+WAL_FSYNC = "etcd_disk_wal_fsync_duration_seconds"
+SLOW_FSYNC_S = "0.008"  # a bucket bound both systems export
+
+
+def disk_written_bytes(path):
+    """Bytes written so far to the block device holding `path`
+    (/proc/diskstats), or None when it is not a block device's."""
+    st = os.stat(path)
+    try:
+        with open("/proc/diskstats") as f:
+            for line in f:
+                fields = line.split()
+                if int(fields[0]) == os.major(st.st_dev) and int(fields[1]) == os.minor(st.st_dev):
+                    return int(fields[9]) * 512
+    except OSError:
+        pass
+    return None
+
+
+def wal_fsyncs(cluster):
+    """(fdatasyncs, of them slower than SLOW_FSYNC_S), summed over the
+    members' WAL fsync histograms; None when a scrape failed."""
+    total = slow = 0
+    for m in cluster.members:
+        try:
+            text = scrape(m["client"])
+        except OSError:
+            return None
+        counts = dict(re.findall(r'^%s_bucket\{le="([^"]+)"\} (\S+)$' % WAL_FSYNC, text, re.M))
+        if "+Inf" not in counts or SLOW_FSYNC_S not in counts:
+            return None
+        total += float(counts["+Inf"])
+        slow += float(counts["+Inf"]) - float(counts[SLOW_FSYNC_S])
+    return total, slow
+
+
+class DiskWatch:
+    """The disk's writes and the members' slow WAL fdatasyncs over a phase:
+    what a writer's tail latency during a compaction or defrag follows when
+    the members share one disk."""
+
+    def __init__(self, cluster, path):
+        self.cluster, self.path = cluster, path
+        self.bytes0, self.fsyncs0, self.t0 = disk_written_bytes(path), wal_fsyncs(cluster), time.time()
+
+    def figures(self):
+        out, seconds = {}, max(1e-9, time.time() - self.t0)
+        written, fsyncs = disk_written_bytes(self.path), wal_fsyncs(self.cluster)
+        if self.bytes0 is not None and written is not None:
+            out["disk_write_mib_s"] = (written - self.bytes0) / MIB / seconds
+        if self.fsyncs0 is not None and fsyncs is not None:
+            out["wal_fsyncs"] = int(fsyncs[0] - self.fsyncs0[0])
+            out["wal_fsyncs_slow"] = int(fsyncs[1] - self.fsyncs0[1])
+        return out
+
+
 class Writer:
     """ketcd-bench put at WRITE_RATE on the leader until stop(); its record
     is shaped as compare's Runner.bench makes them."""
@@ -81,6 +138,7 @@ class Writer:
             "put", "--val-size", str(val_size), "--key-space-size", "1000"]
         self.shown = ["ketcd-bench"] + cmd[1:]
         self.cpu0, self.t0 = c.cpu_seconds(), time.time()
+        self.disk = DiskWatch(c, c.dir)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                      stdin=subprocess.DEVNULL, cwd=runner.outdir)
         procs.append(self.proc)
@@ -90,12 +148,15 @@ class Writer:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
         out, err = self.proc.communicate(timeout=OP_TIMEOUT_S)
+        disk = self.disk.figures()
         wall, server_cpu = time.time() - self.t0, c.cpu_seconds() - self.cpu0
         self.runner.log.write("$ %s\n%s%s\n" % (" ".join(self.shown), out, err))
         self.runner.log.flush()
         js = os.path.join(self.runner.outdir, self.rel)
         if self.proc.returncode not in (0, 1) or not os.path.exists(js):
-            raise RuntimeError("%s on %s failed: %s" % (self.name, self.system, (err or out).strip()[-500:]))
+            raise RuntimeError("%s on %s failed (exit %s%s): %s" % (
+                self.name, self.system, self.proc.returncode, "" if os.path.exists(js) else ", no JSON written",
+                (err or out).strip()[-500:]))
         with open(js) as f:
             data = json.load(f)
         data["argv"] = self.shown  # as compare's runs: the binary by name, no path of this machine
@@ -107,7 +168,8 @@ class Writer:
                "p99_ms": main["latency_ms"]["p99"], "p999_ms": main["latency_ms"]["p99.9"],
                "errors": main["errors"], "client_cores": data["client_cpu_s"] / max(1e-9, data["duration_s"]),
                "server_cores": server_cpu / max(1e-9, wall), "extra": {},
-               "puts": main["ok"], "seconds": data["duration_s"], "interrupted": bool(data.get("interrupted"))}
+               "puts": main["ok"], "seconds": data["duration_s"], "interrupted": bool(data.get("interrupted")),
+               "disk": disk}
         self.runner.results.append(rec)
         print("  %-22s %-6s %6d puts in %6.1f s  p50 %7.2f ms  p99 %8.2f ms  errors %d" % (
             self.name, self.system, rec["puts"], rec["seconds"], rec["p50_ms"], rec["p99_ms"], rec["errors"]),
@@ -127,7 +189,8 @@ def during(runner, system, phase, val_size, procs, operation):
 
 
 def phase_of(rec, **more):
-    return dict({k: rec[k] for k in ("p50_ms", "p99_ms", "p999_ms", "rps", "puts", "seconds", "errors")}, **more)
+    return dict({k: rec[k] for k in ("p50_ms", "p99_ms", "p999_ms", "rps", "puts", "seconds", "errors", "disk")},
+                **more)
 
 
 def writes(runner, system, keys, val_size, quick, procs):
@@ -261,6 +324,14 @@ def table(s):
         kp, ep = kw[name], ew[name]
         lines.append("| put p50 / p99 %s, ms (puts ketcd / etcd: %d / %d) | %s | %s | %s (p99) |" % (
             text, kp["puts"], ep["puts"], pair(kp), pair(ep), ratio(kp["p99_ms"], ep["p99_ms"])))
+    for key, text in (("disk_write_mib_s", "the disk's writes (all 3 members), MiB/s"),
+                      ("wal_fsyncs_slow", "WAL fdatasyncs over %d ms (all 3 members)" % (float(SLOW_FSYNC_S) * 1000))):
+        cells = []
+        for w in (kw, ew):
+            vals = [w[p].get("disk", {}).get(key) for p in ("idle", "compaction", "defrag")]
+            cells.append(" / ".join("n/a" if v is None else ("%.1f" % v if isinstance(v, float) else "%d" % v)
+                                    for v in vals))
+        lines.append("| %s: idle / compaction / defrags | %s | %s | |" % (text, cells[0], cells[1]))
     lines += ["| p99 during the compaction / idle p99 | **%.2f×** | %.2f× | |" % (kw["p99_ratio_compaction"],
                                                                                  ew["p99_ratio_compaction"]),
               "| p99 during the defrags / idle p99 | **%.2f×** | %.2f× | |" % (kw["p99_ratio_defrag"],

@@ -7,6 +7,11 @@
 #include <optional>
 #include <unordered_map>
 
+#include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include "base/logger.h"
 #include "rocksdb/db.h"
 #include "rocksdb/rate_limiter.h"
@@ -20,12 +25,24 @@ namespace storage {
 using mvcc_internal::IsTombstone;
 using mvcc_internal::View;
 
+namespace {
+constexpr int kCompactorNice = 19;
+}  // namespace
+
 void MvccStore::StartCompactor() {
   {
     std::lock_guard<std::mutex> lock(compact_mu_);
     stopping_ = false;
   }
-  compactor_ = std::thread([this] { CompactorLoop(); });
+  compactor_ = std::thread([this] {
+    // The pass runs at nice 19, as RocksDB's own compactions do: on a busy
+    // member it takes the cores the writes leave. At normal priority, even
+    // resting half the time, the passes of three members on two cores took
+    // the writes' p99 to 3.2x its idle value (bench/compare --scale, 1M keys).
+    pthread_setname_np(pthread_self(), "mvcc-compactor");
+    (void)setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), kCompactorNice);
+    CompactorLoop();
+  });
 }
 
 void MvccStore::StopCompactor() {
@@ -153,8 +170,12 @@ void MvccStore::PauseBetweenBatches(std::chrono::milliseconds last_batch_took) {
 absl::Status MvccStore::CompactStep(int64_t target, std::string* cursor, bool* done) {
   rocksdb::WriteBatch wb;
   std::unordered_map<std::string, std::optional<Revision>> keep;  // key -> version kept
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), rev_cf_));
-  std::unique_ptr<rocksdb::Iterator> kv_it(db_->NewIterator(rocksdb::ReadOptions(), kv_cf_));
+  // The pass reads each old block once: it leaves the block cache to the
+  // keys the members' requests read.
+  rocksdb::ReadOptions once;
+  once.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(once, rev_cf_));
+  std::unique_ptr<rocksdb::Iterator> kv_it(db_->NewIterator(once, kv_cf_));
   // Revision `target` itself stays whole: a watcher may start there (etcd
   // serves a start at the compacted revision) and must get all its events.
   const std::string limit = EncodeRevKey({target, 0});

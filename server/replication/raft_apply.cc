@@ -78,11 +78,14 @@ void RaftMember::Answer(std::vector<std::pair<uint64_t, ProposeResult>>& results
     if (it == waiters_.end()) continue;
     Waiter w = std::move(it->second);
     waiters_.erase(it);
+    // Observed before the answer goes out: a client that reads /metrics
+    // as soon as it has its answer must find this request counted.
+    if (w.accepted != absl::InfinitePast()) {
+      const absl::Time answering = clock_.Now();
+      stages_.respond.Observe(answering - written);
+      stages_.total.Observe(answering - w.accepted);
+    }
     w.done(std::move(r));
-    if (w.accepted == absl::InfinitePast()) continue;
-    const absl::Time answered = clock_.Now();
-    stages_.respond.Observe(answered - written);
-    stages_.total.Observe(answered - w.accepted);
   }
 }
 

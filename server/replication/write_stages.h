@@ -17,9 +17,13 @@
 //                 be persisted (and sent) until a Ready committed it: the
 //                 quorum round trip, the leader's own sync included;
 //   apply         committed until the store batch holding it is written;
-//   respond       written until the request's waiter returned (the RPC's
-//                 answer handed to gRPC);
-//   total         accepted until the waiter returned.
+//   respond       written until the request's waiter was called (the
+//                 answers of the batch's earlier requests went first);
+//   total         accepted until the waiter was called.
+//
+// The waiter's own run (gRPC's Finish) is left to the client's side of the
+// breakdown: respond and total are recorded before the answer leaves, so
+// that a client that scrapes /metrics on its answer finds its request.
 //
 // Batches count once per entry (or per request answered), so the stage
 // percentiles are comparable with a client's per-request ones. Each stage

@@ -38,6 +38,8 @@ ROWS = ["| puts/s |", "| MiB/s of values |", "| load time, s |", "| put p50 / p9
         "| put p50 / p99 during the defrags, ms", "| p99 during the compaction / idle p99 |",
         "| p99 during the defrags / idle p99 |", "| `etcdctl compaction --physical`, s |",
         "| `etcdctl defrag`, all 3 members, s |", "| writer errors | 0 | 0 |",
+        "| the disk's writes (all 3 members), MiB/s: idle / compaction / defrags |",
+        "| WAL fdatasyncs over 8 ms (all 3 members): idle / compaction / defrags |",
         "| follower restart until it serves a linearizable get, s |"]
 RUNS = ["load", "range-random", "overwrite", "write-idle", "write-compaction", "write-defrag"]
 
@@ -70,6 +72,12 @@ def check_system(system, d, keys):
         p = w[phase]
         check("%s: writer %s measured without errors" % (system, phase),
               p["puts"] > 0 and p["errors"] == 0 and 0 < p["p50_ms"] <= p["p99_ms"], json.dumps(p))
+        disk = p.get("disk", {})
+        # Every put is synced by every member's WAL; the disk's write rate
+        # is there when the data dir is on a block device.
+        check("%s: WAL fdatasyncs and the slow ones counted during %s" % (system, phase),
+              disk.get("wal_fsyncs", 0) >= p["puts"] and 0 <= disk.get("wal_fsyncs_slow", -1) <= disk["wal_fsyncs"]
+              and disk.get("disk_write_mib_s", 0) >= 0, json.dumps(disk))
     check("%s: compaction and defrags took a positive time" % system,
           w["compaction"]["op_s"] > 0 and w["defrag"]["op_s"] > 0, json.dumps(w["compaction"]))
     members = w["defrag"]["members"]

@@ -1,6 +1,8 @@
 // The write-stage histograms (server/replication/write_stages.h) and the
 // finer, weighted base::LatencyHistogram they are made of.
+#include <future>
 #include <string>
+#include <tuple>
 #include <thread>
 #include <vector>
 
@@ -18,6 +20,15 @@ using namespace ketcd_test;
 
 uint64_t Count(const base::LatencyHistogram& h) { return h.Read().count; }
 double Sum(const base::LatencyHistogram& h) { return h.Read().sum_seconds; }
+
+// A started single-member raft log over a fresh store.
+struct LoneLeader {
+  LoneLeader() { log->Start(); }
+  TempDir dir;
+  std::unique_ptr<storage::MvccStore> store = OpenStore(dir.Sub("db"));
+  server::KvApplier applier{[](int64_t) { return false; }};
+  std::unique_ptr<LocalMember> log = NewLog(store.get(), &applier);
+};
 
 }  // namespace
 
@@ -49,11 +60,8 @@ TEST_CASE("LatencyHistogram: finer buckets and weighted observations", "[write_s
 }
 
 TEST_CASE("Write stages: each write of a lone leader is timed once in every stage", "[write_stages]") {
-  TempDir dir;
-  auto store = OpenStore(dir.Sub("db"));
-  server::KvApplier applier([](int64_t) { return false; });
-  auto log = NewLog(store.get(), &applier);
-  log->Start();
+  LoneLeader leader;
+  auto& log = leader.log;
   const server::WriteStages& st = log->member().Stages();
   const base::LatencyHistogram* all[] = {&st.propose_wait, &st.wal_append, &st.replication,
                                          &st.apply,        &st.respond,    &st.total};
@@ -95,4 +103,30 @@ TEST_CASE("Write stages: each write of a lone leader is timed once in every stag
   CHECK(sums[0] + sums[2] + sums[3] + sums[4] <= sums[5] + 1e-9);
   CHECK(sums[1] <= sums[2] + 1e-9);
   CHECK(sums[5] > 0);
+}
+
+TEST_CASE("Write stages: a write is counted before its answer leaves", "[write_stages]") {
+  // A client that scrapes /metrics as soon as it has its answer must find
+  // its write counted (bench.breakdown_smoke once saw 399 of 400).
+  LoneLeader leader;
+  auto& log = leader.log;
+  const server::WriteStages& st = log->member().Stages();
+  REQUIRE(log->ProposeAndWait(Wrap(MakePut("warm", "v")), absl::Seconds(30)).ok());
+  constexpr int kWrites = 20;
+  for (int i = 0; i < kWrites; ++i) {
+    const uint64_t respond_before = Count(st.respond);
+    const uint64_t total_before = Count(st.total);
+    // Read on the answering thread, where the answer is handed over.
+    std::promise<std::tuple<bool, uint64_t, uint64_t>> seen;
+    log->member().Propose(Wrap(MakePut("k" + std::to_string(i), "v")), [&](server::ProposeResult r) {
+      seen.set_value({r.ok(), Count(st.respond), Count(st.total)});
+    });
+    auto got = seen.get_future();
+    REQUIRE(got.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
+    const auto [ok, respond, total] = got.get();
+    CHECK(ok);
+    CHECK(respond == respond_before + 1);
+    CHECK(total == total_before + 1);
+  }
+  log->Stop();
 }
