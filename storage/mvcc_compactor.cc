@@ -15,6 +15,7 @@
 #include "base/logger.h"
 #include "rocksdb/db.h"
 #include "rocksdb/rate_limiter.h"
+#include "rocksdb/sst_file_manager.h"
 #include "storage/key_codec.h"
 #include "storage/meta_schema.h"
 #include "storage/mvcc_internal.h"
@@ -219,6 +220,12 @@ int64_t MvccStore::CountVersionsForTest() const {
   int64_t n = 0;
   for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
   return n;
+}
+
+int64_t MvccStore::DeleteRateForTest() const {
+  SharedHold hold(gate_);
+  const auto& sfm = db_->GetDBOptions().sst_file_manager;
+  return sfm ? sfm->GetDeleteRateBytesPerSecond() : 0;
 }
 
 absl::Status MvccStore::Defragment() {

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "rocksdb/db.h"
+#include "rocksdb/sst_file_manager.h"
 #include "rocksdb/options.h"
 #include "rocksdb/rate_limiter.h"
 #include "rocksdb/utilities/checkpoint.h"
@@ -50,6 +51,7 @@ absl::StatusOr<std::unique_ptr<MvccStore>> MvccStore::Open(const std::string& di
   store->max_wal_bytes_ = options.max_wal_bytes;
   store->compaction_pause_ = options.compaction_pause;
   store->defrag_bytes_per_second_ = options.defrag_bytes_per_second;
+  store->delete_bytes_per_second_ = options.delete_bytes_per_second;
   if (auto s = store->OpenDb(); !s.ok()) return s;
   store->StartCompactor();
   return store;
@@ -94,6 +96,12 @@ absl::Status MvccStore::OpenDb() {
     write_pacer_.reset(rocksdb::NewGenericRateLimiter(mvcc_internal::kUnpacedBytesPerSecond));
   }
   options.rate_limiter = write_pacer_;
+  if (delete_bytes_per_second_ > 0) {
+    options.sst_file_manager.reset(rocksdb::NewSstFileManager(
+        options.env, options.info_log, /*trash_dir=*/"", delete_bytes_per_second_,
+        /*delete_existing_trash=*/true, /*status=*/nullptr, mvcc_internal::kMaxTrashRatio,
+        mvcc_internal::kDeleteChunkBytes));
+  }
   rocksdb::DB* raw = nullptr;
   auto s = rocksdb::DB::Open(rocksdb::DBOptions(options), dir_, cfs, &handles_, &raw);
   if (!s.ok()) return FromRocks(s);

@@ -123,6 +123,15 @@ struct MvccStoreOptions {
   // bytes per second so that the raft log's fdatasyncs on the same disk
   // keep their latency. Default 64 MiB/s.
   int64_t defrag_bytes_per_second = int64_t{64} << 20;
+  // The store's obsolete files (tables replaced by a compaction or a
+  // defrag, old WAL files) are deleted at this many bytes per second, a
+  // few MiB at a time, instead of at once: on ext4 (with discard above all)
+  // freeing hundreds of MiB in one journal commit stalled the raft log's
+  // fdatasyncs on the same disk. The trash may reach four times the
+  // store's size (a defrag's whole old copy) before files go at once; it
+  // does not count toward the quota. 0: no pacing.
+  // Default 64 MiB/s.
+  int64_t delete_bytes_per_second = int64_t{64} << 20;
 };
 
 // A consistent, immutable view of the store at one moment.
@@ -353,6 +362,8 @@ class MvccStore {
   [[nodiscard]] absl::Status DropLiveKeysForTest();
   // Test hook: number of physical (key, revision) versions stored.
   int64_t CountVersionsForTest() const;
+  // The rate RocksDB deletes the store's obsolete files at (0: at once).
+  int64_t DeleteRateForTest() const;
   // Test hook: run compaction batches of this many revisions, resting
   // `pause` (not the batch's own time) between them.
   void SetCompactionBatchForTest(int n, std::chrono::milliseconds pause = std::chrono::milliseconds(0)) {
@@ -407,6 +418,7 @@ class MvccStore {
   rocksdb::Env* env_ = nullptr;
   uint64_t max_wal_bytes_ = 0;
   int64_t defrag_bytes_per_second_ = 0;
+  int64_t delete_bytes_per_second_ = 0;
   // Paces RocksDB's flush and compaction writes: unpaced but for a defrag.
   std::shared_ptr<rocksdb::RateLimiter> write_pacer_;
   std::mutex defrag_mu_;  // one defrag at a time: each sets and resets the pace
