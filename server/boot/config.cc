@@ -14,6 +14,7 @@
 #include "base/go_duration.h"
 #include "server/boot/config_file.h"
 #include "server/boot/etcd_flags.h"
+#include "server/boot/keepalive_flags.h"
 #include "server/edge/versions.h"
 
 #ifndef KETCD_VERSION
@@ -47,15 +48,17 @@ struct RawFlags {
   std::string auto_compaction_mode = "periodic";
   std::string auto_compaction_retention = "0";
   std::string metrics = "basic";
+  KeepaliveFlagValues keepalive;
 };
 
-// --metrics; one more flag for DefineFlags, which is at its size limit.
-std::vector<std::string> WithMetricsFlag(CLI::App& app, RawFlags& raw, std::vector<std::string> names) {
+// --metrics and --grpc-keepalive-*: more flags for DefineFlags, which is at its size limit.
+std::vector<std::string> WithMetricsAndKeepaliveFlags(CLI::App& app, RawFlags& raw, std::vector<std::string> names) {
   names.push_back("--metrics");
   app.add_option("--metrics", raw.metrics,
                  absl::StrCat("'basic', or 'extensive' to add the grpc_server_handling_seconds histograms. [",
                               EtcdEnvName("--metrics"), "]"))
       ->capture_default_str();
+  DefineKeepaliveFlags(app, raw.keepalive, names);
   return names;
 }
 
@@ -139,7 +142,7 @@ std::vector<std::string> DefineFlags(CLI::App& app, Config& cfg, RawFlags& raw) 
       "Interpret 'auto-compaction-retention' one of: periodic|revision. 'periodic' for duration based "
       "retention, defaulting to hours if no time unit is provided (e.g. '5m'). 'revision' for revision "
       "number based retention.");
-  return WithMetricsFlag(app, raw, std::move(names));
+  return WithMetricsAndKeepaliveFlags(app, raw, std::move(names));
 }
 
 // Go's flag package accepts -flag as well as --flag (but "-1" is a value),
@@ -430,6 +433,7 @@ std::variant<Config, ConfigExit> ParseConfig(const std::vector<std::string>& arg
   if (auto exit = ResolveCluster(raw, cfg)) return *exit;
   if (auto exit = ResolveLogging(raw, cfg)) return *exit;
   if (auto exit = ResolveCorruptCheck(raw, cfg)) return *exit;
+  if (auto exit = ResolveKeepalive(raw.keepalive, cfg)) return *exit;
   if (auto exit = ResolveAutoCompaction(raw, cfg)) return *exit;
   if (auto exit = Validate(raw, cfg)) return *exit;
   if (cfg.data_dir.empty()) cfg.data_dir = cfg.name + ".ketcd";

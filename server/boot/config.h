@@ -58,6 +58,16 @@ struct Config {
   uint64_t snapshot_count = 100000;
   uint64_t snapshot_catchup_entries = 5000;  // etcd 3.5's default
   absl::Duration watch_progress_notify_interval = absl::Minutes(10);
+  // --grpc-keepalive-min-time, --grpc-keepalive-interval and
+  // --grpc-keepalive-timeout, as etcd's client gRPC server reads them: while
+  // a call is open a client may ping every min-time (more often, more than
+  // twice, and the connection is closed: GOAWAY "too_many_pings"; with no
+  // call open, every 2 hours); the member pings a quiet client every
+  // interval and drops it when no answer comes within the timeout. Zero or
+  // less, as in etcd: gRPC's own defaults (pings every 5 minutes; 2 h, 20 s).
+  absl::Duration grpc_keepalive_min_time = absl::Seconds(5);
+  absl::Duration grpc_keepalive_interval = absl::Hours(2);
+  absl::Duration grpc_keepalive_timeout = absl::Seconds(20);
   // --auto-compaction-mode and --auto-compaction-retention, read as etcd
   // reads them: a bare number is hours (periodic) or a count of revisions
   // (revision); a duration ("30m") is the period (in revision mode etcd

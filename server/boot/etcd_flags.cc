@@ -51,7 +51,6 @@ constexpr char kNoCorruptCheck[] =
     "ketcd compares hashes with its peers at start and periodically (--experimental-initial-corrupt-check, "
     "--experimental-corrupt-check-time), not after each compaction";
 constexpr char kOwnCompaction[] = "ketcd's store compacts in its own batches";
-constexpr char kOwnKeepalive[] = "ketcd's gRPC keepalive timings are its own";
 
 // In the order of etcd 3.5's `etcd --help`, then the 3.5 flags it does not list.
 constexpr EtcdOnlyFlag kFlags[] = {
@@ -70,9 +69,6 @@ constexpr EtcdOnlyFlag kFlags[] = {
      "ketcd commits each applied batch to RocksDB at once"},
     {"--max-concurrent-streams", Kind::kUint32, "4294967295", kNotUsed,
      "ketcd does not limit the streams of a client connection"},
-    {"--grpc-keepalive-min-time", Kind::kDuration, "5s", kNotUsed, kOwnKeepalive},
-    {"--grpc-keepalive-interval", Kind::kDuration, "2h", kNotUsed, kOwnKeepalive},
-    {"--grpc-keepalive-timeout", Kind::kDuration, "20s", kNotUsed, kOwnKeepalive},
     {"--socket-reuse-port", Kind::kBool, "false", kNotUsed,
      "ketcd sets its own socket options (a port in use fails the start)"},
     {"--socket-reuse-address", Kind::kBool, "false", kNotUsed, "ketcd sets its own socket options"},

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "server/boot/keepalive_flags.h"
 #include "server/edge/json_gateway.h"
 
 namespace server {
@@ -97,6 +98,7 @@ absl::StatusOr<std::unique_ptr<ClientListener>> StartClientListener(
   builder.SetMaxReceiveMessageSize(
       static_cast<int>(std::min<int64_t>(INT_MAX, cfg.max_request_bytes + kGrpcOverheadBytes)));
   builder.SetMaxSendMessageSize(INT_MAX);
+  AddKeepalivePolicy(cfg, builder);
   for (grpc::Service* s : services) builder.RegisterService(s);
   if (!interceptors.empty()) builder.experimental().SetInterceptorCreators(std::move(interceptors));
   l->grpc_ = builder.BuildAndStart();

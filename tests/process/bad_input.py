@@ -6,12 +6,12 @@ its data intact afterwards.
 
 usage: bad_input.py --ketcd PATH [--etcd /usr/bin/etcd] [--against both|ketcd|etcd]
 """
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "compat", "lib"))
 import harness  # noqa: E402
+import differential  # noqa: E402
 
 import grpc  # noqa: E402
 from etcd3.etcdrpc import rpc_pb2  # noqa: E402
@@ -102,20 +102,10 @@ def run(binary, label):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--ketcd", required=True)
-    ap.add_argument("--etcd", default="/usr/bin/etcd")
-    ap.add_argument("--against", default="both", choices=["both", "ketcd", "etcd"])
-    args = ap.parse_args()
-    results = {}
-    for label, binary in (("etcd", args.etcd), ("ketcd", args.ketcd)):
-        if args.against in (label, "both"):
-            results[label] = run(binary, label)
-            for name, got in results[label]:
-                print("%-6s %-40s %s" % (label, name, got))
+    args, results = differential.run_systems(run)
     if args.against != "both":
         return 0
-    bad = [(a[0], a[1], b[1]) for a, b in zip(results["etcd"], results["ketcd"]) if a != b]
+    bad = differential.mismatches(results)
     for name, want, got in bad:
         print("MISMATCH %s: etcd %r, ketcd %r" % (name, want, got))
     print("%d passed, %d failed" % (len(results["etcd"]) - len(bad), len(bad)))

@@ -196,7 +196,7 @@ TEST_CASE("config: --log-outputs takes one output, as etcd names them", "[config
 
 TEST_CASE("config: an etcd flag ketcd does not use is checked, then named in a warning", "[config]") {
   auto p = Parse({"--max-wals", "10", "--enable-pprof", "--backend-batch-limit=100",
-                  "--experimental-compact-hash-check-enabled=true", "--grpc-keepalive-min-time", "1s"},
+                  "--experimental-compact-hash-check-enabled=true", "--raft-read-timeout", "1s"},
                  {{"ETCD_MAX_CONCURRENT_STREAMS", "100"}});
   REQUIRE(p.cfg);
   const std::vector<std::string> wanted = {
@@ -204,7 +204,7 @@ TEST_CASE("config: an etcd flag ketcd does not use is checked, then named in a w
       "--enable-pprof=true is accepted but not used by ketcd: ",
       "--backend-batch-limit=100 is accepted but not used by ketcd: ",
       "--experimental-compact-hash-check-enabled=true is accepted but not used by ketcd: ",
-      "--grpc-keepalive-min-time=1s is accepted but not used by ketcd: ",
+      "--raft-read-timeout=1s is accepted but not used by ketcd: ",
       "ETCD_MAX_CONCURRENT_STREAMS=100 is accepted but not used by ketcd: "};
   CHECK(p.cfg->warnings.size() == wanted.size());
   for (const auto& w : wanted) {
@@ -213,7 +213,7 @@ TEST_CASE("config: an etcd flag ketcd does not use is checked, then named in a w
                       [&](const std::string& line) { return absl::StartsWith(line, w); }));
   }
   // etcd's defaults, in any spelling etcd reads, say nothing.
-  auto d = Parse({"--max-wals", "5", "--enable-pprof=false", "--grpc-keepalive-min-time", "5000ms",
+  auto d = Parse({"--max-wals", "5", "--enable-pprof=false", "--raft-read-timeout", "5000ms",
                   "--pre-vote=T", "--strict-reconfig-check", "--cors=*", "--backend-batch-interval", "0"});
   REQUIRE(d.cfg);
   CHECK(d.cfg->warnings.empty());
@@ -221,7 +221,7 @@ TEST_CASE("config: an etcd flag ketcd does not use is checked, then named in a w
   const std::pair<std::vector<std::string>, std::string> bad[] = {
       {{"--max-wals", "-1"}, "--max-wals"},
       {{"--max-concurrent-streams", "4294967296"}, "--max-concurrent-streams"},
-      {{"--grpc-keepalive-min-time", "5"}, "--grpc-keepalive-min-time"},
+      {{"--raft-read-timeout", "5"}, "--raft-read-timeout"},
       {{"--enable-pprof=maybe"}, "--enable-pprof"},
       {{"--metrics", "full"}, "--metrics"},
       {{"--backend-batch-limit", "8G"}, "--backend-batch-limit"},
@@ -317,6 +317,34 @@ TEST_CASE("config: the backend quota and the corruption checks", "[config]") {
   CHECK(Parse({"--quota-backend-bytes", "8G"}).exit.code == 2);
   CHECK(server::EtcdFlagTreatment("--quota-backend-bytes") == server::FlagTreatment::kUsed);
   CHECK(server::EtcdFlagTreatment("--experimental-corrupt-check-time") == server::FlagTreatment::kUsed);
+}
+
+TEST_CASE("config: --grpc-keepalive-* are read as etcd reads them", "[config]") {
+  auto d = Parse({});
+  REQUIRE(d.cfg);
+  CHECK(d.cfg->grpc_keepalive_min_time == absl::Seconds(5));
+  CHECK(d.cfg->grpc_keepalive_interval == absl::Hours(2));
+  CHECK(d.cfg->grpc_keepalive_timeout == absl::Seconds(20));
+  auto p = Parse({"--grpc-keepalive-min-time", "1s", "--grpc-keepalive-interval=30s"},
+                 {{"ETCD_GRPC_KEEPALIVE_TIMEOUT", "1m"}});
+  REQUIRE(p.cfg);
+  CHECK(p.cfg->grpc_keepalive_min_time == absl::Seconds(1));
+  CHECK(p.cfg->grpc_keepalive_interval == absl::Seconds(30));
+  CHECK(p.cfg->grpc_keepalive_timeout == absl::Minutes(1));
+  CHECK(p.cfg->warnings.empty());
+  // Zero or less is "not set" to etcd, not an error.
+  auto z = Parse({"--grpc-keepalive-min-time", "0", "--grpc-keepalive-interval", "-1s"});
+  REQUIRE(z.cfg);
+  CHECK(z.cfg->grpc_keepalive_min_time == absl::ZeroDuration());
+  CHECK(z.cfg->grpc_keepalive_interval == -absl::Seconds(1));
+  for (const char* flag : {"--grpc-keepalive-min-time", "--grpc-keepalive-interval", "--grpc-keepalive-timeout"}) {
+    INFO(flag);
+    CHECK(server::EtcdFlagTreatment(flag) == server::FlagTreatment::kUsed);
+    auto q = Parse({flag, "5"});  // Go wants a unit
+    CHECK_FALSE(q.cfg);
+    CHECK(q.exit.code == 2);
+    CHECK(q.exit.err.find(absl::StrCat("for flag ", flag, ": ")) != std::string::npos);
+  }
 }
 
 TEST_CASE("config: every flag ketcd defines is an etcd flag with a treatment", "[config]") {
