@@ -354,13 +354,10 @@ std::optional<ConfigExit> ResolveAutoCompaction(const RawFlags& raw, Config& cfg
 
 // --experimental-corrupt-check-time: a Go duration, zero or more.
 std::optional<ConfigExit> ResolveCorruptCheck(const RawFlags& raw, Config& cfg) {
-  auto d = base::ParseGoDuration(raw.corrupt_check_time);
-  if (!d.ok()) {
-    return UsageExit(absl::StrCat("invalid value \"", raw.corrupt_check_time,
-                                  "\" for flag -experimental-corrupt-check-time: ", d.status().message()));
-  }
-  if (*d < absl::ZeroDuration()) return UsageExit("--experimental-corrupt-check-time must not be negative");
-  cfg.corrupt_check_time = *d;
+  absl::Duration d;
+  if (auto exit = ParseDurationFlag("-experimental-corrupt-check-time", raw.corrupt_check_time, d)) return exit;
+  if (d < absl::ZeroDuration()) return UsageExit("--experimental-corrupt-check-time must not be negative");
+  cfg.corrupt_check_time = d;
   return std::nullopt;
 }
 

@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "base/go_duration.h"
 #include "server/net/url.h"
 
 namespace server {
@@ -229,6 +230,13 @@ std::string EtcdEnvName(absl::string_view flag) {
 
 ConfigExit UsageExit(absl::string_view msg) {
   return ConfigExit{2, "", absl::StrCat("ketcd: ", msg, "\nRun 'ketcd --help' for the list of flags.\n")};
+}
+
+std::optional<ConfigExit> ParseDurationFlag(absl::string_view flag, const std::string& value, absl::Duration& out) {
+  auto d = base::ParseGoDuration(value);
+  if (!d.ok()) return UsageExit(absl::StrCat("invalid value \"", value, "\" for flag ", flag, ": ", d.status().message()));
+  out = *d;
+  return std::nullopt;
 }
 
 ConfigExit RefusalExit(absl::string_view msg) { return ConfigExit{1, "", absl::StrCat("ketcd: ", msg, "\n")}; }

@@ -24,6 +24,7 @@
 #include "absl/strings/string_view.h"
 #include <vector>
 
+#include "absl/time/time.h"
 #include "server/boot/config.h"
 
 namespace CLI {
@@ -38,6 +39,8 @@ std::string EtcdEnvName(absl::string_view flag);
 ConfigExit UsageExit(absl::string_view msg);
 // Flags that parse but cannot be honoured: exit 1, as etcd's "failed to verify flags".
 ConfigExit RefusalExit(absl::string_view msg);
+// `value` read as a Go duration into `out`, or the UsageExit naming `flag`.
+std::optional<ConfigExit> ParseDurationFlag(absl::string_view flag, const std::string& value, absl::Duration& out);
 
 class EtcdOnlyFlags {
  public:

@@ -6,8 +6,8 @@
 #include <utility>
 
 #include "CLI/CLI.hpp"
+#include "grpcpp/server_builder.h"
 #include "absl/strings/str_cat.h"
-#include "base/go_duration.h"
 #include "server/boot/etcd_flags.h"
 
 namespace server {
@@ -39,12 +39,7 @@ std::optional<ConfigExit> ResolveKeepalive(const KeepaliveFlagValues& values, Co
   absl::Duration* const out[] = {&cfg.grpc_keepalive_min_time, &cfg.grpc_keepalive_interval,
                                  &cfg.grpc_keepalive_timeout};
   for (size_t i = 0; i < std::size(out); ++i) {
-    auto d = base::ParseGoDuration(values.text[i]);
-    if (!d.ok()) {
-      return UsageExit(absl::StrCat("invalid value \"", values.text[i], "\" for flag ", kFlags[i].first, ": ",
-                                    d.status().message()));
-    }
-    *out[i] = *d;
+    if (auto exit = ParseDurationFlag(kFlags[i].first, values.text[i], *out[i])) return exit;
   }
   return std::nullopt;
 }

@@ -13,11 +13,13 @@
 #include <string>
 #include <vector>
 
-#include "grpcpp/server_builder.h"
 #include "server/boot/config.h"
 
 namespace CLI {
 class App;
+}
+namespace grpc {
+class ServerBuilder;
 }
 
 namespace server {
