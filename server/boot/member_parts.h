@@ -115,6 +115,8 @@ struct Member::Parts {
   std::unique_ptr<CorruptionMonitor> corruption_monitor;  // only with --experimental-corrupt-check-time
   std::unique_ptr<QuotaGate> quota_gate;
   std::unique_ptr<AutoCompactor> auto_compactor;  // only with --auto-compaction-retention
+  // Before the services and `client`, whose calls count into it.
+  std::unique_ptr<GrpcMetrics> grpc_metrics;
   std::unique_ptr<KvService> kv;
   std::unique_ptr<WatchService> watch;
   std::unique_ptr<LeaseService> lease;
@@ -126,7 +128,6 @@ struct Member::Parts {
   std::unique_ptr<LockService> lock;
   std::unique_ptr<ElectionService> election;
   HealthCounters health_counters;  // before `client`, whose routes count into it
-  std::unique_ptr<GrpcMetrics> grpc_metrics;  // before `client`, whose calls count into it
   std::unique_ptr<ClientListener> client;
   std::unique_ptr<AttributePublisher> publisher;
 };

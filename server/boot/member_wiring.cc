@@ -263,9 +263,17 @@ void BuildServices(Member::Parts& p) {
                                               p.nospace_raise.get());
   p.kv = std::make_unique<KvService>(p.store.get(), p.applier.get(), proposer, p.info,
                                      KvLimits{cfg.max_request_bytes, cfg.max_txn_ops}, p.quota_gate.get());
-  p.watch = std::make_unique<WatchService>(p.store.get(), proposer, p.watch_hub.get(), p.info);
-  p.lease = std::make_unique<LeaseService>(p.store.get(), proposer, p.lessor.get(),
-                                           p.lease_forwarder.get(), p.clock, p.info, p.quota_gate.get());
+  // Before the services: Watch and LeaseKeepAlive count their own calls.
+  p.grpc_metrics = NewGrpcMetrics(
+      cfg.metrics_extensive, p.clock,
+      {etcdserverpb::KV::service_full_name(), etcdserverpb::Watch::service_full_name(),
+       etcdserverpb::Lease::service_full_name(), etcdserverpb::Auth::service_full_name(),
+       etcdserverpb::Cluster::service_full_name(), etcdserverpb::Maintenance::service_full_name(),
+       v3lockpb::Lock::service_full_name(), v3electionpb::Election::service_full_name()});
+  p.watch = std::make_unique<WatchService>(p.store.get(), proposer, p.watch_hub.get(), p.info,
+                                           p.grpc_metrics.get());
+  p.lease = std::make_unique<LeaseService>(p.store.get(), proposer, p.lessor.get(), p.lease_forwarder.get(),
+                                           p.clock, p.info, p.quota_gate.get(), p.grpc_metrics.get());
   MemberSelf self{p.info, cfg.name, {}, {}};
   for (const auto& u : cfg.initial_advertise_peer_urls) self.peer_urls.push_back(u.raw);
   for (const auto& u : cfg.advertise_client_urls) self.client_urls.push_back(u.raw);
@@ -334,12 +342,6 @@ absl::Status ServeClients(Member::Parts& p) {
   const std::vector<grpc::Service*> services = {p.kv.get(),      p.watch.get(),       p.lease.get(),
                                                 p.auth.get(),    p.cluster.get(),     p.maintenance.get(),
                                                 p.lock.get(),    p.election.get()};
-  p.grpc_metrics = NewGrpcMetrics(
-      p.cfg.metrics_extensive, p.clock,
-      {etcdserverpb::KV::service_full_name(), etcdserverpb::Watch::service_full_name(),
-       etcdserverpb::Lease::service_full_name(), etcdserverpb::Auth::service_full_name(),
-       etcdserverpb::Cluster::service_full_name(), etcdserverpb::Maintenance::service_full_name(),
-       v3lockpb::Lock::service_full_name(), v3electionpb::Election::service_full_name()});
   MetricSources metrics{p.info.member_id, p.raft.get(), p.store.get(), &p.health_counters,
                         &p.raft->WalFsyncDurations(), &p.raft->BackendCommitDurations(), quota};
   metrics.grpc = p.grpc_metrics.get();

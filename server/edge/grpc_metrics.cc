@@ -36,72 +36,38 @@ const char* TypeName(RpcMethod::RpcType type) {
   return "unary";
 }
 
-// One call's interceptor: counts what the call receives and sends, and how
-// it ends.
+// One call's interceptor: counts, through CallCounts, what the call
+// receives and sends, and how it ends.
 class CallInterceptor final : public grpc::experimental::Interceptor {
  public:
-  CallInterceptor(GrpcMethodCounters* m, const base::Clock* clock, ClientRequestCounters* clients)
-      : m_(m), clock_(clock), clients_(clients) {
-    m_->started.fetch_add(1, std::memory_order_relaxed);
-    if (clock_ != nullptr) start_ = clock_->Now();
-  }
-  // A call that ends without a status sent (its reactor never finished:
-  // the client went away) counts as Canceled, so that started equals the
-  // sum of handled once calls are over.
-  ~CallInterceptor() override {
-    if (!handled_) Handled(grpc::StatusCode::CANCELLED);
-  }
+  CallInterceptor(GrpcMethodCounters* m, const GrpcMetrics& metrics) : counts_(m, metrics) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* b) override {
     if (b->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
-      std::string_view version = "unknown";
-      if (const auto* md = b->GetRecvInitialMetadata()) {
-        if (auto it = md->find("client-api-version"); it != md->end()) {
-          version = std::string_view(it->second.data(), it->second.size());
-        }
-      }
-      clients_->Count(std::string_view(m_->type) != "unary", version);
+      if (const auto* md = b->GetRecvInitialMetadata()) counts_.ClientMetadata(*md);
     }
     if (b->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
       // Null: the client half-closed its stream, no message.
       if (const void* msg = b->GetRecvMessage()) {
-        m_->msg_received.fetch_add(1, std::memory_order_relaxed);
-        if (m_->parsed_messages) {
-          // Generated messages derive from MessageLite alone (at offset 0).
-          const auto* lite = static_cast<const google::protobuf::MessageLite*>(msg);
-          m_->received_bytes.fetch_add(lite->ByteSizeLong(), std::memory_order_relaxed);
-        }
+        // Generated messages derive from MessageLite alone (at offset 0).
+        counts_.Received(static_cast<const google::protobuf::MessageLite*>(msg));
       }
     }
     if (b->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE)) {
       // Counted when handed to gRPC (a server interceptor is not told
       // whether the write then succeeds). gRPC serializes the message here
       // instead of just after.
-      m_->msg_sent.fetch_add(1, std::memory_order_relaxed);
-      if (const grpc::ByteBuffer* buf = b->GetSerializedSendMessage()) {
-        m_->sent_bytes.fetch_add(buf->Length(), std::memory_order_relaxed);
-      }
+      const grpc::ByteBuffer* buf = b->GetSerializedSendMessage();
+      counts_.Sent(buf != nullptr ? buf->Length() : 0);
     }
-    if (b->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS) && !handled_) {
-      Handled(b->GetSendStatus().error_code());
+    if (b->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+      counts_.Handled(b->GetSendStatus().error_code());
     }
     b->Proceed();
   }
 
  private:
-  void Handled(grpc::StatusCode code) {
-    handled_ = true;
-    const auto i = static_cast<size_t>(code);
-    m_->handled[i < m_->handled.size() ? i : static_cast<size_t>(grpc::StatusCode::UNKNOWN)].fetch_add(
-        1, std::memory_order_relaxed);
-    if (clock_ != nullptr && m_->handling) m_->handling->Observe(clock_->Now() - start_);
-  }
-
-  GrpcMethodCounters* const m_;
-  const base::Clock* const clock_;  // null: no timing (--metrics basic)
-  ClientRequestCounters* const clients_;
-  absl::Time start_;
-  bool handled_ = false;
+  CallCounts counts_;
 };
 
 class Factory final : public grpc::experimental::ServerInterceptorFactoryInterface {
@@ -109,9 +75,9 @@ class Factory final : public grpc::experimental::ServerInterceptorFactoryInterfa
   explicit Factory(const GrpcMetrics* metrics) : metrics_(metrics) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override {
     GrpcMethodCounters* m = metrics_->Lookup(info->method());
-    if (m == nullptr) return nullptr;  // not a declared method: not counted
-    return new CallInterceptor(m, metrics_->extensive() ? metrics_->clock() : nullptr,
-                               metrics_->client_requests());
+    // Not a declared method, or one its service counts itself.
+    if (m == nullptr || m->counted_by_service) return nullptr;
+    return new CallInterceptor(m, *metrics_);
   }
 
  private:
@@ -125,6 +91,45 @@ std::vector<ClientMetric::Label> LabelsOf(const GrpcMethodCounters& m) {
 double Load(const std::atomic<uint64_t>& a) { return static_cast<double>(a.load(std::memory_order_relaxed)); }
 
 }  // namespace
+
+CallCounts::CallCounts(GrpcMethodCounters* m, const GrpcMetrics& metrics)
+    : m_(m), clock_(metrics.extensive() ? metrics.clock() : nullptr), clients_(metrics.client_requests()) {
+  m_->started.fetch_add(1, std::memory_order_relaxed);
+  if (clock_ != nullptr) start_ = clock_->Now();
+}
+
+CallCounts::~CallCounts() {
+  if (!handled_) Handled(grpc::StatusCode::CANCELLED);
+}
+
+void CallCounts::ClientMetadata(const std::multimap<grpc::string_ref, grpc::string_ref>& md) {
+  std::string_view version = "unknown";
+  if (auto it = md.find("client-api-version"); it != md.end()) {
+    version = std::string_view(it->second.data(), it->second.size());
+  }
+  clients_->Count(std::string_view(m_->type) != "unary", version);
+}
+
+void CallCounts::Received(const google::protobuf::MessageLite* msg) {
+  m_->msg_received.fetch_add(1, std::memory_order_relaxed);
+  if (m_->parsed_messages && msg != nullptr) {
+    m_->received_bytes.fetch_add(msg->ByteSizeLong(), std::memory_order_relaxed);
+  }
+}
+
+void CallCounts::Sent(size_t bytes) {
+  m_->msg_sent.fetch_add(1, std::memory_order_relaxed);
+  m_->sent_bytes.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+void CallCounts::Handled(grpc::StatusCode code) {
+  if (handled_) return;
+  handled_ = true;
+  const auto i = static_cast<size_t>(code);
+  m_->handled[i < m_->handled.size() ? i : static_cast<size_t>(grpc::StatusCode::UNKNOWN)].fetch_add(
+      1, std::memory_order_relaxed);
+  if (clock_ != nullptr && m_->handling) m_->handling->Observe(clock_->Now() - start_);
+}
 
 ClientRequestCounters::ClientRequestCounters() { slots_[kMaxVersions].version = "other"; }
 
@@ -232,6 +237,12 @@ GrpcMethodCounters* GrpcMetrics::Lookup(const char* full_name) const {
   if (full_name == nullptr) return nullptr;
   if (auto it = by_name_.find(absl::string_view(full_name)); it != by_name_.end()) return it->second;
   return nullptr;
+}
+
+GrpcMethodCounters* GrpcMetrics::CountInService(const char* full_name) {
+  GrpcMethodCounters* m = Lookup(full_name);
+  if (m != nullptr) m->counted_by_service = true;
+  return m;
 }
 
 const GrpcMethodCounters* GrpcMetrics::Find(const char* full_name) const { return Lookup(full_name); }

@@ -10,7 +10,15 @@
 //
 // Counting is a gRPC server interceptor (InterceptorFactory()), so unary and
 // streaming calls of every service, and gRPC's own health service, are
-// counted in one place. The cost per call: the interceptor object gRPC
+// counted in one place -- except the methods whose service counts its own
+// calls with CallCounts (CountInService): a message-heavy stream. With an
+// interceptor on a call, gRPC C++ completes every batch twice (the
+// interceptors' post hooks run, then the batch's tag goes through the
+// completion queue once more), so each message a stream writes costs two
+// trips instead of one: at 10,000 watchers that was a third of a member's
+// CPU, and twice its event latency (issue 18). Watch and LeaseKeepAlive
+// count themselves; a unary call has one batch each way and keeps the
+// interceptor, which measured within the noise of put and range. The cost per call: the interceptor object gRPC
 // allocates, one probe for the method's counters in a table that is built
 // before the server starts and never changes (gRPC tells an interceptor
 // only the method's name, so that is the key: no lock, no allocation), and
@@ -33,6 +41,7 @@
 #pragma once
 
 #include <array>
+#include <map>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -45,6 +54,8 @@
 #include "base/clock.h"
 #include "google/protobuf/descriptor.h"
 #include "grpcpp/impl/rpc_method.h"
+#include "grpcpp/support/status.h"
+#include "grpcpp/support/string_ref.h"
 #include "grpcpp/support/server_interceptor.h"
 #include "prometheus/metric_family.h"
 
@@ -75,6 +86,8 @@ struct alignas(64) GrpcMethodCounters {
   std::atomic<uint64_t> sent_bytes{0};
   std::array<std::atomic<uint64_t>, kCodes> handled{};
   std::unique_ptr<HandlingHistogram> handling;  // --metrics extensive only
+
+  bool counted_by_service = false;  // no interceptor: the service keeps CallCounts
 
   std::string service;     // "etcdserverpb.KV"
   std::string method;      // "Range"
@@ -110,6 +123,37 @@ class ClientRequestCounters {
   std::mutex add_mu_;
 };
 
+class GrpcMetrics;
+
+// What one call adds to its method's counters, as the interceptor counts
+// it: started on construction; Handled once, with the status sent; a call
+// destroyed without one counts as Canceled (the client went away), so that
+// started equals the sum of handled once calls are over.
+// Thread-safety: the counters are atomics; Handled and the destructor are
+// the call's to order (a reactor's OnDone follows its Finish).
+class CallCounts {
+ public:
+  CallCounts(GrpcMethodCounters* m, const GrpcMetrics& metrics);
+  ~CallCounts();
+  CallCounts(const CallCounts&) = delete;
+  CallCounts& operator=(const CallCounts&) = delete;
+
+  // etcd_server_client_requests_total, by the call's client-api-version.
+  void ClientMetadata(const std::multimap<grpc::string_ref, grpc::string_ref>& md);
+  // A message received (null: size unknown).
+  void Received(const google::protobuf::MessageLite* msg);
+  // A message of `bytes` encoded bytes handed to gRPC.
+  void Sent(size_t bytes);
+  void Handled(grpc::StatusCode code);
+
+ private:
+  GrpcMethodCounters* const m_;
+  const base::Clock* const clock_;  // null: no timing (--metrics basic)
+  ClientRequestCounters* const clients_;
+  absl::Time start_;
+  bool handled_ = false;
+};
+
 class GrpcMetrics {
  public:
   // `extensive`: --metrics extensive (the handling-time histograms);
@@ -129,6 +173,10 @@ class GrpcMetrics {
   // For ServerBuilder::experimental().SetInterceptorCreators().
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> InterceptorFactory();
 
+  // The method's calls are counted by its service (CallCounts), not by the
+  // interceptor; returns its counters (null if unknown). Before the server
+  // starts.
+  GrpcMethodCounters* CountInService(const char* full_name);
   // The counters of a method ("/svc/Method"), null if unknown; for tests.
   const GrpcMethodCounters* Find(const char* full_name) const;
   // Appends the grpc_server_* families and the two byte counters.

@@ -1,6 +1,7 @@
 #include "server/edge/lease_service.h"
 
 #include <limits>
+#include <optional>
 #include <utility>
 
 #include "server/edge/grpc_errors.h"
@@ -9,8 +10,11 @@ namespace server {
 
 LeaseService::LeaseService(storage::MvccStore* store, Proposer* proposer, Lessor* lessor,
                            LeaseForwarder* forwarder, const base::Clock& clock, MemberInfo info,
-                           QuotaGate* quota)
-    : proposer_(proposer), lessor_(lessor), forwarder_(forwarder), quota_(quota), clock_(clock),
+                           QuotaGate* quota, GrpcMetrics* metrics)
+    : proposer_(proposer), lessor_(lessor), forwarder_(forwarder), quota_(quota), metrics_(metrics),
+      keep_alive_counters_(metrics != nullptr ? metrics->CountInService("/etcdserverpb.Lease/LeaseKeepAlive")
+                                              : nullptr),
+      clock_(clock),
       calls_(proposer, HeaderSource{info, proposer, store}, std::numeric_limits<int64_t>::max(),
              QuotaGate::Filter(quota)),
       rng_(info.member_id ^ static_cast<uint64_t>(absl::ToUnixNanos(clock.Now()))) {}
@@ -93,19 +97,24 @@ class LeaseService::KeepAlive
                                      etcdserverpb::LeaseKeepAliveResponse> {
  public:
   KeepAlive(LeaseService* svc, grpc::CallbackServerContext* ctx) : svc_(svc) {
+    if (svc_->keep_alive_counters_ != nullptr) {
+      counts_.emplace(svc_->keep_alive_counters_, *svc_->metrics_);
+      counts_->ClientMetadata(ctx->client_metadata());
+    }
     absl::Status s = CheckLearner(*svc_->proposer_, false);
     if (s.ok()) s = CheckRequireLeader(*ctx, *svc_->proposer_);
     if (!s.ok()) {
-      Finish(ToGrpcStatus(s));
+      FinishCounted(ToGrpcStatus(s));
       return;
     }
     StartRead(&req_);
   }
   void OnReadDone(bool ok) override {
     if (!ok) {
-      Finish(grpc::Status::OK);
+      FinishCounted(grpc::Status::OK);
       return;
     }
+    if (counts_) counts_->Received(&req_);
     etcdserverpb::LeaseKeepAliveResponse resp;
     // Before the renewal, as etcd does.
     FillHeader(svc_->calls_.headers(), HeaderRevision::kCurrent, resp.mutable_header());
@@ -116,17 +125,18 @@ class LeaseService::KeepAlive
     }
     svc_->forwarder_->Renew(req_.id(), [this](absl::StatusOr<int64_t> ttl) {
       if (!ttl.ok()) {
-        Finish(ToGrpcStatus(ttl.status()));
+        FinishCounted(ToGrpcStatus(ttl.status()));
         return;
       }
       std::lock_guard<std::mutex> lock(mu_);
       resp_.set_ttl(*ttl);
+      if (counts_) counts_->Sent(resp_.ByteSizeLong());
       StartWrite(&resp_);
     });
   }
   void OnWriteDone(bool ok) override {
     if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "keep-alive stream broken"));
+      FinishCounted(grpc::Status(grpc::StatusCode::CANCELLED, "keep-alive stream broken"));
       return;
     }
     StartRead(&req_);
@@ -134,7 +144,15 @@ class LeaseService::KeepAlive
   void OnDone() override { delete this; }
 
  private:
+  // Exactly one Finish per stream: each path above ends the stream's reads
+  // and writes before it finishes.
+  void FinishCounted(const grpc::Status& s) {
+    if (counts_) counts_->Handled(s.error_code());
+    Finish(s);
+  }
+
   LeaseService* svc_;
+  std::optional<CallCounts> counts_;  // empty: no metrics
   std::mutex mu_;
   etcdserverpb::LeaseKeepAliveRequest req_;
   etcdserverpb::LeaseKeepAliveResponse resp_;  // guarded by mu_ while a renewal runs

@@ -18,6 +18,7 @@
 #include "base/clock.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "server/edge/auth_gate.h"
+#include "server/edge/grpc_metrics.h"
 #include "server/edge/lease_forwarder.h"
 #include "server/edge/quota_gate.h"
 #include "server/edge/unary_call.h"
@@ -31,9 +32,11 @@ namespace server {
 class LeaseService final : public etcdserverpb::Lease::CallbackService {
  public:
   // `quota` (may be null: no quota) admits grants (quota_gate.h).
+  // `metrics` (may be null): LeaseKeepAlive streams count their own calls
+  // (grpc_metrics.h: CountInService); must outlive the service.
   LeaseService(storage::MvccStore* store, Proposer* proposer, Lessor* lessor,
                LeaseForwarder* forwarder, const base::Clock& clock, MemberInfo info,
-               QuotaGate* quota = nullptr);
+               QuotaGate* quota = nullptr, GrpcMetrics* metrics = nullptr);
 
   // Grants and revokes carry the caller (auth_gate.h) for the apply-time
   // check (a revoke needs write on every attached key). Null: no auth.
@@ -62,6 +65,8 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
   Lessor* const lessor_;
   LeaseForwarder* const forwarder_;
   QuotaGate* const quota_;
+  GrpcMetrics* const metrics_;
+  GrpcMethodCounters* const keep_alive_counters_;  // null: not counted
   const AuthGate* auth_ = nullptr;
   const base::Clock& clock_;
   UnaryCalls calls_;

@@ -18,6 +18,7 @@ namespace {
 
 constexpr char kErrEmptyWatcherRange[] = "mvcc: watcher range is empty";
 constexpr char kErrDuplicateWatchId[] = "mvcc: duplicate watch ID provided on the WatchStream";
+constexpr char kWatchMethod[] = "/etcdserverpb.Watch/Watch";
 
 using WatchReactor = WatchService::Reactor;
 
@@ -25,8 +26,9 @@ using WatchReactor = WatchService::Reactor;
 // coalesced behind it (watch_send_queue.h).
 class StreamSink : public WatchSink {
  public:
-  StreamSink(WatchReactor* reactor, HeaderSource headers)
-      : reactor_(reactor), headers_(headers), queue_(WatchSendQueue::Limits{}) {}
+  // `counts` (null: not counted) must outlive the stream's Finish.
+  StreamSink(WatchReactor* reactor, HeaderSource headers, CallCounts* counts)
+      : reactor_(reactor), headers_(headers), counts_(counts), queue_(WatchSendQueue::Limits{}) {}
 
   bool Enqueue(etcdserverpb::WatchResponse resp, bool force) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -69,10 +71,7 @@ class StreamSink : public WatchSink {
       return;
     }
     writing_ = false;
-    if (finished_ && !finish_sent_) {
-      finish_sent_ = true;
-      reactor_->Finish(finish_status_);
-    }
+    if (finished_ && !finish_sent_) SendFinish();
   }
 
   // Finishes the RPC once: no write starts after it, and gRPC's Finish
@@ -82,10 +81,7 @@ class StreamSink : public WatchSink {
     if (finished_) return;
     finished_ = true;
     finish_status_ = status;
-    if (!writing_) {
-      finish_sent_ = true;
-      reactor_->Finish(status);
-    }
+    if (!writing_) SendFinish();
   }
 
  private:
@@ -102,11 +98,20 @@ class StreamSink : public WatchSink {
   void WriteFront() {
     grpc::WriteOptions options;
     if (queue_.size() > 1) options.set_buffer_hint();
-    reactor_->StartWrite(&queue_.StartFront(), options);
+    const grpc::ByteBuffer& front = queue_.StartFront();
+    if (counts_ != nullptr) counts_->Sent(front.Length());
+    reactor_->StartWrite(&front, options);
+  }
+
+  void SendFinish() {
+    finish_sent_ = true;
+    if (counts_ != nullptr) counts_->Handled(finish_status_.error_code());
+    reactor_->Finish(finish_status_);
   }
 
   WatchReactor* reactor_;
   const HeaderSource headers_;
+  CallCounts* const counts_;
   std::mutex mu_;
   WatchSendQueue queue_;                            // guarded by mu_; front is being written
   bool writing_ = false;                            // guarded by mu_
@@ -117,11 +122,19 @@ class StreamSink : public WatchSink {
 
 }  // namespace
 
+std::unique_ptr<CallCounts> WatchService::StartCounting(WatchService* svc, const grpc::CallbackServerContext& ctx) {
+  if (svc->counters_ == nullptr) return nullptr;
+  auto counts = std::make_unique<CallCounts>(svc->counters_, *svc->metrics_);
+  counts->ClientMetadata(ctx.client_metadata());
+  return counts;
+}
+
 class WatchService::Stream : public WatchReactor {
  public:
   Stream(WatchService* svc, grpc::CallbackServerContext* ctx)
-      : svc_(svc), ctx_(ctx), sink_(std::make_shared<StreamSink>(
-                          this, HeaderSource{svc->info_, svc->proposer_, svc->store_})) {
+      : svc_(svc), ctx_(ctx), counts_(StartCounting(svc, *ctx)),
+        sink_(std::make_shared<StreamSink>(this, HeaderSource{svc->info_, svc->proposer_, svc->store_},
+                                           counts_.get())) {
     if (auto s = CheckRequireLeader(*ctx, *svc_->proposer_); !s.ok()) {
       sink_->FinishOnce(ToGrpcStatus(s));
       return;
@@ -133,6 +146,7 @@ class WatchService::Stream : public WatchReactor {
     // A half-close (or a broken read) ends the requests, not the stream:
     // etcd keeps sending events until the client cancels.
     if (!ok) return;
+    if (counts_) counts_->Received(&req_);
     if (req_.has_create_request()) {
       Create(req_.create_request());
     } else if (req_.has_cancel_request()) {
@@ -240,6 +254,7 @@ class WatchService::Stream : public WatchReactor {
 
   WatchService* svc_;
   grpc::CallbackServerContext* ctx_;  // lives as long as the stream
+  const std::unique_ptr<CallCounts> counts_;  // null: no metrics; before sink_, which uses it
   std::shared_ptr<StreamSink> sink_;
   etcdserverpb::WatchRequest req_;
   // Read-side state: only OnReadDone touches it, one read at a time.
@@ -252,21 +267,31 @@ namespace {
 // A stream refused before it starts (etcd: no stream RPC on a learner).
 class RefusedWatch final : public WatchReactor {
  public:
-  explicit RefusedWatch(const grpc::Status& s) { Finish(s); }
+  RefusedWatch(const grpc::Status& s, std::unique_ptr<CallCounts> counts) : counts_(std::move(counts)) {
+    if (counts_) counts_->Handled(s.error_code());
+    Finish(s);
+  }
   void OnDone() override { delete this; }
+
+ private:
+  const std::unique_ptr<CallCounts> counts_;
 };
 
 }  // namespace
 
-WatchService::WatchService(storage::MvccStore* store, Proposer* proposer, WatchHub* hub, MemberInfo info)
-    : store_(store), proposer_(proposer), hub_(hub), info_(info) {
+WatchService::WatchService(storage::MvccStore* store, Proposer* proposer, WatchHub* hub, MemberInfo info,
+                           GrpcMetrics* metrics)
+    : store_(store), proposer_(proposer), hub_(hub), info_(info), metrics_(metrics),
+      counters_(metrics != nullptr ? metrics->CountInService(kWatchMethod) : nullptr) {
   // As the generated CallbackService registers it, but with raw responses.
   MarkMethodCallback(0, new grpc::internal::CallbackBidiHandler<etcdserverpb::WatchRequest, grpc::ByteBuffer>(
                             [this](grpc::CallbackServerContext* ctx) { return Watch(ctx); }));
 }
 
 WatchReactor* WatchService::Watch(grpc::CallbackServerContext* ctx) {
-  if (auto s = CheckLearner(*proposer_, false); !s.ok()) return new RefusedWatch(ToGrpcStatus(s));
+  if (auto s = CheckLearner(*proposer_, false); !s.ok()) {
+    return new RefusedWatch(ToGrpcStatus(s), StartCounting(this, *ctx));
+  }
   return new Stream(this, ctx);
 }
 

@@ -4,6 +4,8 @@
 // before any event of that watcher; events come from the WatchHub. As in
 // etcd, a client's half-close does not end the stream (only a cancel does),
 // and a cancel of an unknown watch id is ignored.
+// Metrics: the service counts its own calls (GrpcMetrics::CountInService,
+// grpc_metrics.h says why), as the interceptor counts other methods'.
 // Thread-safety: gRPC calls it from its own threads; the hub calls the
 // streams' sinks from its thread.
 #pragma once
@@ -12,6 +14,7 @@
 
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "server/edge/auth_gate.h"
+#include "server/edge/grpc_metrics.h"
 #include "server/state/member_info.h"
 #include "server/replication/proposer.h"
 #include "server/state/watch_hub.h"
@@ -26,7 +29,9 @@ class WatchService final : public etcdserverpb::Watch::Service {
  public:
   using Reactor = grpc::ServerBidiReactor<etcdserverpb::WatchRequest, grpc::ByteBuffer>;
 
-  WatchService(storage::MvccStore* store, Proposer* proposer, WatchHub* hub, MemberInfo info);
+  // `metrics`: null counts nothing; else must outlive the service.
+  WatchService(storage::MvccStore* store, Proposer* proposer, WatchHub* hub, MemberInfo info,
+               GrpcMetrics* metrics);
 
   // A create on a range the caller may not read is answered created and
   // canceled with etcd's reason (auth_gate.h). Null: no auth.
@@ -41,10 +46,14 @@ class WatchService final : public etcdserverpb::Watch::Service {
 
  private:
   class Stream;
+  // A call's counts (null when not counted), its client metadata counted.
+  static std::unique_ptr<CallCounts> StartCounting(WatchService* svc, const grpc::CallbackServerContext& ctx);
   storage::MvccStore* store_;
   Proposer* proposer_;
   WatchHub* hub_;
   MemberInfo info_;
+  GrpcMetrics* const metrics_;
+  GrpcMethodCounters* const counters_;  // null: not counted
   const AuthGate* auth_ = nullptr;
 };
 

@@ -40,6 +40,7 @@ void WatchHub::Stop() {
   store_->SetCompactionHold(std::numeric_limits<int64_t>::max());
   std::lock_guard<std::mutex> lock(mu_);
   watchers_.clear();
+  WatchersChanged();
   unsynced_.clear();
   progress_requests_.clear();
 }
@@ -54,6 +55,11 @@ void WatchHub::Wake() {
 
 void WatchHub::Notify() { Wake(); }
 
+void WatchHub::WatchersChanged() {
+  watcher_count_.store(static_cast<int64_t>(watchers_.size()), std::memory_order_relaxed);
+  watcher_list_stale_ = true;
+}
+
 void WatchHub::Add(const std::shared_ptr<WatchSink>& sink, int64_t id, WatchSpec spec) {
   auto w = std::make_shared<Watcher>();
   w->sink = sink;
@@ -64,7 +70,7 @@ void WatchHub::Add(const std::shared_ptr<WatchSink>& sink, int64_t id, WatchSpec
     std::lock_guard<std::mutex> lock(mu_);
     const Key key{sink.get(), id};
     watchers_[key] = w;
-    watcher_count_.store(static_cast<int64_t>(watchers_.size()), std::memory_order_relaxed);
+    WatchersChanged();
     // A start at or below hub_rev needs history first.
     if (w->next_rev <= hub_rev_) unsynced_.insert(key);
   }
@@ -75,7 +81,7 @@ bool WatchHub::Remove(const WatchSink* sink, int64_t id) {
   std::lock_guard<std::mutex> lock(mu_);
   unsynced_.erase({sink, id});
   const bool removed = watchers_.erase({sink, id}) > 0;
-  watcher_count_.store(static_cast<int64_t>(watchers_.size()), std::memory_order_relaxed);
+  WatchersChanged();
   return removed;
 }
 
@@ -85,7 +91,7 @@ void WatchHub::RemoveSink(const WatchSink* sink) {
     unsynced_.erase(it->first);
     it = watchers_.erase(it);
   }
-  watcher_count_.store(static_cast<int64_t>(watchers_.size()), std::memory_order_relaxed);
+  WatchersChanged();
   std::erase_if(progress_requests_, [&](const auto& s) { return s.get() == sink; });
 }
 
@@ -236,13 +242,19 @@ void WatchHub::DeliverLive() {
     SetHubRev(view->rev());
     return;
   }
+  if (watcher_list_stale_) {
+    watcher_list_.clear();
+    watcher_list_.reserve(watchers_.size());
+    for (const auto& [key, w] : watchers_) watcher_list_.push_back(w.get());
+    watcher_list_stale_ = false;
+  }
   std::vector<Watcher*> synced;
   bool with_prev = false;
-  synced.reserve(watchers_.size());
+  synced.reserve(watcher_list_.size());
   const bool any_unsynced = !unsynced_.empty();
-  for (const auto& [key, w] : watchers_) {
-    if (any_unsynced && unsynced_.count(key)) continue;
-    synced.push_back(w.get());
+  for (Watcher* w : watcher_list_) {
+    if (any_unsynced && unsynced_.count({w->sink.get(), w->id})) continue;
+    synced.push_back(w);
     with_prev |= w->spec.prev_kv;
   }
   if (synced.empty()) {
@@ -351,7 +363,7 @@ void WatchHub::CatchUp() {
       r.set_canceled(true);
       w.sink->Enqueue(std::move(r), /*force=*/true);
       watchers_.erase(*it);
-      watcher_count_.store(static_cast<int64_t>(watchers_.size()), std::memory_order_relaxed);
+      WatchersChanged();
       it = unsynced_.erase(it);
       continue;
     }

@@ -135,6 +135,9 @@ class WatchHub {
 
   void Loop();
   void Wake();
+  // watchers_ changed: watcher_list_ is rebuilt before the next delivery,
+  // and the count for metrics is updated.
+  void WatchersChanged();
   void SetHubRev(int64_t rev);
   void DeliverLive();
   void CatchUp();
@@ -184,6 +187,10 @@ class WatchHub {
   // The hub thread holds mu_ for a whole round (reads and deliveries).
   std::mutex mu_;
   std::map<Key, WatcherPtr> watchers_;  // guarded by mu_: all live watchers
+  // watchers_' values in its order, rebuilt when it changes (guarded by
+  // mu_): a delivery round walks a vector, not 10,000 tree nodes.
+  std::vector<Watcher*> watcher_list_;
+  bool watcher_list_stale_ = false;
   std::atomic<int64_t> watcher_count_{0};  // watchers_.size(), for metrics
   std::set<Key> unsynced_;              // guarded by mu_
   std::vector<std::shared_ptr<WatchSink>> progress_requests_;  // guarded by mu_

@@ -30,6 +30,7 @@ client_api_version "unknown" (unary and stream) and etcdctl's under "3.4".
 Then: etcd_debugging_mvcc_keys_total equals the number of live keys on
 every member after puts, updates, deletes and a txn, and on a restarted
 member; a lease grant, keep-alive and revoke move etcd_debugging_lease_*
+(and the keep-alive stream's grpc_server_* counts)
 (granted and revoked on every member, renewed on the leader, the TTL in
 etcd_debugging_lease_ttl_total), a defragmentation, a snapshot, a Hash and
 a HashKV count in etcd_disk_backend_{defrag,snapshot}_duration_seconds and
@@ -396,6 +397,17 @@ def leases_and_backend(c):
     renewed = next(keepalive)
     check("the keep-alive renews the lease", renewed.TTL == 60, str(renewed))
     keepalive.cancel()
+    # LeaseKeepAlive counts its own calls (no interceptor): the same counts.
+    ka = grpc_labels("etcdserverpb.Lease", "LeaseKeepAlive", "bidi_stream")
+
+    def keepalive_counts():
+        after = Scrape(m1.client_port)
+        got = [(after.get(n, **ka) or 0) - (before[m1.name].get(n, **ka) or 0)
+               for n in ("grpc_server_started_total", "grpc_server_msg_received_total", "grpc_server_msg_sent_total")]
+        got.append(sum(v for _, v in after.where("grpc_server_handled_total", **ka)) -
+                   sum(v for _, v in before[m1.name].where("grpc_server_handled_total", **ka)))
+        return got == [1, 1, 1, 1], str(got)
+    poll("the keep-alive stream: started, received, sent and handled once", keepalive_counts)
     lease.LeaseRevoke(rpc.LeaseRevokeRequest(ID=granted.ID), timeout=10)
     maint.Defragment(rpc.DefragmentRequest(), timeout=30)
     maint.Hash(rpc.HashRequest(), timeout=30)
