@@ -222,10 +222,14 @@ bool WatchHub::SendEncoded(Watcher& w, RoundEncoding& encoded, const size_t* ind
   // The events go out already serialized and shared: a revision watched by
   // N watchers is encoded once, and each response refers to the same bytes.
   // (etcd shares the event objects between watchers the same way.)
+  w.events_since_progress = true;
+  const grpc::Slice& header = encoded.Header(*w.sink, header_rev);
+  // One event (the usual case) is passed as it is: a copy into pieces_
+  // would touch its shared reference count twice more.
+  if (count == 1) return w.sink->EnqueueEvents(w.id, header, &encoded.Event(indices[0], w.spec.prev_kv), 1);
   pieces_.clear();
   for (size_t x = 0; x < count; ++x) pieces_.push_back(encoded.Event(indices[x], w.spec.prev_kv));
-  w.events_since_progress = true;
-  return w.sink->EnqueueEvents(w.id, encoded.Header(*w.sink, header_rev), pieces_.data(), pieces_.size());
+  return w.sink->EnqueueEvents(w.id, header, pieces_.data(), pieces_.size());
 }
 
 void WatchHub::DeliverLive() {

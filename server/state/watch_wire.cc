@@ -65,7 +65,6 @@ grpc::Slice WatchIdField(int64_t watch_id) {
 }
 
 EventsResponse::EventsResponse(const grpc::Slice& header, int64_t id) : watch_id(id) {
-  pieces.reserve(3);
   pieces.push_back(header);
   pieces.push_back(WatchIdField(id));
   bytes = pieces[0].size() + pieces[1].size();

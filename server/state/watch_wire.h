@@ -21,6 +21,8 @@
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/slice.h>
 
+#include "absl/container/inlined_vector.h"
+
 #include "etcdserverpb/rpc.pb.h"
 #include "mvccpb/kv.pb.h"
 
@@ -37,16 +39,19 @@ grpc::Slice WatchIdField(int64_t watch_id);
 // One watcher's events response, kept in pieces until written so that
 // later events of the same watcher can still be appended (see
 // WatchSink::EnqueueEvents). pieces[0] = header, pieces[1] = watch_id, then
-// one piece per event.
+// one piece per event. A response of one event (the usual one) keeps its
+// pieces inline: no allocation per message.
 struct EventsResponse {
   int64_t watch_id = 0;
-  std::vector<grpc::Slice> pieces;
+  absl::InlinedVector<grpc::Slice, 3> pieces;
   size_t bytes = 0;  // the encoded size: sum of the pieces' lengths
 
   EventsResponse(const grpc::Slice& header, int64_t id);
   void SetHeader(const grpc::Slice& header);
   void AddEvent(const grpc::Slice& event);
-  // The message bytes, sharing the pieces (no copy).
+  // The message bytes, sharing the pieces (no copy). Tried: a copy into one
+  // slice of its own up to 64 KiB (fewer reference counts touched); it cost
+  // more CPU at 10,000 watchers, not less.
   grpc::ByteBuffer ToByteBuffer() const;
   // The same message parsed (for tests and non-gRPC sinks).
   etcdserverpb::WatchResponse ToMessage() const;
