@@ -102,6 +102,14 @@ CallCounts::~CallCounts() {
   if (!handled_) Handled(grpc::StatusCode::CANCELLED);
 }
 
+std::unique_ptr<CallCounts> StartCallCounts(GrpcMethodCounters* m, const GrpcMetrics* metrics,
+                                            const std::multimap<grpc::string_ref, grpc::string_ref>& client_metadata) {
+  if (m == nullptr || metrics == nullptr) return nullptr;
+  auto counts = std::make_unique<CallCounts>(m, *metrics);
+  counts->ClientMetadata(client_metadata);
+  return counts;
+}
+
 void CallCounts::ClientMetadata(const std::multimap<grpc::string_ref, grpc::string_ref>& md) {
   std::string_view version = "unknown";
   if (auto it = md.find("client-api-version"); it != md.end()) {

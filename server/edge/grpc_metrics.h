@@ -157,6 +157,11 @@ class CallCounts {
   bool handled_ = false;
 };
 
+// A new call's counts with its client metadata counted, or null when `m`
+// (a method's counters, from CountInService) or `metrics` is null: not counted.
+std::unique_ptr<CallCounts> StartCallCounts(GrpcMethodCounters* m, const GrpcMetrics* metrics,
+                                            const std::multimap<grpc::string_ref, grpc::string_ref>& client_metadata);
+
 class GrpcMetrics {
  public:
   // `extensive`: --metrics extensive (the handling-time histograms);

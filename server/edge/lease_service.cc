@@ -1,7 +1,6 @@
 #include "server/edge/lease_service.h"
 
 #include <limits>
-#include <optional>
 #include <utility>
 
 #include "server/edge/grpc_errors.h"
@@ -96,11 +95,8 @@ class LeaseService::KeepAlive
     : public grpc::ServerBidiReactor<etcdserverpb::LeaseKeepAliveRequest,
                                      etcdserverpb::LeaseKeepAliveResponse> {
  public:
-  KeepAlive(LeaseService* svc, grpc::CallbackServerContext* ctx) : svc_(svc) {
-    if (svc_->keep_alive_counters_ != nullptr) {
-      counts_.emplace(svc_->keep_alive_counters_, *svc_->metrics_);
-      counts_->ClientMetadata(ctx->client_metadata());
-    }
+  KeepAlive(LeaseService* svc, grpc::CallbackServerContext* ctx)
+      : svc_(svc), counts_(StartCallCounts(svc->keep_alive_counters_, svc->metrics_, ctx->client_metadata())) {
     absl::Status s = CheckLearner(*svc_->proposer_, false);
     if (s.ok()) s = CheckRequireLeader(*ctx, *svc_->proposer_);
     if (!s.ok()) {
@@ -152,7 +148,7 @@ class LeaseService::KeepAlive
   }
 
   LeaseService* svc_;
-  std::optional<CallCounts> counts_;  // empty: no metrics
+  const std::unique_ptr<CallCounts> counts_;  // null: no metrics
   std::mutex mu_;
   etcdserverpb::LeaseKeepAliveRequest req_;
   etcdserverpb::LeaseKeepAliveResponse resp_;  // guarded by mu_ while a renewal runs

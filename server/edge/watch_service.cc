@@ -122,17 +122,10 @@ class StreamSink : public WatchSink {
 
 }  // namespace
 
-std::unique_ptr<CallCounts> WatchService::StartCounting(WatchService* svc, const grpc::CallbackServerContext& ctx) {
-  if (svc->counters_ == nullptr) return nullptr;
-  auto counts = std::make_unique<CallCounts>(svc->counters_, *svc->metrics_);
-  counts->ClientMetadata(ctx.client_metadata());
-  return counts;
-}
-
 class WatchService::Stream : public WatchReactor {
  public:
   Stream(WatchService* svc, grpc::CallbackServerContext* ctx)
-      : svc_(svc), ctx_(ctx), counts_(StartCounting(svc, *ctx)),
+      : svc_(svc), ctx_(ctx), counts_(StartCallCounts(svc->counters_, svc->metrics_, ctx->client_metadata())),
         sink_(std::make_shared<StreamSink>(this, HeaderSource{svc->info_, svc->proposer_, svc->store_},
                                            counts_.get())) {
     if (auto s = CheckRequireLeader(*ctx, *svc_->proposer_); !s.ok()) {
@@ -290,7 +283,7 @@ WatchService::WatchService(storage::MvccStore* store, Proposer* proposer, WatchH
 
 WatchReactor* WatchService::Watch(grpc::CallbackServerContext* ctx) {
   if (auto s = CheckLearner(*proposer_, false); !s.ok()) {
-    return new RefusedWatch(ToGrpcStatus(s), StartCounting(this, *ctx));
+    return new RefusedWatch(ToGrpcStatus(s), StartCallCounts(counters_, metrics_, ctx->client_metadata()));
   }
   return new Stream(this, ctx);
 }

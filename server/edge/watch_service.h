@@ -46,8 +46,6 @@ class WatchService final : public etcdserverpb::Watch::Service {
 
  private:
   class Stream;
-  // A call's counts (null when not counted), its client metadata counted.
-  static std::unique_ptr<CallCounts> StartCounting(WatchService* svc, const grpc::CallbackServerContext& ctx);
   storage::MvccStore* store_;
   Proposer* proposer_;
   WatchHub* hub_;
