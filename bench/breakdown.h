@@ -2,7 +2,8 @@
 // the server. Scrapes a ketcd member's /metrics before and after the run
 // and turns the deltas of its write-stage histograms
 // (ketcd_server_write_stage_duration_seconds{stage}, and
-// ketcd_server_proposal_duration_seconds as the server's total; see
+// ketcd_server_proposal_duration_seconds as the server's total, and
+// ketcd_server_peer_message_wait_seconds as "peer_wait"; see
 // server/replication/write_stages.h) into per-stage p50/p99/mean, printed
 // next to the client-observed latency. Percentiles interpolate linearly
 // inside a bucket (as Prometheus' histogram_quantile does), so they are
@@ -28,8 +29,8 @@ struct ScrapedHistogram {
   double count = 0;
 };
 
-// Stage name ("propose_wait", ..., and "total" for the proposal
-// histogram) -> histogram.
+// Stage name ("propose_wait", ..., "total" for the proposal histogram and
+// "peer_wait" for the peer-message one) -> histogram.
 using StageHistograms = std::map<std::string, ScrapedHistogram>;
 
 // Parses Prometheus text exposition; keeps only the write-stage families.

@@ -284,6 +284,9 @@ void AddWriteStages(const WriteStages& w, std::vector<MetricFamily>& out) {
   out.push_back(std::move(stages));
   out.push_back(Histogram("ketcd_server_proposal_duration_seconds",
                           "Time from a write's proposal on this member until its RPC is answered.", w.total));
+  out.push_back(Histogram("ketcd_server_peer_message_wait_seconds",
+                          "Time a raft message from a peer waits between its arrival and the raft loop taking it.",
+                          w.peer_wait));
 }
 
 }  // namespace

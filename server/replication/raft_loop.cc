@@ -56,6 +56,7 @@ void RaftMember::CampaignIfSoleVoter() {
 
 void RaftMember::HandleInbox(Inbox& in, absl::Time now) {
   const absl::Time deadline = now + opts_.request_timeout;
+  for (const auto& [arrived, count] : in.message_arrivals) stages_.peer_wait.Observe(now - arrived, count);
   for (auto& m : in.messages) {
     // A membership change a follower forwarded that this leader cannot
     // take yet is retried here: the follower hears of no refusal, and its

@@ -82,9 +82,11 @@ void RaftMember::Stop() {
 // The loop is woken after the lock is released, so that it does not wake
 // only to block on mu_ (a wake-up costs a context switch on the hot path).
 void RaftMember::Deliver(std::vector<raftpb::Message> msgs) {
+  const absl::Time arrived = clock_.Now();  // peer_wait starts (write_stages.h)
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return;
+    inbox_.message_arrivals.emplace_back(arrived, msgs.size());
     for (auto& m : msgs) inbox_.messages.push_back(std::move(m));
   }
   cv_.notify_one();

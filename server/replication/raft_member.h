@@ -34,6 +34,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -152,6 +153,8 @@ class RaftMember : public Proposer {
   };
   struct Inbox {
     std::vector<raftpb::Message> messages;
+    // When each Deliver's messages arrived, and how many (peer_wait).
+    std::vector<std::pair<absl::Time, size_t>> message_arrivals;
     std::vector<uint64_t> unreachable;
     std::vector<std::pair<uint64_t, bool>> snapshot_reports;
     std::vector<Proposal> proposals;

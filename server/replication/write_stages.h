@@ -21,6 +21,13 @@
 //                 answers of the batch's earlier requests went first);
 //   total         accepted until the waiter was called.
 //
+// Beside the stages, one hand-off every member pays on every quorum round
+// trip: peer_wait, a raft message from a peer from its arrival (the peer
+// stream's read, on a gRPC thread) until the loop took it from its inbox.
+// On a leader it sits inside replication (the followers' answers); on a
+// follower inside the leader's. It counts once per message, not per
+// write, and is its own family (ketcd_server_peer_message_wait_seconds).
+//
 // The waiter's own run (gRPC's Finish) is left to the client's side of the
 // breakdown: respond and total are recorded before the answer leaves, so
 // that a client that scrapes /metrics on its answer finds its request.
@@ -48,6 +55,7 @@ struct WriteStages {
   base::LatencyHistogram apply{kStartSeconds, kFactor, kBuckets};
   base::LatencyHistogram respond{kStartSeconds, kFactor, kBuckets};
   base::LatencyHistogram total{kStartSeconds, kFactor, kBuckets};
+  base::LatencyHistogram peer_wait{kStartSeconds, kFactor, kBuckets};
 };
 
 }  // namespace server

@@ -61,8 +61,14 @@ def main():
                          r"([\d.]+)\s+(\d+)$", line)
             if m:
                 rows[m.group(1).replace("(within) ", "")] = [float(x) for x in m.group(2, 3, 4, 5)]
-        for name in ["client observed", "server total"] + STAGES:
+        for name in ["client observed", "server total", "peer_wait"] + STAGES:
             check("row %s printed" % name, name in rows, out)
+        if "peer_wait" in rows:
+            # Per message, not per write: every put's append is answered by
+            # both followers (heartbeat answers come on top).
+            p50, p99, mean, count = rows["peer_wait"]
+            check("peer_wait: both followers' answers counted (%d)" % count, count >= 2 * total, str(count))
+            check("peer_wait: 0 < p50 <= p99", 0 < p50 <= p99, "%s %s" % (p50, p99))
         if all(n in rows for n in ["client observed", "server total"] + STAGES):
             for name in ["server total"] + STAGES:
                 p50, p99, mean, count = rows[name]

@@ -130,3 +130,36 @@ TEST_CASE("Write stages: a write is counted before its answer leaves", "[write_s
   }
   log->Stop();
 }
+
+TEST_CASE("Write stages: a peer's messages are timed from arrival until the loop takes them", "[write_stages]") {
+  LoneLeader leader;
+  auto& log = leader.log;
+  const server::WriteStages& st = log->member().Stages();
+  const uint64_t before = Count(st.peer_wait);
+  // Answers from a member this leader does not track: raft ignores them,
+  // but the hand-off to the loop is timed for every one.
+  auto stray = [](int n) {
+    std::vector<raftpb::Message> msgs;
+    for (int i = 0; i < n; ++i) {
+      raftpb::Message m;
+      m.set_type(raftpb::MSG_APP_RESP);
+      m.set_from(9);
+      m.set_to(1);
+      m.set_term(1);
+      m.set_index(static_cast<uint64_t>(i));
+      msgs.push_back(std::move(m));
+    }
+    return msgs;
+  };
+  log->member().Deliver(stray(3));
+  log->member().Deliver(stray(2));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (Count(st.peer_wait) < before + 5 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  CHECK(Count(st.peer_wait) == before + 5);  // once per message, not per delivery
+  CHECK(Sum(st.peer_wait) >= 0);
+  // Still serving: the stray answers changed nothing.
+  CHECK(log->ProposeAndWait(Wrap(MakePut("after", "v")), absl::Seconds(30)).ok());
+  CHECK(Count(st.peer_wait) == before + 5);  // a lone leader's own write crosses no peer
+}
