@@ -21,7 +21,8 @@ constexpr char kTotalFamily[] = "ketcd_server_proposal_duration_seconds";
 constexpr char kPeerWaitFamily[] = "ketcd_server_peer_message_wait_seconds";
 
 // The stages in the order a write passes them (write_stages.h); wal_append
-// and peer_wait (per message, not per write) are spans inside replication.
+// is a span inside replication, and peer_wait (per message from a peer,
+// not per write) the hand-off that replication pays on each answer.
 const char* const kStages[] = {"propose_wait", "replication", "wal_append", "peer_wait", "apply", "respond"};
 
 // The value of label `name` in a `{a="x",b="y"}` block, or "".
@@ -171,7 +172,7 @@ double Quantile(const ScrapedHistogram& h, double q) {
 
 void ReportBreakdown(const std::string& url, const StageHistograms& delta, const Recorder& client, RunInfo* info) {
   const auto& c = client.latency();
-  std::printf("Breakdown (server stages from %s; percentiles from histogram deltas, per write):\n", url.c_str());
+  std::printf("Breakdown (server stages from %s; percentiles from histogram deltas, per write; peer_wait per message):\n", url.c_str());
   std::printf("  %-26s %9s %9s %9s %9s\n", "stage", "p50 ms", "p99 ms", "mean ms", "count");
   std::printf("  %-26s %9.3f %9.3f %9.3f %9llu\n", "client observed", c.Percentile(0.5) / 1000.0,
               c.Percentile(0.99) / 1000.0, c.MeanMicros() / 1000.0, static_cast<unsigned long long>(c.Count()));
@@ -201,9 +202,9 @@ void ReportBreakdown(const std::string& url, const StageHistograms& delta, const
     std::printf("  %-26s %9s %9s %9.3f\n", "outside the raft loop", "", "", outside);
     info->extra.emplace_back("breakdown_outside_mean_ms", outside);
   }
-  std::printf("  (wal_append runs inside replication on a leader; peer_wait, per message from a peer, is the\n"
-              "   hand-off of the followers' answers to the raft loop; 'outside' = client mean - server total\n"
-              "   mean: gRPC, the network and the client)\n");
+  std::printf("  (wal_append runs inside replication on a leader; peer_wait is over every message from a peer,\n"
+              "   answers to appends, commit news and heartbeats, until the raft loop takes it; 'outside' =\n"
+              "   client mean - server total mean: gRPC, the network and the client)\n");
   std::fflush(stdout);
 }
 

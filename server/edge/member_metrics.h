@@ -61,7 +61,8 @@ struct MetricSources {
   // etcd_debugging_auth_revision; may be empty.
   std::function<uint64_t()> auth_revision;
   // ketcd_server_write_stage_duration_seconds{stage},
-  // ketcd_server_proposal_duration_seconds (ours; etcd has none).
+  // ketcd_server_proposal_duration_seconds and
+  // ketcd_server_peer_message_wait_seconds (ours; etcd has none).
   const WriteStages* write_stages = nullptr;
 };
 

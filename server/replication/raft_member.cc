@@ -82,6 +82,7 @@ void RaftMember::Stop() {
 // The loop is woken after the lock is released, so that it does not wake
 // only to block on mu_ (a wake-up costs a context switch on the hot path).
 void RaftMember::Deliver(std::vector<raftpb::Message> msgs) {
+  if (msgs.empty()) return;
   const absl::Time arrived = clock_.Now();  // peer_wait starts (write_stages.h)
   {
     std::lock_guard<std::mutex> lock(mu_);

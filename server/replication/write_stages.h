@@ -21,12 +21,15 @@
 //                 answers of the batch's earlier requests went first);
 //   total         accepted until the waiter was called.
 //
-// Beside the stages, one hand-off every member pays on every quorum round
-// trip: peer_wait, a raft message from a peer from its arrival (the peer
+// Beside the stages, the hand-off every quorum round trip pays twice:
+// peer_wait, a raft message from a peer from its arrival (the peer
 // stream's read, on a gRPC thread) until the loop took it from its inbox.
-// On a leader it sits inside replication (the followers' answers); on a
-// follower inside the leader's. It counts once per message, not per
-// write, and is its own family (ketcd_server_peer_message_wait_seconds).
+// It covers every message from a peer, not only those a write waits for:
+// on a leader at one write at a time, about one answer in four is the one
+// that completes a quorum (the rest answer the second append, the commit
+// news and heartbeats, often while the loop applies), so its percentiles
+// are the hand-off's in general. Once per message, in its own family
+// (ketcd_server_peer_message_wait_seconds).
 //
 // The waiter's own run (gRPC's Finish) is left to the client's side of the
 // breakdown: respond and total are recorded before the answer leaves, so

@@ -84,7 +84,7 @@ def main():
             with open(js) as f:
                 d = json.load(f)
             check("--json carries each stage's p50",
-                  all("breakdown_%s_p50_ms" % s in d for s in STAGES + ["total"]), str(sorted(d)))
+                  all("breakdown_%s_p50_ms" % s in d for s in STAGES + ["total", "peer_wait"]), str(sorted(d)))
         except (OSError, ValueError) as e:
             check("--json parses", False, str(e))
 

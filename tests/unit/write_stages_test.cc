@@ -136,8 +136,9 @@ TEST_CASE("Write stages: a peer's messages are timed from arrival until the loop
   auto& log = leader.log;
   const server::WriteStages& st = log->member().Stages();
   const uint64_t before = Count(st.peer_wait);
-  // Answers from a member this leader does not track: raft ignores them,
-  // but the hand-off to the loop is timed for every one.
+  // Stale answers (term 1; the lone leader campaigned to term 2) from a
+  // member it does not track: raft drops them, but the hand-off to the
+  // loop is timed for every one.
   auto stray = [](int n) {
     std::vector<raftpb::Message> msgs;
     for (int i = 0; i < n; ++i) {
@@ -158,7 +159,6 @@ TEST_CASE("Write stages: a peer's messages are timed from arrival until the loop
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   CHECK(Count(st.peer_wait) == before + 5);  // once per message, not per delivery
-  CHECK(Sum(st.peer_wait) >= 0);
   // Still serving: the stray answers changed nothing.
   CHECK(log->ProposeAndWait(Wrap(MakePut("after", "v")), absl::Seconds(30)).ok());
   CHECK(Count(st.peer_wait) == before + 5);  // a lone leader's own write crosses no peer
