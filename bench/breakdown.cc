@@ -23,7 +23,12 @@ constexpr char kPeerWaitFamily[] = "ketcd_server_peer_message_wait_seconds";
 // The stages in the order a write passes them (write_stages.h); wal_append
 // is a span inside replication, and peer_wait (per message from a peer,
 // not per write) the hand-off that replication pays on each answer.
-const char* const kStages[] = {"propose_wait", "replication", "wal_append", "peer_wait", "apply", "respond"};
+struct StageRow {
+  const char* name;
+  bool within;  // a span inside replication, printed "(within)"
+};
+const StageRow kStages[] = {{"propose_wait", false}, {"replication", false}, {"wal_append", true},
+                            {"peer_wait", true},     {"apply", false},       {"respond", false}};
 
 // The value of label `name` in a `{a="x",b="y"}` block, or "".
 std::string Label(const std::string& labels, const std::string& name) {
@@ -192,10 +197,7 @@ void ReportBreakdown(const std::string& url, const StageHistograms& delta, const
     info->extra.emplace_back("breakdown_" + stage + "_count", h.count);
   };
   row("total", "server total");
-  for (const char* stage : kStages) {
-    const bool within = std::strcmp(stage, "wal_append") == 0 || std::strcmp(stage, "peer_wait") == 0;
-    row(stage, std::string(within ? "  (within) " : "  ") + stage);
-  }
+  for (const StageRow& stage : kStages) row(stage.name, std::string(stage.within ? "  (within) " : "  ") + stage.name);
   auto total = delta.find("total");
   if (total != delta.end() && total->second.count > 0 && c.Count() > 0) {
     const double outside = c.MeanMicros() / 1000.0 - total->second.sum / total->second.count * 1000;

@@ -27,17 +27,17 @@ bool WatchSendQueue::PushResponse(const etcdserverpb::WatchResponse& r, bool for
   return true;
 }
 
-bool WatchSendQueue::PushEvents(int64_t watch_id, const grpc::Slice& header, const grpc::Slice* events,
+bool WatchSendQueue::PushEvents(int64_t watch_id, const grpc::Slice& header, const grpc::Slice* const* events,
                                 size_t count) {
   size_t added = 0;
-  for (size_t i = 0; i < count; ++i) added += events[i].size();
+  for (size_t i = 0; i < count; ++i) added += events[i]->size();
   auto it = open_.find(watch_id);
   if (it != open_.end() && it->second->bytes + added <= limits_.max_merged_bytes) {
     if (OverLimits(false)) return false;
     Item& item = *it->second;
     const size_t before = item.events->bytes;
     item.events->SetHeader(header);
-    for (size_t i = 0; i < count; ++i) item.events->AddEvent(events[i]);
+    for (size_t i = 0; i < count; ++i) item.events->AddEvent(*events[i]);
     item.bytes = item.events->bytes;
     bytes_ += item.bytes - before;
     return true;
@@ -45,7 +45,7 @@ bool WatchSendQueue::PushEvents(int64_t watch_id, const grpc::Slice& header, con
   if (OverLimits(true)) return false;
   Item& item = queue_.emplace_back();
   item.events.emplace(header, watch_id);
-  for (size_t i = 0; i < count; ++i) item.events->AddEvent(events[i]);
+  for (size_t i = 0; i < count; ++i) item.events->AddEvent(*events[i]);
   item.bytes = item.events->bytes;
   bytes_ += item.bytes;
   open_[watch_id] = &item;

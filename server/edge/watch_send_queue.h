@@ -42,7 +42,7 @@ class WatchSendQueue {
   bool PushResponse(const etcdserverpb::WatchResponse& r, bool force);
   // One watcher's events (see watch_wire.h), merged into its open response
   // when there is one. Refused (false) when over the limits.
-  bool PushEvents(int64_t watch_id, const grpc::Slice& header, const grpc::Slice* events, size_t count);
+  bool PushEvents(int64_t watch_id, const grpc::Slice& header, const grpc::Slice* const* events, size_t count);
 
   bool Full() const;
   bool empty() const { return queue_.empty(); }

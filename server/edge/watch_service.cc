@@ -38,7 +38,7 @@ class StreamSink : public WatchSink {
     return true;
   }
 
-  bool EnqueueEvents(int64_t watch_id, const grpc::Slice& header, const grpc::Slice* events,
+  bool EnqueueEvents(int64_t watch_id, const grpc::Slice& header, const grpc::Slice* const* events,
                      size_t count) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (finished_) return true;

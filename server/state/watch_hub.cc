@@ -185,10 +185,10 @@ bool WatchHub::Send(Watcher& w, std::vector<mvccpb::Event> events, int64_t heade
   return true;
 }
 
-bool WatchSink::EnqueueEvents(int64_t watch_id, const grpc::Slice& header, const grpc::Slice* events,
+bool WatchSink::EnqueueEvents(int64_t watch_id, const grpc::Slice& header, const grpc::Slice* const* events,
                               size_t count) {
   watch_wire::EventsResponse r(header, watch_id);
-  for (size_t i = 0; i < count; ++i) r.AddEvent(events[i]);
+  for (size_t i = 0; i < count; ++i) r.AddEvent(*events[i]);
   return Enqueue(r.ToMessage(), /*force=*/false);
 }
 
@@ -223,13 +223,10 @@ bool WatchHub::SendEncoded(Watcher& w, RoundEncoding& encoded, const size_t* ind
   // N watchers is encoded once, and each response refers to the same bytes.
   // (etcd shares the event objects between watchers the same way.)
   w.events_since_progress = true;
-  const grpc::Slice& header = encoded.Header(*w.sink, header_rev);
-  // One event (the usual case) is passed as it is: a copy into pieces_
-  // would touch its shared reference count twice more.
-  if (count == 1) return w.sink->EnqueueEvents(w.id, header, &encoded.Event(indices[0], w.spec.prev_kv), 1);
+  // The sink takes only the references its response keeps.
   pieces_.clear();
-  for (size_t x = 0; x < count; ++x) pieces_.push_back(encoded.Event(indices[x], w.spec.prev_kv));
-  return w.sink->EnqueueEvents(w.id, header, pieces_.data(), pieces_.size());
+  for (size_t x = 0; x < count; ++x) pieces_.push_back(&encoded.Event(indices[x], w.spec.prev_kv));
+  return w.sink->EnqueueEvents(w.id, encoded.Header(*w.sink, header_rev), pieces_.data(), pieces_.size());
 }
 
 void WatchHub::DeliverLive() {

@@ -59,14 +59,15 @@ class WatchSink {
   // false when not queued. Control responses are forced.
   virtual bool Enqueue(etcdserverpb::WatchResponse resp, bool force) = 0;
   // Queues watcher `watch_id`'s events, pre-encoded and shared with other
-  // watchers (watch_wire.h): `header` is the header field, `events` the
-  // event fields in order. A sink may append them to a response of the same
+  // watchers (watch_wire.h): `header` is the header field, `events` points
+  // to the event fields in order (pointers, so that passing a shared field
+  // costs no reference count). A sink may append them to a response of the same
   // watcher that is still queued and not yet being written (a response then
   // carries several revisions, as etcd's catch-up responses do; its header
   // revision is the newest), unless a control response was queued after
   // it. False when not queued (over budget), as Enqueue. The default
   // decodes them into an ordinary response.
-  virtual bool EnqueueEvents(int64_t watch_id, const grpc::Slice& header, const grpc::Slice* events,
+  virtual bool EnqueueEvents(int64_t watch_id, const grpc::Slice& header, const grpc::Slice* const* events,
                              size_t count);
   // True while an unforced Enqueue would be refused.
   virtual bool Full() = 0;
@@ -201,7 +202,7 @@ class WatchHub {
   // Scratch space of the delivery round (guarded by mu_), kept to avoid an
   // allocation per watcher.
   std::vector<size_t> mine_;
-  std::vector<grpc::Slice> pieces_;
+  std::vector<const grpc::Slice*> pieces_;
 };
 
 }  // namespace server

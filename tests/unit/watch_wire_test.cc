@@ -91,8 +91,9 @@ TEST_CASE("a stream's send queue coalesces one watcher's events until a control 
   std::vector<mvccpb::Event> evs;
   for (int64_t rev = 10; rev < 16; ++rev) evs.push_back(MakeEvent(rng, rev));
   auto push = [&](int64_t id, size_t k) {
-    grpc::Slice e = EventField(evs[k], /*with_prev_kv=*/false);
-    REQUIRE(q.PushEvents(id, HeaderField(MakeHeader(evs[k].kv().mod_revision())), &e, 1));
+    const grpc::Slice e = EventField(evs[k], /*with_prev_kv=*/false);
+    const grpc::Slice* pieces[] = {&e};
+    REQUIRE(q.PushEvents(id, HeaderField(MakeHeader(evs[k].kv().mod_revision())), pieces, 1));
   };
   auto pop = [&] {
     etcdserverpb::WatchResponse r;
@@ -149,15 +150,16 @@ TEST_CASE("a stream's send queue refuses unforced responses over its budget, and
   const mvccpb::Event e = MakeEvent(rng, 5);
   const grpc::Slice ev = EventField(e, true);
   const grpc::Slice hdr = HeaderField(MakeHeader(5));
+  const grpc::Slice* one[] = {&ev};
   // A merge cap of the header, the watch_id field and 3 events.
   server::WatchSendQueue q(
       {.max_bytes = 1 << 20, .max_responses = 3, .max_merged_bytes = hdr.size() + 2 + 3 * ev.size()});
-  for (int64_t id = 1; id <= 3; ++id) REQUIRE(q.PushEvents(id, hdr, &ev, 1));
+  for (int64_t id = 1; id <= 3; ++id) REQUIRE(q.PushEvents(id, hdr, one, 1));
   CHECK(q.Full());
-  CHECK_FALSE(q.PushEvents(4, hdr, &ev, 1));   // a new response: over max_responses
-  CHECK(q.PushEvents(3, hdr, &ev, 1));         // a merge adds no response
-  CHECK(q.PushEvents(3, hdr, &ev, 1));         // 3 events: at the merge cap
-  CHECK_FALSE(q.PushEvents(3, hdr, &ev, 1));   // would need a new response
+  CHECK_FALSE(q.PushEvents(4, hdr, one, 1));   // a new response: over max_responses
+  CHECK(q.PushEvents(3, hdr, one, 1));         // a merge adds no response
+  CHECK(q.PushEvents(3, hdr, one, 1));         // 3 events: at the merge cap
+  CHECK_FALSE(q.PushEvents(3, hdr, one, 1));   // would need a new response
   etcdserverpb::WatchResponse created;
   created.set_created(true);
   CHECK_FALSE(q.PushResponse(created, /*force=*/false));
