@@ -7,6 +7,8 @@
 
 #include "rocksdb/db.h"
 #include "rocksdb/sst_file_manager.h"
+#include "rocksdb/cache.h"
+#include "rocksdb/table.h"
 #include "rocksdb/options.h"
 #include "rocksdb/rate_limiter.h"
 #include "rocksdb/utilities/checkpoint.h"
@@ -73,6 +75,11 @@ absl::Status MvccStore::OpenDb() {
   // on the disk they may be about (see rocks_logger.h).
   options.info_log = NewRocksInfoLogger(logger_);
   if (env_ != nullptr) options.env = env_;
+  {
+    rocksdb::BlockBasedTableOptions table;
+    table.block_cache = rocksdb::NewLRUCache(mvcc_internal::kBlockCacheBytes);
+    options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  }
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
       {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions(options)},
       {"kv", rocksdb::ColumnFamilyOptions(options)},
