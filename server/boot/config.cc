@@ -14,6 +14,7 @@
 #include "base/go_duration.h"
 #include "server/boot/config_file.h"
 #include "server/boot/etcd_flags.h"
+#include "server/boot/flag_environment.h"
 #include "server/boot/keepalive_flags.h"
 #include "server/edge/versions.h"
 
@@ -143,64 +144,6 @@ std::vector<std::string> DefineFlags(CLI::App& app, Config& cfg, RawFlags& raw) 
       "retention, defaulting to hours if no time unit is provided (e.g. '5m'). 'revision' for revision "
       "number based retention.");
   return WithMetricsAndKeepaliveFlags(app, raw, std::move(names));
-}
-
-// Go's flag package accepts -flag as well as --flag (but "-1" is a value),
-// and --flag= for an empty value, which CLI11 takes as "--flag" "".
-std::vector<std::string> NormalizeArgs(const std::vector<std::string>& args) {
-  std::vector<std::string> out;
-  for (std::string a : args) {
-    if (a.size() > 2 && a[0] == '-' && std::isalpha(static_cast<unsigned char>(a[1]))) a = "-" + a;
-    if (absl::StartsWith(a, "--") && absl::EndsWith(a, "=") && a.find('=') == a.size() - 1) {
-      a.pop_back();
-      out.push_back(std::move(a));
-      a.clear();
-    }
-    out.push_back(std::move(a));
-  }
-  return out;
-}
-
-bool GivenOnCommandLine(const std::vector<std::string>& args, const std::string& flag) {
-  for (const auto& a : args) {
-    if (a == flag || absl::StartsWith(a, flag + "=")) return true;
-  }
-  return false;
-}
-
-// A flag's ETCD_* variable applies when the flag itself is absent: given
-// as a leading --flag=value, it is parsed like one. `from_env` collects the
-// flags so set.
-std::vector<std::string> WithEnvironment(const std::vector<std::string>& args,
-                                         const std::vector<std::string>& flags, const EnvLookup& env,
-                                         absl::flat_hash_set<std::string>& from_env) {
-  std::vector<std::string> out;
-  for (const auto& flag : flags) {
-    if (GivenOnCommandLine(args, flag)) continue;
-    // An empty variable counts as unset, as etcd reads them.
-    auto value = env(EtcdEnvName(flag));
-    if (value && !value->empty()) {
-      out.push_back(absl::StrCat(flag, "=", *value));
-      from_env.insert(flag);
-    }
-  }
-  out.insert(out.end(), args.begin(), args.end());
-  return out;
-}
-
-// etcd (pkg/flags verifyEnv) refuses a flag given on the command line while
-// its ETCD_* variable is set, even to "": one of the two would be ignored.
-std::optional<ConfigExit> EnvConflict(const std::vector<std::string>& args,
-                                      const std::vector<std::string>& flags, const EnvLookup& env) {
-  for (const auto& flag : flags) {
-    const std::string var = EtcdEnvName(flag);
-    if (GivenOnCommandLine(args, flag) && env(var).has_value()) {
-      return RefusalExit(absl::StrCat("conflicting environment variable \"", var,
-                                      "\" is shadowed by corresponding command-line flag "
-                                      "(either unset environment variable or disable flag)"));
-    }
-  }
-  return std::nullopt;
 }
 
 absl::StatusOr<std::vector<ClusterMember>> ParseInitialCluster(const std::string& csv) {
@@ -353,9 +296,11 @@ std::optional<ConfigExit> ResolveAutoCompaction(const RawFlags& raw, Config& cfg
 }
 
 // --experimental-corrupt-check-time: a Go duration, zero or more.
-std::optional<ConfigExit> ResolveCorruptCheck(const RawFlags& raw, Config& cfg) {
+std::optional<ConfigExit> ResolveCorruptCheck(const RawFlags& raw, bool from_env, Config& cfg) {
   absl::Duration d;
-  if (auto exit = ParseDurationFlag("-experimental-corrupt-check-time", raw.corrupt_check_time, d)) return exit;
+  if (auto exit = ParseDurationFlag("-experimental-corrupt-check-time", raw.corrupt_check_time, d, from_env)) {
+    return exit;
+  }
   if (d < absl::ZeroDuration()) return UsageExit("--experimental-corrupt-check-time must not be negative");
   cfg.corrupt_check_time = d;
   return std::nullopt;
@@ -388,6 +333,59 @@ std::optional<ConfigExit> Validate(const RawFlags& raw, Config& cfg) {
   return std::nullopt;
 }
 
+// How `reversed_args` (CLI11's order) fail to parse alone, on a fresh
+// parser with values typed as etcd types them; nullopt when they parse.
+std::optional<ConfigExit> ParseAlone(std::vector<std::string> reversed_args) {
+  Config scratch;
+  RawFlags raw;
+  EtcdOnlyFlags etcd_only;
+  std::string config_file;
+  CLI::App app;
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  (void)DefineFlags(app, scratch, raw);
+  (void)etcd_only.Define(app);
+  (void)DefineConfigFileFlag(app, config_file);
+  try {
+    app.parse(reversed_args);
+  } catch (const CLI::ParseError& e) {
+    return UsageExit(e.what());
+  }
+  // A refused setting (exit 1) parses; only a value of the wrong type fails.
+  std::vector<std::string> warnings;
+  auto none = [](const std::string&) { return false; };
+  auto exit = etcd_only.Check(app, none, warnings);
+  if (exit && exit->code == 2) return exit;
+  // So do the Go durations, typed after the parse.
+  if (auto bad = ResolveCorruptCheck(raw, false, scratch)) return bad;
+  return ResolveKeepalive(raw.keepalive, none, scratch);
+}
+
+// A variable's refusal (exit 1) gives way to the command line's own error.
+ConfigExit CommandLineFirst(const std::vector<std::string>& given, ConfigExit exit) {
+  if (exit.code != 1) return exit;
+  if (auto cli = ParseAlone({given.rbegin(), given.rend()})) return *cli;
+  return exit;
+}
+
+// The error to report when the command line and the ETCD_* variables
+// together do not parse. etcd parses the command line first (its errors
+// exit 2), then sets the variables one by one (theirs exit 1, naming the
+// variable): the command line's own error, else the first variable whose
+// value does not parse, else `combined`.
+ConfigExit ParseFailure(const std::vector<std::string>& given, const std::vector<std::string>& flags,
+                        const absl::flat_hash_set<std::string>& from_env, const EnvLookup& env,
+                        ConfigExit combined) {
+  if (from_env.empty()) return combined;
+  if (auto cli = ParseAlone({given.rbegin(), given.rend()})) return *cli;
+  for (const auto& flag : flags) {
+    if (!from_env.contains(flag)) continue;
+    const std::string var = EtcdEnvName(flag);
+    const std::string value = env(var).value_or("");
+    if (ParseAlone({absl::StrCat(flag, "=", value)})) return EnvValueExit(var, value);
+  }
+  return combined;
+}
+
 }  // namespace
 
 std::variant<Config, ConfigExit> ParseConfig(const std::vector<std::string>& args,
@@ -418,19 +416,23 @@ std::variant<Config, ConfigExit> ParseConfig(const std::vector<std::string>& arg
   } catch (const CLI::CallForVersion& e) {
     return ConfigExit{0, absl::StrCat(e.what(), "\n"), ""};
   } catch (const CLI::ParseError& e) {
-    return UsageExit(e.what());
+    return ParseFailure(given, flags, from_env, env, UsageExit(e.what()));
   }
   // The file is then the only source: the other flags are ignored.
   if (!config_file.empty()) return ParseConfigFile(config_file, app);
   // As etcd: the variables are looked at once the command line parses.
   if (auto exit = EnvConflict(given, flags, env)) return *exit;
   auto set_by_env = [&](const std::string& flag) { return from_env.contains(flag); };
-  if (auto exit = etcd_only.Check(app, set_by_env, cfg.warnings)) return *exit;
+  if (auto exit = etcd_only.Check(app, set_by_env, cfg.warnings)) {
+    return exit->code == 2 ? ParseFailure(given, flags, from_env, env, *exit) : *exit;
+  }
   if (auto exit = ResolveUrls(raw, cfg)) return *exit;
   if (auto exit = ResolveCluster(raw, cfg)) return *exit;
   if (auto exit = ResolveLogging(raw, cfg)) return *exit;
-  if (auto exit = ResolveCorruptCheck(raw, cfg)) return *exit;
-  if (auto exit = ResolveKeepalive(raw.keepalive, cfg)) return *exit;
+  if (auto exit = ResolveCorruptCheck(raw, set_by_env("--experimental-corrupt-check-time"), cfg)) {
+    return CommandLineFirst(given, *exit);
+  }
+  if (auto exit = ResolveKeepalive(raw.keepalive, set_by_env, cfg)) return CommandLineFirst(given, *exit);
   if (auto exit = ResolveAutoCompaction(raw, cfg)) return *exit;
   if (auto exit = Validate(raw, cfg)) return *exit;
   if (cfg.data_dir.empty()) cfg.data_dir = cfg.name + ".ketcd";

@@ -232,8 +232,15 @@ ConfigExit UsageExit(absl::string_view msg) {
   return ConfigExit{2, "", absl::StrCat("ketcd: ", msg, "\nRun 'ketcd --help' for the list of flags.\n")};
 }
 
-std::optional<ConfigExit> ParseDurationFlag(absl::string_view flag, const std::string& value, absl::Duration& out) {
+ConfigExit EnvValueExit(absl::string_view var, absl::string_view value) {
+  return RefusalExit(absl::StrCat("error verifying flags, invalid value \"", value, "\" for ", var,
+                                  ": parse error. See 'ketcd --help'."));
+}
+
+std::optional<ConfigExit> ParseDurationFlag(absl::string_view flag, const std::string& value, absl::Duration& out,
+                                            bool from_env) {
   auto d = base::ParseGoDuration(value);
+  if (!d.ok() && from_env) return EnvValueExit(EtcdEnvName(flag), value);
   if (!d.ok()) return UsageExit(absl::StrCat("invalid value \"", value, "\" for flag ", flag, ": ", d.status().message()));
   out = *d;
   return std::nullopt;
@@ -265,6 +272,7 @@ std::optional<ConfigExit> EtcdOnlyFlags::Check(const CLI::App& app,
     // Named as it was given: --max-wals, or ETCD_MAX_WALS.
     const std::string source = from_env(f.name) ? EtcdEnvName(f.name) : std::string(f.name);
     auto given = Canonical(f, value);
+    if (!given.ok() && from_env(f.name)) return EnvValueExit(source, value);
     if (!given.ok()) {
       return UsageExit(
           absl::StrCat("invalid value \"", value, "\" for ", source, ": ", given.status().message()));

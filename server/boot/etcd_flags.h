@@ -39,8 +39,15 @@ std::string EtcdEnvName(absl::string_view flag);
 ConfigExit UsageExit(absl::string_view msg);
 // Flags that parse but cannot be honoured: exit 1, as etcd's "failed to verify flags".
 ConfigExit RefusalExit(absl::string_view msg);
-// `value` read as a Go duration into `out`, or the UsageExit naming `flag`.
-std::optional<ConfigExit> ParseDurationFlag(absl::string_view flag, const std::string& value, absl::Duration& out);
+// An ETCD_* variable whose value does not parse as its flag's type: exit 1,
+// naming the variable, in etcd's words ("error verifying flags, invalid
+// value ... for ETCD_...: parse error"); etcd checks the variables after the
+// command line, as a verification.
+ConfigExit EnvValueExit(absl::string_view var, absl::string_view value);
+// `value` read as a Go duration into `out`, or the UsageExit naming `flag`
+// (the EnvValueExit naming its variable when `from_env`).
+std::optional<ConfigExit> ParseDurationFlag(absl::string_view flag, const std::string& value, absl::Duration& out,
+                                            bool from_env = false);
 
 class EtcdOnlyFlags {
  public:

@@ -4,11 +4,13 @@
 //
 // Contract
 // - Defaults are etcd's: min-time 5s, interval 2h0m0s, timeout 20s.
-// - A value that is no Go duration is a usage error (exit 2) naming the flag;
+// - A value that is no Go duration is a usage error (exit 2) naming the flag
+//   (from ETCD_*: exit 1 naming the variable, as etcd);
 //   zero or less is accepted and means "not set", as in etcd: gRPC's own
 //   defaults then apply.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,8 +34,10 @@ struct KeepaliveFlagValues {
 // Adds the flags to `app`, their names to `names`.
 void DefineKeepaliveFlags(CLI::App& app, KeepaliveFlagValues& values, std::vector<std::string>& names);
 
-// Config::grpc_keepalive_* from the values, or the usage error.
-std::optional<ConfigExit> ResolveKeepalive(const KeepaliveFlagValues& values, Config& cfg);
+// Config::grpc_keepalive_* from the values, or the usage error (the
+// variable's refusal for a value `from_env` says came from ETCD_*).
+std::optional<ConfigExit> ResolveKeepalive(const KeepaliveFlagValues& values,
+                                           const std::function<bool(const std::string&)>& from_env, Config& cfg);
 
 // The policy on a client gRPC server being built.
 void AddKeepalivePolicy(const Config& cfg, grpc::ServerBuilder& builder);

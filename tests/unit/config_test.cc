@@ -151,10 +151,44 @@ TEST_CASE("config: a bad flag or value is a usage error that names it", "[config
     CHECK(p.exit.code == 2);
     CHECK(p.exit.err.find(c.wanted) != std::string::npos);
   }
-  // A bad variable is as bad as a bad flag.
-  auto p = Parse({}, {{"ETCD_MAX_TXN_OPS", "many"}});
-  CHECK_FALSE(p.cfg);
-  CHECK(p.exit.code == 2);
+}
+
+TEST_CASE("config: an ETCD_* value that does not parse is refused by its variable's name, as etcd refuses it", "[config]") {
+  // etcd sets the variables after parsing the command line and exits 1:
+  // "error verifying flags, invalid value "many" for ETCD_MAX_TXN_OPS: parse error".
+  const std::pair<std::string, std::string> bad[] = {
+      {"ETCD_MAX_TXN_OPS", "many"},                   // a CLI11 integer
+      {"ETCD_CLIENT_CERT_AUTH", "maybe"},             // a bool
+      {"ETCD_MAX_WALS", "many"},                      // typed by EtcdOnlyFlags
+      {"ETCD_GRPC_KEEPALIVE_MIN_TIME", "abc"},        // a Go duration, typed after the parse
+      {"ETCD_EXPERIMENTAL_CORRUPT_CHECK_TIME", "x"},  // likewise
+  };
+  for (const auto& [var, value] : bad) {
+    INFO(var);
+    auto p = Parse({"--name", "m1"}, {{var, value}});
+    CHECK_FALSE(p.cfg);
+    CHECK(p.exit.code == 1);
+    CHECK(p.exit.err.find(absl::StrCat("error verifying flags, invalid value \"", value, "\" for ", var,
+                                       ": parse error")) != std::string::npos);
+  }
+  // The command line's own error comes first (exit 2, naming the flag),
+  // whichever of the two fails to convert first.
+  const std::pair<std::string, std::pair<std::string, std::string>> both[] = {
+      {"--max-wals=x", {"ETCD_MAX_TXN_OPS", "many"}},
+      {"--max-txn-ops=x", {"ETCD_MAX_WALS", "many"}},
+      {"--max-txn-ops=x", {"ETCD_MAX_WALS", "5"}},
+      {"--grpc-keepalive-timeout=y", {"ETCD_MAX_TXN_OPS", "many"}},
+      {"--grpc-keepalive-timeout=y", {"ETCD_GRPC_KEEPALIVE_MIN_TIME", "abc"}},
+      {"--max-txn-ops=x", {"ETCD_EXPERIMENTAL_CORRUPT_CHECK_TIME", "x"}},
+  };
+  for (const auto& [arg, env] : both) {
+    INFO(arg << " with " << env.first);
+    auto p = Parse({arg}, {env});
+    CHECK_FALSE(p.cfg);
+    CHECK(p.exit.code == 2);
+    CHECK(p.exit.err.find(arg.substr(0, arg.find('='))) != std::string::npos);
+    CHECK(p.exit.err.find(env.first) == std::string::npos);
+  }
 }
 
 TEST_CASE("config: --help and --version print to stdout and exit 0", "[config]") {
@@ -234,7 +268,7 @@ TEST_CASE("config: an etcd flag ketcd does not use is checked, then named in a w
     CHECK(q.exit.err.find(absl::StrCat("for ", flag, ": ")) != std::string::npos);
   }
   auto v = Parse({}, {{"ETCD_MAX_WALS", "many"}});
-  CHECK(v.exit.code == 2);
+  CHECK(v.exit.code == 1);
   CHECK(v.exit.err.find("invalid value \"many\" for ETCD_MAX_WALS") != std::string::npos);
 }
 
