@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <functional>
 #include <optional>
 
 #include "CLI/CLI.hpp"
@@ -164,7 +165,15 @@ absl::StatusOr<std::vector<ClusterMember>> ParseInitialCluster(const std::string
   return members;
 }
 
-std::optional<ConfigExit> ResolveUrls(const RawFlags& raw, Config& cfg) {
+// A URL list's error: naming the flag (exit 2), or the variable it came from (exit 1).
+ConfigExit BadUrls(const char* flag, const std::string& value, const absl::Status& why,
+                   const std::function<bool(const std::string&)>& from_env) {
+  if (from_env(flag)) return EnvValueExit(EtcdEnvName(flag), value, why.message());
+  return UsageExit(absl::StrCat("invalid value \"", value, "\" for flag ", flag, ": ", why.message()));
+}
+
+std::optional<ConfigExit> ResolveUrls(const RawFlags& raw, const std::function<bool(const std::string&)>& from_env,
+                                      Config& cfg) {
   const std::pair<const char*, std::pair<const std::string*, std::vector<Url>*>> lists[] = {
       {"--listen-client-urls", {&raw.listen_client, &cfg.listen_client_urls}},
       {"--advertise-client-urls", {&raw.advertise_client, &cfg.advertise_client_urls}},
@@ -173,18 +182,12 @@ std::optional<ConfigExit> ResolveUrls(const RawFlags& raw, Config& cfg) {
   };
   for (const auto& [flag, target] : lists) {
     auto parsed = ParseUrlList(*target.first);
-    if (!parsed.ok()) {
-      return UsageExit(absl::StrCat("invalid value \"", *target.first, "\" for flag ", flag, ": ",
-                                    parsed.status().message()));
-    }
+    if (!parsed.ok()) return BadUrls(flag, *target.first, parsed.status(), from_env);
     *target.second = std::move(*parsed);
   }
   if (!raw.listen_metrics.empty()) {
     auto parsed = ParseUrlList(raw.listen_metrics);
-    if (!parsed.ok()) {
-      return UsageExit(absl::StrCat("invalid value \"", raw.listen_metrics, "\" for flag --listen-metrics-urls: ",
-                                    parsed.status().message()));
-    }
+    if (!parsed.ok()) return BadUrls("--listen-metrics-urls", raw.listen_metrics, parsed.status(), from_env);
     cfg.listen_metrics_urls = std::move(*parsed);
   }
   return std::nullopt;
@@ -355,9 +358,10 @@ std::optional<ConfigExit> ParseAlone(std::vector<std::string> reversed_args) {
   auto none = [](const std::string&) { return false; };
   auto exit = etcd_only.Check(app, none, warnings);
   if (exit && exit->code == 2) return exit;
-  // So do the Go durations, typed after the parse.
+  // So do the Go durations and the URL lists, typed after the parse.
   if (auto bad = ResolveCorruptCheck(raw, false, scratch)) return bad;
-  return ResolveKeepalive(raw.keepalive, none, scratch);
+  if (auto bad = ResolveKeepalive(raw.keepalive, none, scratch)) return bad;
+  return ResolveUrls(raw, none, scratch);
 }
 
 // A variable's refusal (exit 1) gives way to the command line's own error.
@@ -426,7 +430,7 @@ std::variant<Config, ConfigExit> ParseConfig(const std::vector<std::string>& arg
   if (auto exit = etcd_only.Check(app, set_by_env, cfg.warnings)) {
     return exit->code == 2 ? ParseFailure(given, flags, from_env, env, *exit) : *exit;
   }
-  if (auto exit = ResolveUrls(raw, cfg)) return *exit;
+  if (auto exit = ResolveUrls(raw, set_by_env, cfg)) return CommandLineFirst(given, *exit);
   if (auto exit = ResolveCluster(raw, cfg)) return *exit;
   if (auto exit = ResolveLogging(raw, cfg)) return *exit;
   if (auto exit = ResolveCorruptCheck(raw, set_by_env("--experimental-corrupt-check-time"), cfg)) {

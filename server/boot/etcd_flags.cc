@@ -232,9 +232,9 @@ ConfigExit UsageExit(absl::string_view msg) {
   return ConfigExit{2, "", absl::StrCat("ketcd: ", msg, "\nRun 'ketcd --help' for the list of flags.\n")};
 }
 
-ConfigExit EnvValueExit(absl::string_view var, absl::string_view value) {
-  return RefusalExit(absl::StrCat("error verifying flags, invalid value \"", value, "\" for ", var,
-                                  ": parse error. See 'ketcd --help'."));
+ConfigExit EnvValueExit(absl::string_view var, absl::string_view value, absl::string_view why) {
+  return RefusalExit(absl::StrCat("error verifying flags, invalid value \"", value, "\" for ", var, ": ", why,
+                                  ". See 'ketcd --help'."));
 }
 
 std::optional<ConfigExit> ParseDurationFlag(absl::string_view flag, const std::string& value, absl::Duration& out,

@@ -42,8 +42,9 @@ ConfigExit RefusalExit(absl::string_view msg);
 // An ETCD_* variable whose value does not parse as its flag's type: exit 1,
 // naming the variable, in etcd's words ("error verifying flags, invalid
 // value ... for ETCD_...: parse error"); etcd checks the variables after the
-// command line, as a verification.
-ConfigExit EnvValueExit(absl::string_view var, absl::string_view value);
+// command line, as a verification. `why`: the type's own error, where etcd
+// gives one (a URL's).
+ConfigExit EnvValueExit(absl::string_view var, absl::string_view value, absl::string_view why = "parse error");
 // `value` read as a Go duration into `out`, or the UsageExit naming `flag`
 // (the EnvValueExit naming its variable when `from_env`).
 std::optional<ConfigExit> ParseDurationFlag(absl::string_view flag, const std::string& value, absl::Duration& out,

@@ -180,6 +180,7 @@ TEST_CASE("config: an ETCD_* value that does not parse is refused by its variabl
       {"--grpc-keepalive-timeout=y", {"ETCD_MAX_TXN_OPS", "many"}},
       {"--grpc-keepalive-timeout=y", {"ETCD_GRPC_KEEPALIVE_MIN_TIME", "abc"}},
       {"--max-txn-ops=x", {"ETCD_EXPERIMENTAL_CORRUPT_CHECK_TIME", "x"}},
+      {"--listen-peer-urls=ftp://127.0.0.1:2380", {"ETCD_LISTEN_CLIENT_URLS", "ftp://127.0.0.1:2379"}},
   };
   for (const auto& [arg, env] : both) {
     INFO(arg << " with " << env.first);
@@ -189,6 +190,12 @@ TEST_CASE("config: an ETCD_* value that does not parse is refused by its variabl
     CHECK(p.exit.err.find(arg.substr(0, arg.find('='))) != std::string::npos);
     CHECK(p.exit.err.find(env.first) == std::string::npos);
   }
+  // A URL list's own error follows, as in etcd.
+  auto u = Parse({}, {{"ETCD_LISTEN_PEER_URLS", "ftp://127.0.0.1:2380"}});
+  CHECK(u.exit.code == 1);
+  CHECK(u.exit.err.find("error verifying flags, invalid value \"ftp://127.0.0.1:2380\" for ETCD_LISTEN_PEER_URLS: "
+                        "URL scheme must be http, https, unix, or unixs: ftp://127.0.0.1:2380. See") !=
+        std::string::npos);
 }
 
 TEST_CASE("config: --help and --version print to stdout and exit 0", "[config]") {
