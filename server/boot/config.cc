@@ -374,20 +374,25 @@ ConfigExit CommandLineFirst(const std::vector<std::string>& given, ConfigExit ex
 // The error to report when the command line and the ETCD_* variables
 // together do not parse. etcd parses the command line first (its errors
 // exit 2), then sets the variables one by one (theirs exit 1, naming the
-// variable): the command line's own error, else the first variable whose
-// value does not parse, else `combined`.
+// variable): the command line's own error, else the variables' (as etcd
+// words them), else `combined`.
 ConfigExit ParseFailure(const std::vector<std::string>& given, const std::vector<std::string>& flags,
                         const absl::flat_hash_set<std::string>& from_env, const EnvLookup& env,
                         ConfigExit combined) {
   if (from_env.empty()) return combined;
   if (auto cli = ParseAlone({given.rbegin(), given.rend()})) return *cli;
-  for (const auto& flag : flags) {
+  // etcd sets every variable in its flag set's order (by name) and reports
+  // the last that failed.
+  std::vector<std::string> sorted(flags);
+  std::sort(sorted.begin(), sorted.end());
+  std::optional<ConfigExit> last;
+  for (const auto& flag : sorted) {
     if (!from_env.contains(flag)) continue;
     const std::string var = EtcdEnvName(flag);
     const std::string value = env(var).value_or("");
-    if (ParseAlone({absl::StrCat(flag, "=", value)})) return EnvValueExit(var, value);
+    if (ParseAlone({absl::StrCat(flag, "=", value)})) last = EnvValueExit(var, value);
   }
-  return combined;
+  return last.value_or(combined);
 }
 
 }  // namespace
@@ -428,7 +433,7 @@ std::variant<Config, ConfigExit> ParseConfig(const std::vector<std::string>& arg
   if (auto exit = EnvConflict(given, flags, env)) return *exit;
   auto set_by_env = [&](const std::string& flag) { return from_env.contains(flag); };
   if (auto exit = etcd_only.Check(app, set_by_env, cfg.warnings)) {
-    return exit->code == 2 ? ParseFailure(given, flags, from_env, env, *exit) : *exit;
+    return exit->code == 2 ? ParseFailure(given, flags, from_env, env, *exit) : CommandLineFirst(given, *exit);
   }
   if (auto exit = ResolveUrls(raw, set_by_env, cfg)) return CommandLineFirst(given, *exit);
   if (auto exit = ResolveCluster(raw, cfg)) return *exit;

@@ -181,6 +181,7 @@ TEST_CASE("config: an ETCD_* value that does not parse is refused by its variabl
       {"--grpc-keepalive-timeout=y", {"ETCD_GRPC_KEEPALIVE_MIN_TIME", "abc"}},
       {"--max-txn-ops=x", {"ETCD_EXPERIMENTAL_CORRUPT_CHECK_TIME", "x"}},
       {"--listen-peer-urls=ftp://127.0.0.1:2380", {"ETCD_LISTEN_CLIENT_URLS", "ftp://127.0.0.1:2379"}},
+      {"--max-wals=x", {"ETCD_MAX_SNAPSHOTS", "y"}},  // both etcd's own flags, typed in one pass
   };
   for (const auto& [arg, env] : both) {
     INFO(arg << " with " << env.first);
@@ -190,6 +191,11 @@ TEST_CASE("config: an ETCD_* value that does not parse is refused by its variabl
     CHECK(p.exit.err.find(arg.substr(0, arg.find('='))) != std::string::npos);
     CHECK(p.exit.err.find(env.first) == std::string::npos);
   }
+  // Of two bad variables, the last by name: etcd sets them all in its flag
+  // set's order and reports the last failure.
+  auto two = Parse({}, {{"ETCD_MAX_TXN_OPS", "x"}, {"ETCD_ELECTION_TIMEOUT", "y"}});
+  CHECK(two.exit.code == 1);
+  CHECK(two.exit.err.find("ETCD_MAX_TXN_OPS") != std::string::npos);
   // A URL list's own error follows, as in etcd.
   auto u = Parse({}, {{"ETCD_LISTEN_PEER_URLS", "ftp://127.0.0.1:2380"}});
   CHECK(u.exit.code == 1);
