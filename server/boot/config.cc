@@ -165,15 +165,7 @@ absl::StatusOr<std::vector<ClusterMember>> ParseInitialCluster(const std::string
   return members;
 }
 
-// A URL list's error: naming the flag (exit 2), or the variable it came from (exit 1).
-ConfigExit BadUrls(const char* flag, const std::string& value, const absl::Status& why,
-                   const std::function<bool(const std::string&)>& from_env) {
-  if (from_env(flag)) return EnvValueExit(EtcdEnvName(flag), value, why.message());
-  return UsageExit(absl::StrCat("invalid value \"", value, "\" for flag ", flag, ": ", why.message()));
-}
-
-std::optional<ConfigExit> ResolveUrls(const RawFlags& raw, const std::function<bool(const std::string&)>& from_env,
-                                      Config& cfg) {
+std::optional<ConfigExit> ResolveUrls(const RawFlags& raw, const FromEnv& from_env, Config& cfg) {
   const std::pair<const char*, std::pair<const std::string*, std::vector<Url>*>> lists[] = {
       {"--listen-client-urls", {&raw.listen_client, &cfg.listen_client_urls}},
       {"--advertise-client-urls", {&raw.advertise_client, &cfg.advertise_client_urls}},
@@ -182,12 +174,14 @@ std::optional<ConfigExit> ResolveUrls(const RawFlags& raw, const std::function<b
   };
   for (const auto& [flag, target] : lists) {
     auto parsed = ParseUrlList(*target.first);
-    if (!parsed.ok()) return BadUrls(flag, *target.first, parsed.status(), from_env);
+    if (!parsed.ok()) return InvalidValueExit(flag, *target.first, parsed.status().message(), from_env);
     *target.second = std::move(*parsed);
   }
   if (!raw.listen_metrics.empty()) {
     auto parsed = ParseUrlList(raw.listen_metrics);
-    if (!parsed.ok()) return BadUrls("--listen-metrics-urls", raw.listen_metrics, parsed.status(), from_env);
+    if (!parsed.ok()) {
+      return InvalidValueExit("--listen-metrics-urls", raw.listen_metrics, parsed.status().message(), from_env);
+    }
     cfg.listen_metrics_urls = std::move(*parsed);
   }
   return std::nullopt;
@@ -299,9 +293,9 @@ std::optional<ConfigExit> ResolveAutoCompaction(const RawFlags& raw, Config& cfg
 }
 
 // --experimental-corrupt-check-time: a Go duration, zero or more.
-std::optional<ConfigExit> ResolveCorruptCheck(const RawFlags& raw, bool from_env, Config& cfg) {
+std::optional<ConfigExit> ResolveCorruptCheck(const RawFlags& raw, const FromEnv& from_env, Config& cfg) {
   absl::Duration d;
-  if (auto exit = ParseDurationFlag("-experimental-corrupt-check-time", raw.corrupt_check_time, d, from_env)) {
+  if (auto exit = ParseDurationFlag("--experimental-corrupt-check-time", raw.corrupt_check_time, d, from_env)) {
     return exit;
   }
   if (d < absl::ZeroDuration()) return UsageExit("--experimental-corrupt-check-time must not be negative");
@@ -359,7 +353,7 @@ std::optional<ConfigExit> ParseAlone(std::vector<std::string> reversed_args) {
   auto exit = etcd_only.Check(app, none, warnings);
   if (exit && exit->code == 2) return exit;
   // So do the Go durations and the URL lists, typed after the parse.
-  if (auto bad = ResolveCorruptCheck(raw, false, scratch)) return bad;
+  if (auto bad = ResolveCorruptCheck(raw, none, scratch)) return bad;
   if (auto bad = ResolveKeepalive(raw.keepalive, none, scratch)) return bad;
   return ResolveUrls(raw, none, scratch);
 }
@@ -438,9 +432,7 @@ std::variant<Config, ConfigExit> ParseConfig(const std::vector<std::string>& arg
   if (auto exit = ResolveUrls(raw, set_by_env, cfg)) return CommandLineFirst(given, *exit);
   if (auto exit = ResolveCluster(raw, cfg)) return *exit;
   if (auto exit = ResolveLogging(raw, cfg)) return *exit;
-  if (auto exit = ResolveCorruptCheck(raw, set_by_env("--experimental-corrupt-check-time"), cfg)) {
-    return CommandLineFirst(given, *exit);
-  }
+  if (auto exit = ResolveCorruptCheck(raw, set_by_env, cfg)) return CommandLineFirst(given, *exit);
   if (auto exit = ResolveKeepalive(raw.keepalive, set_by_env, cfg)) return CommandLineFirst(given, *exit);
   if (auto exit = ResolveAutoCompaction(raw, cfg)) return *exit;
   if (auto exit = Validate(raw, cfg)) return *exit;

@@ -237,11 +237,16 @@ ConfigExit EnvValueExit(absl::string_view var, absl::string_view value, absl::st
                                   ". See 'ketcd --help'."));
 }
 
-std::optional<ConfigExit> ParseDurationFlag(absl::string_view flag, const std::string& value, absl::Duration& out,
-                                            bool from_env) {
+ConfigExit InvalidValueExit(const std::string& flag, absl::string_view value, absl::string_view why,
+                            const FromEnv& from_env) {
+  if (from_env(flag)) return EnvValueExit(EtcdEnvName(flag), value, why);
+  return UsageExit(absl::StrCat("invalid value \"", value, "\" for flag ", flag, ": ", why));
+}
+
+std::optional<ConfigExit> ParseDurationFlag(const std::string& flag, const std::string& value, absl::Duration& out,
+                                            const FromEnv& from_env) {
   auto d = base::ParseGoDuration(value);
-  if (!d.ok() && from_env) return EnvValueExit(EtcdEnvName(flag), value);
-  if (!d.ok()) return UsageExit(absl::StrCat("invalid value \"", value, "\" for flag ", flag, ": ", d.status().message()));
+  if (!d.ok()) return InvalidValueExit(flag, value, from_env(flag) ? "parse error" : d.status().message(), from_env);
   out = *d;
   return std::nullopt;
 }

@@ -45,10 +45,16 @@ ConfigExit RefusalExit(absl::string_view msg);
 // command line, as a verification. `why`: the type's own error, where etcd
 // gives one (a URL's).
 ConfigExit EnvValueExit(absl::string_view var, absl::string_view value, absl::string_view why = "parse error");
-// `value` read as a Go duration into `out`, or the UsageExit naming `flag`
-// (the EnvValueExit naming its variable when `from_env`).
-std::optional<ConfigExit> ParseDurationFlag(absl::string_view flag, const std::string& value, absl::Duration& out,
-                                            bool from_env = false);
+// Whether a flag's value came from its ETCD_* variable.
+using FromEnv = std::function<bool(const std::string& flag)>;
+// `value` of `flag` does not parse (`why`): the UsageExit naming the flag,
+// or the EnvValueExit naming its variable when the value came from there.
+ConfigExit InvalidValueExit(const std::string& flag, absl::string_view value, absl::string_view why,
+                            const FromEnv& from_env);
+// `value` read as a Go duration into `out`, or the InvalidValueExit (Go's
+// flag package calls any bad duration a "parse error").
+std::optional<ConfigExit> ParseDurationFlag(const std::string& flag, const std::string& value, absl::Duration& out,
+                                            const FromEnv& from_env);
 
 class EtcdOnlyFlags {
  public:

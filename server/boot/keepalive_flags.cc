@@ -36,12 +36,12 @@ void DefineKeepaliveFlags(CLI::App& app, KeepaliveFlagValues& values, std::vecto
 }
 
 std::optional<ConfigExit> ResolveKeepalive(const KeepaliveFlagValues& values,
-                                           const std::function<bool(const std::string&)>& from_env, Config& cfg) {
+                                           const FromEnv& from_env, Config& cfg) {
   absl::Duration* const out[] = {&cfg.grpc_keepalive_min_time, &cfg.grpc_keepalive_interval,
                                  &cfg.grpc_keepalive_timeout};
   for (size_t i = 0; i < std::size(out); ++i) {
     const char* flag = kFlags[i].first;
-    if (auto exit = ParseDurationFlag(flag, values.text[i], *out[i], from_env(flag))) return exit;
+    if (auto exit = ParseDurationFlag(flag, values.text[i], *out[i], from_env)) return exit;
   }
   return std::nullopt;
 }

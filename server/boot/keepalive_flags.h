@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "server/boot/config.h"
+#include "server/boot/etcd_flags.h"
 
 namespace CLI {
 class App;
@@ -37,7 +38,7 @@ void DefineKeepaliveFlags(CLI::App& app, KeepaliveFlagValues& values, std::vecto
 // Config::grpc_keepalive_* from the values, or the usage error (the
 // variable's refusal for a value `from_env` says came from ETCD_*).
 std::optional<ConfigExit> ResolveKeepalive(const KeepaliveFlagValues& values,
-                                           const std::function<bool(const std::string&)>& from_env, Config& cfg);
+                                           const FromEnv& from_env, Config& cfg);
 
 // The policy on a client gRPC server being built.
 void AddKeepalivePolicy(const Config& cfg, grpc::ServerBuilder& builder);
