@@ -275,6 +275,8 @@ class MvccStore {
   // yet, so a compaction never takes events from watchers that are up to
   // date, as in etcd. No hold: INT64_MAX.
   void SetCompactionHold(int64_t rev) { compaction_hold_.store(rev, std::memory_order_release); }
+  // The hold now (INT64_MAX: none).
+  int64_t HoldLimit() const;
   // Counts ReplaceWith calls: a change means the history was replaced.
   uint64_t Generation() const { return generation_.load(std::memory_order_acquire); }
 
@@ -425,7 +427,6 @@ class MvccStore {
   std::function<void()> commit_listener_;
   std::atomic<int64_t> compaction_hold_{std::numeric_limits<int64_t>::max()};
   std::atomic<uint64_t> generation_{0};
-  int64_t HoldLimit() const;
   void PauseBetweenBatches(std::chrono::milliseconds last_batch_took);
   Gate gate_;
   std::unique_ptr<rocksdb::DB> db_;

@@ -25,7 +25,11 @@ WatchHub::WatchHub(storage::MvccStore* store, const base::Clock& clock, base::Lo
 
 void WatchHub::SetHubRev(int64_t rev) {
   hub_rev_ = rev;
-  store_->SetCompactionHold(rev);
+  HoldCompaction();
+}
+
+void WatchHub::HoldCompaction() {
+  store_->SetCompactionHold(watchers_.empty() ? std::numeric_limits<int64_t>::max() : hub_rev_);
 }
 
 WatchHub::~WatchHub() { Stop(); }
@@ -53,11 +57,20 @@ void WatchHub::Wake() {
   cv_.notify_one();
 }
 
-void WatchHub::Notify() { Wake(); }
+void WatchHub::Notify() {
+  // With no watcher there is nothing to deliver, and the hub is not woken:
+  // a wake-up per commit was a context switch per apply on every member.
+  // The fence pairs with Add's: either this load sees the new watcher, or
+  // the round Add wakes sees this commit.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (watcher_count_.load(std::memory_order_relaxed) == 0) return;
+  Wake();
+}
 
 void WatchHub::WatchersChanged() {
   watcher_count_.store(static_cast<int64_t>(watchers_.size()), std::memory_order_relaxed);
   watcher_list_stale_ = true;
+  HoldCompaction();
 }
 
 void WatchHub::Add(const std::shared_ptr<WatchSink>& sink, int64_t id, WatchSpec spec) {
@@ -68,9 +81,16 @@ void WatchHub::Add(const std::shared_ptr<WatchSink>& sink, int64_t id, WatchSpec
   w->spec = std::move(spec);
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (watchers_.empty()) {
+      // Commits did not wake an empty hub (Notify): catch up with the
+      // store first, so that this watcher's start is judged against now.
+      generation_ = store_->Generation();
+      hub_rev_ = store_->Rev();
+    }
     const Key key{sink.get(), id};
     watchers_[key] = w;
     WatchersChanged();
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     // A start at or below hub_rev needs history first.
     if (w->next_rev <= hub_rev_) unsynced_.insert(key);
   }
@@ -127,6 +147,7 @@ void WatchHub::Loop() {
 
 absl::Time WatchHub::Step() {
   std::lock_guard<std::mutex> lock(mu_);
+  rounds_.fetch_add(1, std::memory_order_relaxed);
   DeliverLive();
   CatchUp();
   AnswerProgressRequests();

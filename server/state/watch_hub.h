@@ -22,7 +22,9 @@
 // watchers, answer progress requests, and send periodic progress when the
 // injected clock says it is due). The hub thread runs a round whenever it
 // is notified or the next round is due; with Options::run_thread false there
-// is no thread and the owner (a test) calls Step() itself.
+// is no thread and the owner (a test) calls Step() itself. A hub with no
+// watcher is not notified by commits: it has nothing to deliver, and holds
+// back no compaction.
 // Ownership: borrows the store, the clock and the logger (must outlive it).
 // Thread-safety: all public methods are thread-safe. Streams are called
 // back (Enqueue) from whichever thread runs Step(): the hub thread, or the
@@ -101,6 +103,7 @@ class WatchHub {
   ~WatchHub();
 
   // Wakes the hub: the store has committed (any thread, must not block).
+  // Not while the hub has no watcher.
   void Notify();
 
   // Registers a watcher; its events go to `sink`, tagged `id`.
@@ -122,6 +125,8 @@ class WatchHub {
 
   // Watchers registered now (etcd_debugging_mvcc_watcher_total); any thread.
   int64_t Watchers() const { return watcher_count_.load(std::memory_order_relaxed); }
+  // Rounds run so far (Step calls); any thread.
+  uint64_t Rounds() const { return rounds_.load(std::memory_order_relaxed); }
 
  private:
   struct Watcher {
@@ -140,6 +145,9 @@ class WatchHub {
   // and the count for metrics is updated.
   void WatchersChanged();
   void SetHubRev(int64_t rev);
+  // Physical compaction is held at hub_rev_ while there are watchers, and
+  // not at all without them.
+  void HoldCompaction();
   void DeliverLive();
   void CatchUp();
   void SendProgress(absl::Time now);
@@ -193,6 +201,7 @@ class WatchHub {
   std::vector<Watcher*> watcher_list_;
   bool watcher_list_stale_ = false;
   std::atomic<int64_t> watcher_count_{0};  // watchers_.size(), for metrics
+  std::atomic<uint64_t> rounds_{0};
   std::set<Key> unsynced_;              // guarded by mu_
   std::vector<std::shared_ptr<WatchSink>> progress_requests_;  // guarded by mu_
   int64_t hub_rev_ = 0;                 // guarded by mu_ (written by the hub thread)

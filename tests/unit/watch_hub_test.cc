@@ -7,9 +7,13 @@
 // The hub runs with no thread: each test calls Step() for a round, at
 // chosen points, on a ManualClock, so every run is the same and nothing
 // sleeps.
+#include <chrono>
+#include <functional>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <random>
+#include <thread>
 
 #include <catch2/catch.hpp>
 
@@ -239,17 +243,35 @@ TEST_CASE("the watch hub gives every watcher its model events exactly once, in o
 
 namespace ketcd_test {
 
-TEST_CASE("a compaction committed with the writes before it does not cancel up-to-date watchers",
-          "[watch]") {
+namespace {
+
+// A hub over a fresh store that notifies it on every commit: with no
+// thread (the test runs its rounds) on a manual clock, or with its thread
+// on the real one.
+template <typename ClockType, bool kThread>
+struct HubFixture {
+  static server::WatchHub::Options HubOptions() {
+    server::WatchHub::Options opts;
+    opts.progress_interval = absl::Hours(1);
+    opts.run_thread = kThread;
+    return opts;
+  }
+  HubFixture() { store->SetCommitListener([this] { hub.Notify(); }); }
+  ~HubFixture() { hub.Stop(); }
+
   TempDir tmp;
-  auto store = OpenStore(tmp.Sub("db"));
-  base::ManualClock clock;
-  base::Logger logger(&clock);
-  server::WatchHub::Options opts;
-  opts.progress_interval = absl::Hours(1);
-  opts.run_thread = false;
-  server::WatchHub hub(store.get(), clock, &logger, opts);
-  store->SetCommitListener([&] { hub.Notify(); });
+  std::unique_ptr<storage::MvccStore> store = OpenStore(tmp.Sub("db"));
+  ClockType clock;
+  base::Logger logger{&clock};
+  server::WatchHub hub{store.get(), clock, &logger, HubOptions()};
+};
+using SteppedHub = HubFixture<base::ManualClock, false>;
+using ThreadedHub = HubFixture<base::RealClock, true>;
+
+}  // namespace
+
+TEST_CASE_METHOD(SteppedHub, "a compaction committed with the writes before it does not cancel up-to-date watchers",
+          "[watch]") {
   auto sink = std::make_shared<FakeSink>(1000);
   server::WatchSpec spec;
   spec.range = storage::KeyRange::FromEtcd("k", "l");
@@ -337,6 +359,83 @@ TEST_CASE("periodic progress follows the injected clock", "[watch]") {
   clock.Advance(absl::Minutes(10));
   hub.Step();
   CHECK(progress_count() == 2);
+  hub.Stop();
+}
+
+}  // namespace ketcd_test
+
+namespace ketcd_test {
+
+namespace {
+
+void PutOne(storage::MvccStore& store, const std::string& key) {
+  auto wb = store.Write();
+  auto txn = wb->BeginTxn();
+  REQUIRE(txn.Put(key, "v", 0).ok());
+  wb->EndTxn(txn);
+  REQUIRE(wb->Commit(1, false).ok());
+}
+
+std::vector<int64_t> EventRevs(FakeSink& sink) {
+  std::vector<int64_t> revs;
+  for (const auto& r : sink.Got()) {
+    for (const auto& e : r.events()) revs.push_back(e.kv().mod_revision());
+  }
+  return revs;
+}
+
+}  // namespace
+
+TEST_CASE_METHOD(SteppedHub, "a hub with no watcher holds no compaction, and a watcher added later starts from the store",
+          "[watch]") {
+  constexpr int64_t kNoHold = std::numeric_limits<int64_t>::max();
+  // Revisions 2..6, no round in between: nothing waits for a watcher.
+  for (int i = 0; i < 5; ++i) PutOne(*store, "k" + std::to_string(i));
+  CHECK(store->HoldLimit() == kNoHold);
+
+  auto now = std::make_shared<FakeSink>(1000);
+  server::WatchSpec spec;
+  spec.range = storage::KeyRange::FromEtcd("k", "l");
+  spec.start_rev = store->Rev() + 1;  // 7
+  hub.Add(now, 1, spec);
+  // Held from here: what the watcher is owed is kept.
+  CHECK(store->HoldLimit() == 6);
+  auto past = std::make_shared<FakeSink>(1000);
+  spec.start_rev = 4;
+  hub.Add(past, 2, spec);
+  PutOne(*store, "k9");
+  hub.Step();
+  CHECK(EventRevs(*now) == std::vector<int64_t>{7});
+  CHECK(EventRevs(*past) == std::vector<int64_t>{4, 5, 6, 7});
+  CHECK(store->HoldLimit() == 7);
+
+  CHECK(hub.Remove(now.get(), 1));
+  CHECK(store->HoldLimit() == 7);
+  hub.RemoveSink(past.get());
+  CHECK(store->HoldLimit() == kNoHold);
+  hub.Stop();
+}
+
+TEST_CASE_METHOD(ThreadedHub, "commits wake the hub thread only while it has watchers", "[watch]") {
+  auto wait_for = [](const std::function<bool()>& done) {
+    for (int i = 0; i < 500 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return done();
+  };
+  const uint64_t idle_rounds = hub.Rounds();
+  for (int i = 0; i < 20; ++i) PutOne(*store, "a" + std::to_string(i));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(hub.Rounds() == idle_rounds);
+
+  auto sink = std::make_shared<FakeSink>(1000);
+  server::WatchSpec spec;
+  spec.range = storage::KeyRange::FromEtcd("k", "l");
+  spec.start_rev = store->Rev() + 1;
+  hub.Add(sink, 1, spec);
+  const int64_t first = store->Rev() + 1;
+  for (int i = 0; i < 3; ++i) PutOne(*store, "k" + std::to_string(i));
+  REQUIRE(wait_for([&] { return EventRevs(*sink).size() == 3; }));
+  CHECK(EventRevs(*sink) == std::vector<int64_t>{first, first + 1, first + 2});
+  CHECK(hub.Rounds() > idle_rounds);
   hub.Stop();
 }
 
