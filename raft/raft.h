@@ -193,9 +193,13 @@ class Raft {
   void HandleHeartbeat(const raftpb::Message& m);
   void HandleSnapshot(const raftpb::Message& m);
   bool Restore(const raftpb::Snapshot& s);
-  bool MaybeSendAppend(uint64_t to, bool send_if_empty);
+  // commit_news: the append is sent to spread a new commit index (see
+  // answer_not_needed in raft.proto).
+  bool MaybeSendAppend(uint64_t to, bool send_if_empty, bool commit_news = false);
   void SendAppend(uint64_t to) { MaybeSendAppend(to, true); }
   void BroadcastAppend();
+  // BroadcastAppend after the commit index moved.
+  void BroadcastCommit();
   void BroadcastHeartbeat();
   void SendHeartbeat(uint64_t to, const std::string& ctx);
   void SendTimeoutNow(uint64_t to);

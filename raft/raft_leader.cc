@@ -150,7 +150,7 @@ void Raft::HandleAppendResponse(const raftpb::Message& m, Progress* pr) {
   uint64_t from = m.from();
   if (LeaderMaybeCommit()) {
     if (state_ != StateType::kLeader) return;  // stepped down after removal
-    BroadcastAppend();  // tell everyone about the new commit index
+    BroadcastCommit();
   } else if (was_paused) {
     SendAppend(from);
   }

@@ -33,6 +33,7 @@ void Raft::HandleAppendEntries(const raftpb::Message& m) {
       ApplyConfEntries(added);
       SwitchToCurrentConfig();
     }
+    if (m.answer_not_needed() && m.entries_size() == 0) return;
     resp.set_index(res->last_new_index);
     Send(std::move(resp));
     return;
@@ -107,11 +108,11 @@ void Raft::OnPersisted(uint64_t index, uint64_t term) {
   // (index, term) may have been replaced since the Ready was produced.
   if (self == nullptr || !log_.MatchTerm(index, term)) return;
   if (self->MaybeUpdate(index) && LeaderMaybeCommit() && state_ == StateType::kLeader) {
-    BroadcastAppend();  // spread the new commit index
+    BroadcastCommit();
   }
 }
 
-bool Raft::MaybeSendAppend(uint64_t to, bool send_if_empty) {
+bool Raft::MaybeSendAppend(uint64_t to, bool send_if_empty, bool commit_news) {
   Progress* pr = trk_.Get(to);
   if (pr == nullptr || pr->IsPaused()) return false;
   raftpb::Message m;
@@ -150,6 +151,16 @@ bool Raft::MaybeSendAppend(uint64_t to, bool send_if_empty) {
       pr->inflights.Add(last);
     }
   }
+  // Spreading a commit to a follower in Replicate with nothing new to send:
+  // accepted, the answer would report next - 1, which the follower has
+  // acknowledged already or will in its answer to the append that sent it.
+  // So it is not asked for (one message each way per follower per write,
+  // with one client). If that earlier answer is lost, the heartbeat
+  // response's append (not commit news) is answered and repairs the match.
+  // Rejections are always answered, and Probe needs every answer.
+  if (commit_news && m.entries_size() == 0 && pr->state == ProgressState::kReplicate) {
+    m.set_answer_not_needed(true);
+  }
   // In Probe, one append per heartbeat round trip until we learn where
   // the follower's log ends.
   if (pr->state == ProgressState::kProbe) pr->probe_sent = true;
@@ -160,6 +171,12 @@ bool Raft::MaybeSendAppend(uint64_t to, bool send_if_empty) {
 void Raft::BroadcastAppend() {
   for (auto& [id, pr] : trk_.progress()) {
     if (id != id_) SendAppend(id);
+  }
+}
+
+void Raft::BroadcastCommit() {
+  for (auto& [id, pr] : trk_.progress()) {
+    if (id != id_) MaybeSendAppend(id, true, /*commit_news=*/true);
   }
 }
 
