@@ -90,6 +90,11 @@ int64_t MvccStore::PhysicallyCompactedRev() const {
 
 int64_t MvccStore::HoldLimit() const { return compaction_hold_.load(std::memory_order_acquire); }
 
+void MvccStore::SetCompactionHold(int64_t rev) {
+  std::lock_guard<std::mutex> lock(compact_mu_);
+  compaction_hold_.store(rev, std::memory_order_release);
+}
+
 void MvccStore::CompactorLoop() {
   // After a failed pass: retried after this long (doubling up to 30 s), or
   // at once when a new compaction is requested. A pass that fails at once

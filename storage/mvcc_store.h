@@ -274,7 +274,10 @@ class MvccStore {
   // (any thread). The watch hub holds the revisions it has not delivered
   // yet, so a compaction never takes events from watchers that are up to
   // date, as in etcd. No hold: INT64_MAX.
-  void SetCompactionHold(int64_t rev) { compaction_hold_.store(rev, std::memory_order_release); }
+  // Set under the compactor's lock: a compaction pass that starts after it
+  // returns sees the hold, and one that started before took a target that
+  // was committed before, hence at or below the store's Rev() read after.
+  void SetCompactionHold(int64_t rev);
   // The hold now (INT64_MAX: none).
   int64_t HoldLimit() const;
   // Counts ReplaceWith calls: a change means the history was replaced.

@@ -84,6 +84,10 @@ void WatchHub::Add(const std::shared_ptr<WatchSink>& sink, int64_t id, WatchSpec
     if (watchers_.empty()) {
       // Commits did not wake an empty hub (Notify): catch up with the
       // store first, so that this watcher's start is judged against now.
+      // An empty hub holds no compaction, so first hold it where the hub
+      // last was: no pass can then pass the revision read next (see
+      // SetCompactionHold) and take what a watcher starting after it needs.
+      store_->SetCompactionHold(hub_rev_);
       generation_ = store_->Generation();
       hub_rev_ = store_->Rev();
     }
