@@ -25,8 +25,10 @@ void StartUnary(Start start, Req req, double timeout_s, int kind, ClosedLoop::Do
   start(&call->ctx, &call->req, &call->resp,
         [call, kind, done = std::move(done), on_ok = std::move(on_ok)](grpc::Status st) {
           if (st.ok() && on_ok) on_ok(call->resp);
-          done(kind, st);
+          // The call's state goes before `done`: the last `done` lets the run
+          // end and its stubs and channels go.
           delete call;
+          done(kind, st);
         });
 }
 
