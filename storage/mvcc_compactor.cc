@@ -91,6 +91,13 @@ int64_t MvccStore::PhysicallyCompactedRev() const {
 int64_t MvccStore::HoldLimit() const { return compaction_hold_.load(std::memory_order_acquire); }
 
 void MvccStore::SetCompactionHold(int64_t rev) {
+  // Raising the hold needs no ordering (a pass that misses it compacts
+  // less), and the watch hub raises it every round; only a lowered hold
+  // must be ordered against the start of a pass.
+  if (rev >= compaction_hold_.load(std::memory_order_acquire)) {
+    compaction_hold_.store(rev, std::memory_order_release);
+    return;
+  }
   std::lock_guard<std::mutex> lock(compact_mu_);
   compaction_hold_.store(rev, std::memory_order_release);
 }

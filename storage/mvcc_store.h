@@ -274,9 +274,10 @@ class MvccStore {
   // (any thread). The watch hub holds the revisions it has not delivered
   // yet, so a compaction never takes events from watchers that are up to
   // date, as in etcd. No hold: INT64_MAX.
-  // Set under the compactor's lock: a compaction pass that starts after it
-  // returns sees the hold, and one that started before took a target that
-  // was committed before, hence at or below the store's Rev() read after.
+  // A lowered hold is set under the compactor's lock: a compaction pass that
+  // starts after it returns sees the hold, and one that started before took
+  // a target that was committed before, hence at or below the store's Rev()
+  // read after. One thread sets the hold at a time.
   void SetCompactionHold(int64_t rev);
   // The hold now (INT64_MAX: none).
   int64_t HoldLimit() const;

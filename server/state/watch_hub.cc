@@ -41,7 +41,6 @@ void WatchHub::Stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
-  store_->SetCompactionHold(std::numeric_limits<int64_t>::max());
   std::lock_guard<std::mutex> lock(mu_);
   watchers_.clear();
   WatchersChanged();
