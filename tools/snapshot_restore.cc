@@ -4,17 +4,15 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <map>
 #include <optional>
 #include <set>
-#include <string_view>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "base/etcd_url.h"
 #include "storage/etcd_backup.h"
 #include "storage/identity.h"
 #include "tools/etcdctl_cli.h"
@@ -25,19 +23,7 @@ namespace {
 
 using UrlsMap = std::map<std::string, std::vector<std::string>>;  // name -> sorted URLs
 
-// Go's strconv.Quote for the texts etcd formats with %q.
-std::string GoQuote(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    if (static_cast<unsigned char>(c) < 0x20) {
-      absl::StrAppend(&out, "\\x", absl::Hex(static_cast<unsigned char>(c), absl::kZeroPad2));
-      continue;
-    }
-    out.push_back(c);
-  }
-  return out + "\"";
-}
+using base::GoQuote;
 
 // Go's %q of a []string: ["a" "b"].
 std::string GoQuoteSlice(const std::vector<std::string>& v) {
@@ -46,54 +32,12 @@ std::string GoQuoteSlice(const std::vector<std::string>& v) {
   return "[" + absl::StrJoin(quoted, " ") + "]";
 }
 
-// The scheme as Go's url.Parse finds it: letters, then letters, digits,
-// '+', '-' or '.', up to the first ':'; anything else means no scheme.
-std::string SchemeOf(const std::string& url) {
-  for (size_t i = 0; i < url.size(); ++i) {
-    char c = url[i];
-    if (std::isalpha(static_cast<unsigned char>(c))) continue;
-    if (i > 0 && (std::isdigit(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.')) continue;
-    if (c == ':' && i > 0) return absl::AsciiStrToLower(url.substr(0, i));
-    return "";
-  }
-  return "";
-}
-
-// net.SplitHostPort's acceptance: "host:port" or "[v6]:port".
-bool IsHostPort(std::string_view host) {
-  if (!host.empty() && host.front() == '[') {
-    size_t close = host.find(']');
-    return close != std::string_view::npos && close + 1 < host.size() && host[close + 1] == ':' &&
-           host.find(':', close + 2) == std::string_view::npos;
-  }
-  size_t colon = host.find(':');
-  return colon != std::string_view::npos && host.find(':', colon + 1) == std::string_view::npos;
-}
-
 // One peer URL checked as etcd's types.NewURLs checks it; the URL as etcd
 // prints it (the text, trimmed).
 absl::StatusOr<std::string> CheckUrl(const std::string& raw) {
-  std::string in(absl::StripAsciiWhitespace(raw));
-  std::string scheme = SchemeOf(in);
-  if (scheme != "http" && scheme != "https" && scheme != "unix" && scheme != "unixs") {
-    return absl::InvalidArgumentError("URL scheme must be http, https, unix, or unixs: " + in);
-  }
-  std::string_view rest = std::string_view(in).substr(scheme.size() + 1);
-  rest = rest.substr(0, rest.find('#'));
-  rest = rest.substr(0, rest.find('?'));
-  std::string_view host, path;
-  if (rest.substr(0, 2) == "//") {
-    rest.remove_prefix(2);
-    size_t slash = rest.find('/');
-    host = rest.substr(0, slash);
-    if (slash != std::string_view::npos) path = rest.substr(slash);
-    if (size_t at = host.rfind('@'); at != std::string_view::npos) host.remove_prefix(at + 1);
-  }
-  if (!IsHostPort(host)) {
-    return absl::InvalidArgumentError("URL address does not have the form \"host:port\": " + in);
-  }
-  if (!path.empty()) return absl::InvalidArgumentError("URL must not contain a path: " + in);
-  return in;
+  auto url = base::ParseEtcdUrl(raw);
+  if (!url.ok()) return url.status();
+  return url->text;
 }
 
 absl::StatusOr<std::vector<std::string>> CheckUrls(const std::vector<std::string>& raw) {

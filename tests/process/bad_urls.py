@@ -2,15 +2,20 @@
 """Malformed URLs in the *-urls flags, differential: etcd parses each with
 Go's url.Parse and then checks scheme, host:port and path; ketcd must refuse
 each value with the same words and exit code. A row is the exit code and the
-reason after "for flag --NAME: " on the first line of stderr.
+reason after "for flag --NAME: " on the first line of stderr. With
+--ketcdctl, `snapshot restore --initial-advertise-peer-urls` (and the same URL
+in --initial-cluster) is compared the same way with etcdctl 3.4's, which
+checks the URLs before it opens the file.
 
 Every value is refused while the flags are read. Should a build accept one,
 it may only ever bind 127.0.0.1: no value names another address, and every
 other URL flag is set to a free 127.0.0.1 port (each run is killed after
 5 s; its temp data dir is removed).
 
-usage: bad_urls.py --ketcd PATH [--etcd /usr/bin/etcd] [--against both|ketcd|etcd]
+usage: bad_urls.py --ketcd PATH [--etcd /usr/bin/etcd] [--ketcdctl PATH [--etcdctl /usr/bin/etcdctl]]
+                   [--against both|ketcd|etcd]
 """
+import argparse
 import os
 import re
 import shutil
@@ -75,11 +80,41 @@ def refusal(binary, flag, value):
     return "exit %d: %s" % (proc.returncode, m.group(1) if m else first)
 
 
+def restore_refusal(ctl, value):
+    data = tempfile.mkdtemp(prefix="bad-urls-")
+    try:
+        proc = subprocess.run([ctl, "snapshot", "restore", os.path.join(data, "no-such.db"), "--data-dir",
+                               os.path.join(data, "d"), "--initial-advertise-peer-urls", value,
+                               "--initial-cluster", "default=" + value],
+                              capture_output=True, text=True, timeout=20, env=dict(os.environ, ETCDCTL_API="3"))
+    except subprocess.TimeoutExpired:
+        return "still running after 20 s"
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+    errors = [line for line in proc.stderr.split("\n") if line.startswith("Error: ")]
+    return "exit %d: %s" % (proc.returncode, errors[0] if errors else proc.stderr.strip()[-200:])
+
+
+CTLS = {}  # label -> etcdctl or ketcdctl, when --ketcdctl is given
+
+
 def run(binary, label):
-    return [("%s=%r" % (flag, value), refusal(binary, flag, value)) for flag in FLAGS for value in VALUES]
+    rows = [("%s=%r" % (flag, value), refusal(binary, flag, value)) for flag in FLAGS for value in VALUES]
+    if label in CTLS:
+        # Restore refuses a value its member would take only if it has no
+        # port, path or scheme trouble; a URL list is not one URL here.
+        rows += [("restore %r" % value, restore_refusal(CTLS[label], value)) for value in VALUES if "," not in value]
+    return rows
 
 
 def main():
+    ap = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    ap.add_argument("--ketcdctl")
+    ap.add_argument("--etcdctl", default="/usr/bin/etcdctl")
+    ctl, rest = ap.parse_known_args()
+    if ctl.ketcdctl:
+        CTLS.update(etcd=ctl.etcdctl, ketcd=ctl.ketcdctl)
+    sys.argv[1:] = rest
     args, results = differential.run_systems(run, width=60)
     if args.against != "both":
         return 0
