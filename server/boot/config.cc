@@ -358,13 +358,6 @@ std::optional<ConfigExit> ParseAlone(std::vector<std::string> reversed_args) {
   return ResolveUrls(raw, none, scratch);
 }
 
-// A variable's refusal (exit 1) gives way to the command line's own error.
-ConfigExit CommandLineFirst(const std::vector<std::string>& given, ConfigExit exit) {
-  if (exit.code != 1) return exit;
-  if (auto cli = ParseAlone({given.rbegin(), given.rend()})) return *cli;
-  return exit;
-}
-
 // The error to report when the command line and the ETCD_* variables
 // together do not parse. etcd parses the command line first (its errors
 // exit 2), then sets the variables one by one (theirs exit 1, naming the
@@ -384,7 +377,12 @@ ConfigExit ParseFailure(const std::vector<std::string>& given, const std::vector
     if (!from_env.contains(flag)) continue;
     const std::string var = EtcdEnvName(flag);
     const std::string value = env(var).value_or("");
-    if (ParseAlone({absl::StrCat(flag, "=", value)})) last = EnvValueExit(var, value);
+    if (!ParseAlone({absl::StrCat(flag, "=", value)})) continue;
+    // Go's flag types refuse with "parse error"; etcd's URL lists with the
+    // URL's own reason.
+    absl::Status urls = absl::OkStatus();
+    if (absl::EndsWith(flag, "-urls")) urls = ParseUrlList(value).status();
+    last = urls.ok() ? EnvValueExit(var, value) : EnvValueExit(var, value, urls.message());
   }
   return last.value_or(combined);
 }
@@ -426,14 +424,15 @@ std::variant<Config, ConfigExit> ParseConfig(const std::vector<std::string>& arg
   // As etcd: the variables are looked at once the command line parses.
   if (auto exit = EnvConflict(given, flags, env)) return *exit;
   auto set_by_env = [&](const std::string& flag) { return from_env.contains(flag); };
-  if (auto exit = etcd_only.Check(app, set_by_env, cfg.warnings)) {
-    return exit->code == 2 ? ParseFailure(given, flags, from_env, env, *exit) : CommandLineFirst(given, *exit);
-  }
-  if (auto exit = ResolveUrls(raw, set_by_env, cfg)) return CommandLineFirst(given, *exit);
+  // A value that does not parse: the command line's error first, then the
+  // variables' in etcd's order (ParseFailure), whichever check found it.
+  auto failure = [&](const ConfigExit& exit) { return ParseFailure(given, flags, from_env, env, exit); };
+  if (auto exit = etcd_only.Check(app, set_by_env, cfg.warnings)) return failure(*exit);
+  if (auto exit = ResolveUrls(raw, set_by_env, cfg)) return failure(*exit);
   if (auto exit = ResolveCluster(raw, cfg)) return *exit;
   if (auto exit = ResolveLogging(raw, cfg)) return *exit;
-  if (auto exit = ResolveCorruptCheck(raw, set_by_env, cfg)) return CommandLineFirst(given, *exit);
-  if (auto exit = ResolveKeepalive(raw.keepalive, set_by_env, cfg)) return CommandLineFirst(given, *exit);
+  if (auto exit = ResolveCorruptCheck(raw, set_by_env, cfg)) return failure(*exit);
+  if (auto exit = ResolveKeepalive(raw.keepalive, set_by_env, cfg)) return failure(*exit);
   if (auto exit = ResolveAutoCompaction(raw, cfg)) return *exit;
   if (auto exit = Validate(raw, cfg)) return *exit;
   if (cfg.data_dir.empty()) cfg.data_dir = cfg.name + ".ketcd";

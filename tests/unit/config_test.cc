@@ -202,6 +202,24 @@ TEST_CASE("config: an ETCD_* value that does not parse is refused by its variabl
   CHECK(u.exit.err.find("error verifying flags, invalid value \"ftp://127.0.0.1:2380\" for ETCD_LISTEN_PEER_URLS: "
                         "URL scheme must be http, https, unix, or unixs: ftp://127.0.0.1:2380. See") !=
         std::string::npos);
+  // ... also beside another bad variable, and of two bad URL variables the
+  // last by name, whichever check met it first (etcd 3.4's own output).
+  const std::pair<std::vector<std::pair<std::string, std::string>>, std::string> urls[] = {
+      {{{"ETCD_LISTEN_CLIENT_URLS", "127.0.0.1:2379"}, {"ETCD_HEARTBEAT_INTERVAL", "abc"}},
+       "invalid value \"127.0.0.1:2379\" for ETCD_LISTEN_CLIENT_URLS: parse \"127.0.0.1:2379\": first path "
+       "segment in URL cannot contain colon. See 'ketcd --help'.\n"},
+      {{{"ETCD_LISTEN_PEER_URLS", "ftp://x:1"}, {"ETCD_LISTEN_CLIENT_URLS", "127.0.0.1:2379"}},
+       "invalid value \"ftp://x:1\" for ETCD_LISTEN_PEER_URLS: URL scheme must be http, https, unix, or unixs: "
+       "ftp://x:1. See 'ketcd --help'.\n"},
+      {{{"ETCD_LISTEN_CLIENT_URLS", "http://127.0.0.1:2379/"}, {"ETCD_MAX_WALS", "x"}},
+       "invalid value \"x\" for ETCD_MAX_WALS: parse error. See 'ketcd --help'.\n"},
+  };
+  for (const auto& [vars, want] : urls) {
+    INFO(vars[0].first << " with " << vars[1].first);
+    auto p = Parse({}, {vars[0], vars[1]});
+    CHECK(p.exit.code == 1);
+    CHECK(p.exit.err == "ketcd: error verifying flags, " + want);
+  }
 }
 
 TEST_CASE("config: --help and --version print to stdout and exit 0", "[config]") {
