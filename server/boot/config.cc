@@ -144,7 +144,9 @@ std::vector<std::string> DefineFlags(CLI::App& app, Config& cfg, RawFlags& raw) 
       "Interpret 'auto-compaction-retention' one of: periodic|revision. 'periodic' for duration based "
       "retention, defaulting to hours if no time unit is provided (e.g. '5m'). 'revision' for revision "
       "number based retention.");
-  return WithMetricsAndKeepaliveFlags(app, raw, std::move(names));
+  names = WithMetricsAndKeepaliveFlags(app, raw, std::move(names));
+  CheckGoIntegers(app);
+  return names;
 }
 
 absl::StatusOr<std::vector<ClusterMember>> ParseInitialCluster(const std::string& csv) {
@@ -187,7 +189,7 @@ std::optional<ConfigExit> ResolveUrls(const RawFlags& raw, const FromEnv& from_e
   return std::nullopt;
 }
 
-std::optional<ConfigExit> ResolveCluster(RawFlags& raw, Config& cfg) {
+std::optional<ConfigExit> ResolveCluster(RawFlags& raw, const FromEnv& from_env, Config& cfg) {
   if (raw.initial_cluster == kDefaultInitialCluster && cfg.name != "default") {
     // As etcd: a named member with no explicit cluster is a cluster of itself.
     raw.initial_cluster.clear();
@@ -208,8 +210,8 @@ std::optional<ConfigExit> ResolveCluster(RawFlags& raw, Config& cfg) {
                                   "\" in the initial cluster configuration"));
   }
   if (cfg.initial_cluster_state != "new" && cfg.initial_cluster_state != "existing") {
-    return UsageExit(absl::StrCat("invalid value \"", cfg.initial_cluster_state,
-                                  "\" for flag --initial-cluster-state: must be new or existing"));
+    // etcd's words (its choice flag's), though "new" or "existing" would say more.
+    return InvalidValueExit("--initial-cluster-state", cfg.initial_cluster_state, "invalid value", from_env);
   }
   return std::nullopt;
 }
@@ -238,7 +240,8 @@ std::optional<ConfigExit> ResolveLogging(const RawFlags& raw, Config& cfg) {
   } else if (raw.logger == "capnslog") {
     cfg.log_format = base::LogFormat::kText;
   } else {
-    return UsageExit(absl::StrCat("invalid value \"", raw.logger, "\" for flag --logger: must be zap or capnslog"));
+    return RefusalExit(absl::StrCat("error verifying flags, unknown logger option \"", raw.logger,
+                                    "\". See 'ketcd --help'."));
   }
   auto level = base::ParseLogLevel(raw.log_level);
   if (!level.ok()) {
@@ -345,7 +348,7 @@ std::optional<ConfigExit> ParseAlone(std::vector<std::string> reversed_args) {
   try {
     app.parse(reversed_args);
   } catch (const CLI::ParseError& e) {
-    return UsageExit(e.what());
+    return UsageExit(GoIntegerRefusal(e.what()).value_or(e.what()));
   }
   // A refused setting (exit 1) parses; only a value of the wrong type fails.
   std::vector<std::string> warnings;
@@ -417,7 +420,7 @@ std::variant<Config, ConfigExit> ParseConfig(const std::vector<std::string>& arg
   } catch (const CLI::CallForVersion& e) {
     return ConfigExit{0, absl::StrCat(e.what(), "\n"), ""};
   } catch (const CLI::ParseError& e) {
-    return ParseFailure(given, flags, from_env, env, UsageExit(e.what()));
+    return ParseFailure(given, flags, from_env, env, UsageExit(GoIntegerRefusal(e.what()).value_or(e.what())));
   }
   // The file is then the only source: the other flags are ignored.
   if (!config_file.empty()) return ParseConfigFile(config_file, app);
@@ -429,7 +432,7 @@ std::variant<Config, ConfigExit> ParseConfig(const std::vector<std::string>& arg
   auto failure = [&](const ConfigExit& exit) { return ParseFailure(given, flags, from_env, env, exit); };
   if (auto exit = etcd_only.Check(app, set_by_env, cfg.warnings)) return failure(*exit);
   if (auto exit = ResolveUrls(raw, set_by_env, cfg)) return failure(*exit);
-  if (auto exit = ResolveCluster(raw, cfg)) return *exit;
+  if (auto exit = ResolveCluster(raw, set_by_env, cfg)) return failure(*exit);
   if (auto exit = ResolveLogging(raw, cfg)) return *exit;
   if (auto exit = ResolveCorruptCheck(raw, set_by_env, cfg)) return failure(*exit);
   if (auto exit = ResolveKeepalive(raw.keepalive, set_by_env, cfg)) return failure(*exit);

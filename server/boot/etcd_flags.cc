@@ -8,6 +8,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -211,6 +212,17 @@ absl::StatusOr<std::string> Canonical(const EtcdOnlyFlag& flag, absl::string_vie
   return std::string(v);
 }
 
+// ketcd's own numeric flags and the Go type etcd declares each with.
+constexpr std::pair<const char*, Kind> kGoIntegerFlags[] = {
+    {"--snapshot-count", Kind::kUint},     {"--experimental-snapshot-catchup-entries", Kind::kUint},
+    {"--heartbeat-interval", Kind::kUint}, {"--election-timeout", Kind::kUint},
+    {"--max-request-bytes", Kind::kUint},  {"--max-txn-ops", Kind::kUint},
+    {"--bcrypt-cost", Kind::kUint},        {"--auth-token-ttl", Kind::kUint},
+    {"--self-signed-cert-validity", Kind::kUint}, {"--quota-backend-bytes", Kind::kInt},
+    {"--experimental-max-learners", Kind::kInt},
+};
+constexpr absl::string_view kGoIntegerMark = "invalid value \"";
+
 const EtcdOnlyFlag* Find(absl::string_view name) {
   for (const auto& f : kFlags) {
     if (name == f.name) return &f;
@@ -241,6 +253,27 @@ ConfigExit InvalidValueExit(const std::string& flag, absl::string_view value, ab
                             const FromEnv& from_env) {
   if (from_env(flag)) return EnvValueExit(EtcdEnvName(flag), value, why);
   return UsageExit(absl::StrCat("invalid value \"", value, "\" for flag ", flag, ": ", why));
+}
+
+void CheckGoIntegers(CLI::App& app) {
+  for (const auto& [name, kind] : kGoIntegerFlags) {
+    CLI::Option* opt = app.get_option_no_throw(name);
+    if (opt == nullptr) continue;
+    const std::string flag = name;
+    opt->check(CLI::Validator(
+        [flag, kind = kind](std::string& value) -> std::string {
+          auto ok = CanonicalNumber(kind, value);
+          return ok.ok() ? "" : absl::StrCat(kGoIntegerMark, value, "\" for flag ", flag, ": ", ok.status().message());
+        },
+        "", "go-integer"));
+  }
+}
+
+std::optional<std::string> GoIntegerRefusal(absl::string_view cli_error) {
+  // CLI11 puts the option's name before a check's message.
+  const size_t at = cli_error.find(absl::StrCat(": ", kGoIntegerMark));
+  if (at == absl::string_view::npos || !absl::StartsWith(cli_error, "--")) return std::nullopt;
+  return std::string(cli_error.substr(at + 2));
 }
 
 std::optional<ConfigExit> ParseDurationFlag(const std::string& flag, const std::string& value, absl::Duration& out,

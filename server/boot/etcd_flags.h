@@ -56,6 +56,15 @@ ConfigExit InvalidValueExit(const std::string& flag, absl::string_view value, ab
 std::optional<ConfigExit> ParseDurationFlag(const std::string& flag, const std::string& value, absl::Duration& out,
                                             const FromEnv& from_env);
 
+// Checks the typed numeric flags of ketcd's own table as Go's flag package
+// reads the type etcd declares them with (a negative value of an unsigned
+// flag does not parse): a value that does not gets etcd's words, "invalid
+// value "-1" for flag --snapshot-count: parse error" (CLI11 alone took -1
+// as 2^64-1, and worded other refusals its own way).
+void CheckGoIntegers(CLI::App& app);
+// The reworded refusal of CheckGoIntegers from CLI11's error text, if it is one.
+std::optional<std::string> GoIntegerRefusal(absl::string_view cli_error);
+
 class EtcdOnlyFlags {
  public:
   // Registers every flag of the table on `app`, storing values here (this

@@ -290,7 +290,7 @@ TEST_CASE("config file: a value its flag refuses gives the flag's error, naming 
       {"name: a\nheartbeat-interval: soon\n", ":2:1", "heartbeat-interval", "--heartbeat-interval"},
       {"listen-client-urls: ftp://127.0.0.1:2379\n", ":1:1", "listen-client-urls",
        "for flag --listen-client-urls"},
-      {"initial-cluster-state: maybe\n", ":1:1", "initial-cluster-state", "must be new or existing"},
+      {"initial-cluster-state: maybe\n", ":1:1", "initial-cluster-state", "for flag --initial-cluster-state: invalid value"},
       {"log-outputs: [stderr, /tmp/x.log]\n", ":1:1", "log-outputs", "ketcd writes its log to one output"},
       {"client-transport-security:\n  client-cert-auth: maybe\n", ":2:3", "client-transport-security.client-cert-auth",
        "--client-cert-auth"},

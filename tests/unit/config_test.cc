@@ -137,11 +137,16 @@ TEST_CASE("config: a bad flag or value is a usage error that names it", "[config
       {{"--listen-peer-urls", "ftp://127.0.0.1:2380"}, "scheme"},
       {{"--initial-cluster", "a=http://x:1", "--name", "b"}, "couldn't find local name \"b\""},
       {{"--initial-cluster", "nourl"}, "expected name=url"},
-      {{"--initial-cluster-state", "old"}, "must be new or existing"},
+      {{"--initial-cluster-state", "old"}, "invalid value \"old\" for flag --initial-cluster-state: invalid value"},
+      // Go's flag package reads etcd's unsigned flags: no sign, in words.
+      {{"--snapshot-count", "-1"}, "ketcd: invalid value \"-1\" for flag --snapshot-count: parse error"},
+      {{"--heartbeat-interval", "-5"}, "ketcd: invalid value \"-5\" for flag --heartbeat-interval: parse error"},
+      {{"--max-txn-ops", "many"}, "ketcd: invalid value \"many\" for flag --max-txn-ops: parse error"},
+      {{"--quota-backend-bytes", "99999999999999999999"},
+       "invalid value \"99999999999999999999\" for flag --quota-backend-bytes: value out of range"},
       {{"--election-timeout", "400"}, "at least 5 times"},
       {{"--max-request-bytes", "0"}, "must be positive"},
       {{"--experimental-watch-progress-notify-interval", "5ms"}, "at least 100ms"},
-      {{"--logger", "glog"}, "--logger"},
       {{"--log-level", "loud"}, "--log-level"},
   };
   for (const auto& c : cases) {
@@ -150,6 +155,21 @@ TEST_CASE("config: a bad flag or value is a usage error that names it", "[config
     CHECK_FALSE(p.cfg);
     CHECK(p.exit.code == 2);
     CHECK(p.exit.err.find(c.wanted) != std::string::npos);
+  }
+  // etcd verifies the logger after the parse (exit 1).
+  auto logger = Parse({"--logger", "glog"});
+  CHECK(logger.exit.code == 1);
+  CHECK(logger.exit.err == "ketcd: error verifying flags, unknown logger option \"glog\". See 'ketcd --help'.\n");
+  // The same refusals from ETCD_* variables name the variable (etcd 3.4's output).
+  const std::pair<std::pair<std::string, std::string>, std::string> vars[] = {
+      {{"ETCD_SNAPSHOT_COUNT", "-1"}, "invalid value \"-1\" for ETCD_SNAPSHOT_COUNT: parse error"},
+      {{"ETCD_INITIAL_CLUSTER_STATE", "bogus"}, "invalid value \"bogus\" for ETCD_INITIAL_CLUSTER_STATE: invalid value"},
+  };
+  for (const auto& [var, want] : vars) {
+    INFO(var.first);
+    auto p = Parse({}, {var});
+    CHECK(p.exit.code == 1);
+    CHECK(p.exit.err == "ketcd: error verifying flags, " + want + ". See 'ketcd --help'.\n");
   }
 }
 
