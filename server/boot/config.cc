@@ -61,6 +61,7 @@ std::vector<std::string> WithMetricsAndKeepaliveFlags(CLI::App& app, RawFlags& r
                               EtcdEnvName("--metrics"), "]"))
       ->capture_default_str();
   DefineKeepaliveFlags(app, raw.keepalive, names);
+  CheckGoIntegers(app);  // the last of DefineFlags: every numeric flag is defined
   return names;
 }
 
@@ -144,9 +145,7 @@ std::vector<std::string> DefineFlags(CLI::App& app, Config& cfg, RawFlags& raw) 
       "Interpret 'auto-compaction-retention' one of: periodic|revision. 'periodic' for duration based "
       "retention, defaulting to hours if no time unit is provided (e.g. '5m'). 'revision' for revision "
       "number based retention.");
-  names = WithMetricsAndKeepaliveFlags(app, raw, std::move(names));
-  CheckGoIntegers(app);
-  return names;
+  return WithMetricsAndKeepaliveFlags(app, raw, std::move(names));
 }
 
 absl::StatusOr<std::vector<ClusterMember>> ParseInitialCluster(const std::string& csv) {
