@@ -103,13 +103,7 @@ def run(binary, label):
 
 def main():
     args, results = differential.run_systems(run)
-    if args.against != "both":
-        return 0
-    bad = differential.mismatches(results)
-    for name, want, got in bad:
-        print("MISMATCH %s: etcd %r, ketcd %r" % (name, want, got))
-    print("%d passed, %d failed" % (len(results["etcd"]) - len(bad), len(bad)))
-    return 1 if bad else 0
+    return differential.report(args, results)
 
 
 if __name__ == "__main__":

@@ -116,13 +116,7 @@ def main():
         CTLS.update(etcd=ctl.etcdctl, ketcd=ctl.ketcdctl)
     sys.argv[1:] = rest
     args, results = differential.run_systems(run, width=60)
-    if args.against != "both":
-        return 0
-    bad = differential.mismatches(results)
-    for name, want, got in bad:
-        print("MISMATCH %s: etcd %r, ketcd %r" % (name, want, got))
-    print("%d passed, %d failed" % (len(results["etcd"]) - len(bad), len(bad)))
-    return 1 if bad else 0
+    return differential.report(args, results)
 
 
 if __name__ == "__main__":

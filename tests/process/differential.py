@@ -29,3 +29,15 @@ def mismatches(results):
     if "etcd" not in results or "ketcd" not in results:
         return []
     return [(a[0], a[1], b[1]) for a, b in zip(results["etcd"], results["ketcd"]) if a != b]
+
+
+def report(args, results):
+    """Prints each row where etcd and ketcd differ and a count; the exit
+    code: 1 if any differ, 0 otherwise (and when only one system ran)."""
+    if args.against != "both":
+        return 0
+    bad = mismatches(results)
+    for name, want, got in bad:
+        print("MISMATCH %s: etcd %r, ketcd %r" % (name, want, got))
+    print("%d passed, %d failed" % (len(results["etcd"]) - len(bad), len(bad)))
+    return 1 if bad else 0
